@@ -1,0 +1,365 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * The program behind a connection.  posix_spawn(3) starts it: glibc's
+ * vfork-based spawn reports an exec failure to the caller, so a missing
+ * program becomes an HTTP error before any 101, and it is cheaper than
+ * fork(2) for a large gateway.  The program's stdin and stdout are one
+ * AF_UNIX socketpair (one fd for us instead of two pipes) and its stderr
+ * a pipe we log from.  It runs in a process group of its own with default
+ * signal dispositions and an empty mask.  Termination is one table walked
+ * by one timer, and only this file signals programs.
+ */
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wspipe.h"
+
+int	nchildren;
+
+/* Close stdin, then each signal after its delay (plus --closems). */
+static const struct {
+	int	sig;
+	double	delay;
+} child_steps[] = {
+	{ SIGINT, 0.100 },
+	{ SIGTERM, 0.250 },
+	{ SIGKILL, 0.500 },
+	{ 0, 1.000 }		/* only to report a survivor */
+};
+
+#define CHILD_NSTEPS	(sizeof child_steps / sizeof child_steps[0])
+
+static void	child_io_cb(struct ev_loop *, ev_io *, int);
+static void	child_err_cb(struct ev_loop *, ev_io *, int);
+static void	child_exit_cb(struct ev_loop *, ev_child *, int);
+static void	child_term_cb(struct ev_loop *, ev_timer *, int);
+
+static int
+child_nonblock(int fd)
+{
+	int	flags;
+
+	if ((flags = fcntl(fd, F_GETFL)) == -1)
+		return (-1);
+	return (fcntl(fd, F_SETFL, flags | O_NONBLOCK));
+}
+
+static int
+child_spawn_attrs(posix_spawn_file_actions_t *fa, posix_spawnattr_t *at,
+    int io, int err)
+{
+	sigset_t	all, none;
+
+	sigfillset(&all);
+	sigemptyset(&none);
+	if (posix_spawn_file_actions_init(fa) != 0)
+		return (-1);
+	if (posix_spawnattr_init(at) != 0) {
+		posix_spawn_file_actions_destroy(fa);
+		return (-1);
+	}
+	/* Every fd of ours is close-on-exec; closefrom is a second lock. */
+	if (posix_spawn_file_actions_adddup2(fa, io, STDIN_FILENO) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, io, STDOUT_FILENO) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, err, STDERR_FILENO) != 0 ||
+	    posix_spawn_file_actions_addclosefrom_np(fa, 3) != 0 ||
+	    posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP) != 0 ||
+	    posix_spawnattr_setsigmask(at, &none) != 0 ||
+	    posix_spawnattr_setsigdefault(at, &all) != 0 ||
+	    posix_spawnattr_setpgroup(at, 0) != 0) {
+		posix_spawn_file_actions_destroy(fa);
+		posix_spawnattr_destroy(at);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Starts the program of c; returns -1 with errno set on failure. */
+int
+child_spawn(struct conn *c, char **env)
+{
+	struct child			*ch = &c->child;
+	posix_spawn_file_actions_t	 fa;
+	posix_spawnattr_t		 at;
+	int				 sv[2], ep[2], r, saved;
+	pid_t				 pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		return (-1);
+	if (pipe2(ep, O_CLOEXEC) == -1) {
+		saved = errno;
+		close(sv[0]);
+		close(sv[1]);
+		errno = saved;
+		return (-1);
+	}
+	if (child_spawn_attrs(&fa, &at, sv[1], ep[1]) == -1)
+		r = ENOMEM;
+	else {
+		r = posix_spawn(&pid, conf.command, &fa, &at, conf.argv, env);
+		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&at);
+	}
+	close(sv[1]);
+	close(ep[1]);
+	if (r != 0 || child_nonblock(sv[0]) == -1 ||
+	    child_nonblock(ep[0]) == -1) {
+		close(sv[0]);
+		close(ep[0]);
+		conn_log(c, LOG_LEVEL_ERROR, "cannot run %s: %s",
+		    conf.command, strerror(r));
+		errno = r;
+		return (-1);
+	}
+	ch->pid = pid;
+	ch->fd = sv[0];
+	ch->errfd = ep[0];
+	buf_init(&ch->tochild, TOCHILD_CAP);
+	buf_init(&ch->errline, STDERR_LINE_MAX);
+	line_init(&ch->line, LINE_FRAGMENT);
+	ev_io_init(&ch->io, child_io_cb, ch->fd, 0);
+	ch->io.data = c;
+	ev_io_init(&ch->errio, child_err_cb, ch->errfd, EV_READ);
+	ch->errio.data = c;
+	ev_io_start(EV_DEFAULT, &ch->errio);
+	ev_child_init(&ch->cw, child_exit_cb, pid, 0);
+	ch->cw.data = c;
+	ev_child_start(EV_DEFAULT, &ch->cw);
+	ev_init(&ch->term, child_term_cb);
+	ch->term.data = c;
+	nchildren++;
+	return (0);
+}
+
+/* Derives what the stdio socket waits for from the buffers. */
+void
+child_update(struct conn *c)
+{
+	struct child	*ch = &c->child;
+	int		 events = 0;
+
+	if (ch->fd == -1)
+		return;
+	if (!(ch->flags & CHILD_EOF)) {
+		/* After the client is gone, output is read and dropped. */
+		if (c->flags & CONN_SOCK_CLOSED)
+			events |= EV_READ;
+		else if (c->state == CONN_OPEN &&
+		    buf_len(&c->out) < HIGH_WATER)
+			events |= EV_READ;
+	}
+	if (buf_len(&ch->tochild) > 0 && !(ch->flags & CHILD_STDIN_SHUT))
+		events |= EV_WRITE;
+	if (events == (ch->io.events & (EV_READ | EV_WRITE)) &&
+	    (events == 0) == !ev_is_active(&ch->io))
+		return;
+	ev_io_stop(EV_DEFAULT, &ch->io);
+	ev_io_set(&ch->io, ch->fd, events);
+	if (events != 0)
+		ev_io_start(EV_DEFAULT, &ch->io);
+}
+
+/* Writes queued stdin bytes; returns -1 if the program cannot take them. */
+int
+child_flush(struct conn *c)
+{
+	struct child	*ch = &c->child;
+	ssize_t		 n;
+
+	while (buf_len(&ch->tochild) > 0) {
+		n = write(ch->fd, buf_head(&ch->tochild),
+		    buf_len(&ch->tochild));
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			/* The program closed its stdin: drop the rest. */
+			buf_free(&ch->tochild);
+			ch->flags |= CHILD_STDIN_SHUT;
+			return (-1);
+		}
+		buf_drain(&ch->tochild, n);
+	}
+	return (0);
+}
+
+static void
+child_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn	*c = w->data;
+
+	if (revents & EV_WRITE) {
+		(void)child_flush(c);
+		if (c->state == CONN_OPEN && !(c->flags & CONN_SOCK_CLOSED))
+			conn_update(c);
+	}
+	if (revents & EV_READ)
+		relay_child_read(c);
+	else
+		child_update(c);
+}
+
+static void
+child_err_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	relay_stderr_read(w->data);
+}
+
+/* Closes our ends once nothing more can come from them. */
+void
+child_close_fds(struct conn *c)
+{
+	struct child	*ch = &c->child;
+
+	if (ch->fd != -1) {
+		ev_io_stop(EV_DEFAULT, &ch->io);
+		close(ch->fd);
+		ch->fd = -1;
+	}
+	if (ch->errfd != -1) {
+		/* Log what the program said last before closing. */
+		if (!(ch->flags & CHILD_ERR_EOF))
+			relay_stderr_read(c);
+		ev_io_stop(EV_DEFAULT, &ch->errio);
+		close(ch->errfd);
+		ch->errfd = -1;
+	}
+	buf_free(&ch->tochild);
+	buf_free(&ch->errline);
+	line_free(&ch->line);
+}
+
+/* Returns 1 when nothing of the program is left to wait for. */
+int
+child_done(struct conn *c)
+{
+	struct child	*ch = &c->child;
+
+	if (ch->pid == 0)
+		return (1);
+	return ((ch->flags & CHILD_REAPED) && ch->fd == -1 &&
+	    ch->errfd == -1 && !ev_is_active(&ch->term));
+}
+
+/* Returns 1 if the program's process group still has members. */
+static int
+child_group_alive(struct child *ch)
+{
+	if (ch->flags & CHILD_GROUP_GONE)
+		return (0);
+	/*
+	 * The group id cannot be reused while the group has members, so it
+	 * is safe to signal after the leader is reaped.
+	 */
+	if (kill(-ch->pid, 0) == -1 && errno == ESRCH) {
+		ch->flags |= CHILD_GROUP_GONE;
+		return (0);
+	}
+	return (1);
+}
+
+static void
+child_arm(struct child *ch)
+{
+	ch->term.repeat = child_steps[ch->term_step].delay +
+	    conf.closems / 1000.0;
+	ev_timer_again(EV_DEFAULT, &ch->term);
+}
+
+/*
+ * The conversation is over: close the program's stdin and start the
+ * termination sequence, which ends early once the group is gone.
+ */
+void
+child_terminate(struct conn *c)
+{
+	struct child	*ch = &c->child;
+
+	if (ch->pid == 0 || (ch->flags & CHILD_TERMINATING))
+		return;
+	ch->flags |= CHILD_TERMINATING;
+	buf_free(&ch->tochild);
+	if (ch->fd != -1 && !(ch->flags & CHILD_STDIN_SHUT)) {
+		(void)shutdown(ch->fd, SHUT_WR);
+		ch->flags |= CHILD_STDIN_SHUT;
+	}
+	if ((ch->flags & CHILD_REAPED) && !child_group_alive(ch))
+		return;
+	ch->term_step = 0;
+	child_arm(ch);
+}
+
+static void
+child_term_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn	*c = w->data;
+	struct child	*ch = &c->child;
+	int		 sig = child_steps[ch->term_step].sig;
+
+	if (!child_group_alive(ch) || (sig != 0 && kill(-ch->pid, sig) == -1 &&
+	    errno == ESRCH)) {
+		ev_timer_stop(loop, w);
+		conn_maybe_free(c);
+		return;
+	}
+	if (sig == 0) {
+		conn_log(c, LOG_LEVEL_ERROR, "SIGKILL did not end pid %ld",
+		    (long)ch->pid);
+		ev_timer_stop(loop, w);
+		conn_maybe_free(c);
+		return;
+	}
+	conn_log(c, LOG_LEVEL_DEBUG, "sent signal %d to group %ld", sig,
+	    (long)ch->pid);
+	ch->term_step++;
+	child_arm(ch);
+}
+
+static void
+child_exit_cb(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct conn	*c = w->data;
+	struct child	*ch = &c->child;
+
+	ev_child_stop(loop, w);
+	ch->status = w->rstatus;
+	ch->flags |= CHILD_REAPED;
+	nchildren--;
+	if (WIFSIGNALED(ch->status))
+		conn_log(c, LOG_LEVEL_DEBUG, "pid %ld killed by signal %d",
+		    (long)ch->pid, WTERMSIG(ch->status));
+	else
+		conn_log(c, LOG_LEVEL_DEBUG, "pid %ld exited %d",
+		    (long)ch->pid, WEXITSTATUS(ch->status));
+	if (ev_is_active(&ch->term) && !child_group_alive(ch))
+		ev_timer_stop(loop, &ch->term);
+	if (c->flags & CONN_SOCK_CLOSED) {
+		child_close_fds(c);
+		conn_maybe_free(c);
+		return;
+	}
+	/* Output may still be in the socket: finish it, then close. */
+	if (ch->flags & CHILD_EOF)
+		relay_child_eof(c);
+}
+
+/* At shutdown's deadline: SIGKILL every group that is left. */
+void
+child_kill_all(void)
+{
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &conns, entry)
+		if (c->child.pid != 0 && child_group_alive(&c->child))
+			(void)kill(-c->child.pid, SIGKILL);
+}

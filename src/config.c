@@ -1,0 +1,312 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * The command line: websocketd's options with websocketd's spelling
+ * (one or two dashes, "--x=v" or "--x v", booleans as "--x" or
+ * "--x=false"), defaults, validation, and the COMMAND resolved once at
+ * start-up so that a typo fails now rather than at the first connection.
+ */
+
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "wspipe.h"
+
+struct config	conf;
+
+enum {
+	OPT_PORT = 256, OPT_ADDRESS, OPT_BINARY, OPT_MAXFORKS, OPT_MAXMSG,
+	OPT_CLOSEMS, OPT_PASSENV, OPT_HEADER, OPT_HEADER_WS, OPT_HEADER_HTTP,
+	OPT_ORIGIN, OPT_SAMEORIGIN, OPT_SUBPROTOCOL, OPT_LOGLEVEL, OPT_HELP,
+	OPT_VERSION, OPT_LATER
+};
+
+static const struct option config_options[] = {
+	{ "port",		required_argument, NULL, OPT_PORT },
+	{ "address",		required_argument, NULL, OPT_ADDRESS },
+	{ "binary",		optional_argument, NULL, OPT_BINARY },
+	{ "maxforks",		required_argument, NULL, OPT_MAXFORKS },
+	{ "maxmsg",		required_argument, NULL, OPT_MAXMSG },
+	{ "closems",		required_argument, NULL, OPT_CLOSEMS },
+	{ "passenv",		required_argument, NULL, OPT_PASSENV },
+	{ "header",		required_argument, NULL, OPT_HEADER },
+	{ "header-ws",		required_argument, NULL, OPT_HEADER_WS },
+	{ "header-http",	required_argument, NULL, OPT_HEADER_HTTP },
+	{ "origin",		required_argument, NULL, OPT_ORIGIN },
+	{ "sameorigin",		optional_argument, NULL, OPT_SAMEORIGIN },
+	{ "subprotocol",	required_argument, NULL, OPT_SUBPROTOCOL },
+	{ "loglevel",		required_argument, NULL, OPT_LOGLEVEL },
+	{ "help",		no_argument,	   NULL, OPT_HELP },
+	{ "version",		no_argument,	   NULL, OPT_VERSION },
+	/* websocketd options that wspipe does not have yet. */
+	{ "ssl",		optional_argument, NULL, OPT_LATER },
+	{ "sslcert",		required_argument, NULL, OPT_LATER },
+	{ "sslkey",		required_argument, NULL, OPT_LATER },
+	{ "staticdir",		required_argument, NULL, OPT_LATER },
+	{ "cgidir",		required_argument, NULL, OPT_LATER },
+	{ "dir",		required_argument, NULL, OPT_LATER },
+	{ "devconsole",		optional_argument, NULL, OPT_LATER },
+	{ "redirport",		required_argument, NULL, OPT_LATER },
+	{ "reverselookup",	optional_argument, NULL, OPT_LATER },
+	{ "unixsocket",		required_argument, NULL, OPT_LATER },
+	{ NULL,			0,		   NULL, 0 }
+};
+
+static const char *const config_levels[] = {
+	"debug", "trace", "access", "info", "error", "fatal", "none"
+};
+
+void
+usage(int status)
+{
+	FILE	*f = status == 0 ? stdout : stderr;
+
+	fprintf(f,
+"usage: wspipe [--binary] [--port=PORT] [--address=ADDR]... [--maxforks=N]\n"
+"              [--maxmsg=BYTES] [--closems=MS] [--passenv=LIST]\n"
+"              [--header=HEADER]... [--header-ws=HEADER]...\n"
+"              [--header-http=HEADER]... [--origin=LIST] [--sameorigin]\n"
+"              [--subprotocol=LIST] [--loglevel=LEVEL] COMMAND [ARGS ...]\n"
+"       wspipe --help | --version\n"
+"\n"
+"Runs COMMAND for every WebSocket connection: each message becomes a line\n"
+"on its stdin, each line it prints becomes a message.\n"
+"\n"
+"  --port=PORT         TCP port to listen on (default 80)\n"
+"  --address=ADDR      address to listen on, repeatable (default: all)\n"
+"  --binary            relay raw bytes as binary messages\n"
+"  --maxforks=N        most programs running at once; 0: no limit\n"
+"                      but the fd limit (default 1024)\n"
+"  --maxmsg=BYTES      largest message accepted from a client; 0: no\n"
+"                      limit (default 16777216)\n"
+"  --closems=MS        added to each wait before signalling a program\n"
+"                      whose client has gone (default 0)\n"
+"  --passenv=LIST      variables passed to programs (default\n"
+"                      PATH,LD_LIBRARY_PATH)\n"
+"  --header=HEADER     \"Name: value\" added to every HTTP answer\n"
+"  --header-ws=HEADER  \"Name: value\" added to WebSocket answers\n"
+"  --header-http=HEADER \"Name: value\" added to plain HTTP answers\n"
+"  --origin=LIST       accepted Origin hosts: host[:port] or\n"
+"                      scheme://host[:port], comma-separated\n"
+"  --sameorigin        the Origin must match the Host header\n"
+"  --subprotocol=LIST  subprotocols accepted (default: any offered)\n"
+"  --loglevel=LEVEL    debug, trace, access, info, error, fatal or none\n"
+"                      (default access)\n"
+"  --help              print this help and exit\n"
+"  --version           print the version and exit\n"
+"\n"
+"Exit status: 0 after a normal or signalled shutdown, 1 for a bad\n"
+"configuration or COMMAND, 2 for a usage error, 3 if it cannot listen.\n"
+"See wspipe(1).\n");
+	exit(status);
+}
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+config_die(int status, const char *fmt, ...)
+{
+	va_list	ap;
+
+	fprintf(stderr, "wspipe: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n");
+	if (status == EXIT_USAGE)
+		fprintf(stderr, "Try 'wspipe --help'.\n");
+	exit(status);
+}
+
+static long long
+config_number(const char *name, const char *s, long long min, long long max)
+{
+	const char	*errstr;
+	long long	 n;
+
+	n = strtonum(s, min, max, &errstr);
+	if (errstr != NULL)
+		config_die(EXIT_CONFIG, "--%s=%s: %s (%lld to %lld)", name, s,
+		    errstr, min, max);
+	return (n);
+}
+
+static int
+config_bool(const char *name, const char *s)
+{
+	if (s == NULL || strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0)
+		return (1);
+	if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0)
+		return (0);
+	config_die(EXIT_USAGE, "--%s=%s: expected true or false", name, s);
+}
+
+/* An extra answer header must be "Name: value" with a token name. */
+static void
+config_header(const char *name, const char *s)
+{
+	const char	*colon, *p;
+
+	colon = strchr(s, ':');
+	if (colon == NULL || colon == s || strpbrk(s, "\r\n") != NULL)
+		config_die(EXIT_CONFIG, "--%s: expected \"Name: value\"",
+		    name);
+	for (p = s; p < colon; p++)
+		if (*p <= ' ' || *p >= 127 || strchr("()<>@,;:\\\"/[]?={}",
+		    *p) != NULL)
+			config_die(EXIT_CONFIG, "--%s: bad header name", name);
+}
+
+static void
+config_add_header(struct strlist *l, const char *name, const char *s)
+{
+	char	*h;
+	size_t	 n;
+
+	config_header(name, s);
+	n = strcspn(s, ":");
+	xasprintf(&h, "%.*s: %s", (int)n, s, s + n + 1 +
+	    strspn(s + n + 1, " \t"));
+	strlist_add(l, h);
+}
+
+static int
+config_loglevel(const char *s)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof config_levels / sizeof config_levels[0]; i++)
+		if (strcasecmp(s, config_levels[i]) == 0)
+			return (i);
+	config_die(EXIT_CONFIG, "--loglevel=%s: expected debug, trace, access, "
+	    "info, error, fatal or none", s);
+}
+
+/* Finds COMMAND as execvp would; returns a malloc'd path or NULL. */
+static char *
+config_resolve(const char *cmd)
+{
+	struct stat	 sb;
+	const char	*path, *p, *e;
+	char		*full;
+
+	if (strchr(cmd, '/') != NULL) {
+		if (stat(cmd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    access(cmd, X_OK) == 0)
+			return (xstrdup(cmd));
+		return (NULL);
+	}
+	if ((path = getenv("PATH")) == NULL || *path == '\0')
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; ; p = e + 1) {
+		e = strchr(p, ':');
+		if (e == NULL)
+			e = p + strlen(p);
+		xasprintf(&full, "%.*s%s%s", (int)(e - p), p,
+		    e == p ? "./" : "/", cmd);
+		if (stat(full, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		    access(full, X_OK) == 0)
+			return (full);
+		free(full);
+		if (*e == '\0')
+			return (NULL);
+	}
+}
+
+void
+config_parse(int argc, char **argv)
+{
+	int	ch, i;
+
+	conf.port = 80;
+	conf.maxforks = 1024;
+	conf.maxmsg = 16 * 1024 * 1024;
+	conf.loglevel = LOG_LEVEL_ACCESS;
+	conf.passenv = xstrdup("PATH,LD_LIBRARY_PATH");
+
+	opterr = 0;
+	while ((ch = getopt_long_only(argc, argv, "+", config_options,
+	    NULL)) != -1) {
+		switch (ch) {
+		case OPT_PORT:
+			conf.port = config_number("port", optarg, 1, 65535);
+			break;
+		case OPT_ADDRESS:
+			strlist_add(&conf.addresses, xstrdup(optarg));
+			break;
+		case OPT_BINARY:
+			conf.binary = config_bool("binary", optarg);
+			break;
+		case OPT_MAXFORKS:
+			conf.maxforks = config_number("maxforks", optarg, 0,
+			    INT_MAX);
+			break;
+		case OPT_MAXMSG:
+			conf.maxmsg = config_number("maxmsg", optarg, 0,
+			    LLONG_MAX);
+			break;
+		case OPT_CLOSEMS:
+			conf.closems = config_number("closems", optarg, 0,
+			    3600 * 1000);
+			break;
+		case OPT_PASSENV:
+			free(conf.passenv);
+			conf.passenv = xstrdup(optarg);
+			break;
+		case OPT_HEADER:
+			config_add_header(&conf.headers, "header", optarg);
+			break;
+		case OPT_HEADER_WS:
+			config_add_header(&conf.headers_ws, "header-ws",
+			    optarg);
+			break;
+		case OPT_HEADER_HTTP:
+			config_add_header(&conf.headers_http, "header-http",
+			    optarg);
+			break;
+		case OPT_ORIGIN:
+			free(conf.origin);
+			conf.origin = xstrdup(optarg);
+			break;
+		case OPT_SAMEORIGIN:
+			conf.sameorigin = config_bool("sameorigin", optarg);
+			break;
+		case OPT_SUBPROTOCOL:
+			free(conf.subprotocol);
+			conf.subprotocol = xstrdup(optarg);
+			break;
+		case OPT_LOGLEVEL:
+			conf.loglevel = config_loglevel(optarg);
+			break;
+		case OPT_HELP:
+			usage(0);
+			/* NOTREACHED */
+		case OPT_VERSION:
+			printf("%s %s\n", WSPIPE_NAME, PACKAGE_VERSION);
+			exit(0);
+		case OPT_LATER:
+			config_die(EXIT_USAGE, "%s is not supported yet",
+			    argv[optind - 1]);
+		case ':':
+			config_die(EXIT_USAGE, "%s needs a value",
+			    argv[optind - 1]);
+		default:
+			config_die(EXIT_USAGE, "unknown option %s",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		config_die(EXIT_USAGE, "no COMMAND given");
+	conf.argv = xcalloc(argc - optind + 1, sizeof *conf.argv);
+	for (i = optind; i < argc; i++)
+		conf.argv[i - optind] = argv[i];
+	if ((conf.command = config_resolve(argv[optind])) == NULL)
+		config_die(EXIT_CONFIG, "%s: command not found or not "
+		    "executable", argv[optind]);
+}

@@ -1,0 +1,329 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * A client connection from accept to free.  conn_update() derives what
+ * the socket waits for from buffer state after every event; conn_close()
+ * is the only place the socket is closed.  A conn is freed only once its
+ * socket is closed and its program is reaped and its process group gone,
+ * in whichever order those happen; the access line is written then,
+ * when the exit status is known.
+ */
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wspipe.h"
+
+struct connlist	conns = TAILQ_HEAD_INITIALIZER(conns);
+int		shutting_down;
+
+static unsigned long	conn_ids;
+
+static void	conn_io_cb(struct ev_loop *, ev_io *, int);
+static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
+
+void
+conn_log(struct conn *c, int level, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, c->tag, fmt, ap);
+	va_end(ap);
+}
+
+static void
+conn_peer(struct conn *c, struct sockaddr *sa)
+{
+	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)sa;
+	struct sockaddr_in	*s4 = (struct sockaddr_in *)sa;
+	struct in_addr		 v4;
+
+	if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		/* A dual-stack socket: show IPv4 peers as IPv4. */
+		memcpy(&v4, &s6->sin6_addr.s6_addr[12], sizeof v4);
+		inet_ntop(AF_INET, &v4, c->addr, sizeof c->addr);
+		snprintf(c->port, sizeof c->port, "%u", ntohs(s6->sin6_port));
+	} else if (sa->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &s6->sin6_addr, c->addr, sizeof c->addr);
+		snprintf(c->port, sizeof c->port, "%u", ntohs(s6->sin6_port));
+	} else {
+		inet_ntop(AF_INET, &s4->sin_addr, c->addr, sizeof c->addr);
+		snprintf(c->port, sizeof c->port, "%u", ntohs(s4->sin_port));
+	}
+	snprintf(c->tag, sizeof c->tag, "#%lu %s%s%s:%s", c->id,
+	    strchr(c->addr, ':') != NULL ? "[" : "", c->addr,
+	    strchr(c->addr, ':') != NULL ? "]" : "", c->port);
+}
+
+/* Takes over an accepted, non-blocking socket. */
+void
+conn_new(int fd, struct sockaddr *sa, socklen_t salen)
+{
+	struct conn	*c;
+
+	c = xcalloc(1, sizeof *c);
+	c->id = ++conn_ids;
+	c->fd = fd;
+	c->child.fd = c->child.errfd = -1;
+	c->start = ev_now(EV_DEFAULT);
+	c->state = CONN_HTTP;
+	buf_init(&c->in, READ_MAX);
+	buf_init(&c->out, OUT_CAP);
+	conn_peer(c, sa);
+	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
+	c->io.data = c;
+	ev_io_start(EV_DEFAULT, &c->io);
+	ev_init(&c->timer, conn_timer_cb);
+	c->timer.data = c;
+	c->timer.repeat = HANDSHAKE_TIMEOUT;
+	ev_timer_again(EV_DEFAULT, &c->timer);
+	TAILQ_INSERT_TAIL(&conns, c, entry);
+	conn_log(c, LOG_LEVEL_DEBUG, "accepted");
+}
+
+static void
+conn_set_timer(struct conn *c, ev_tstamp after)
+{
+	c->timer.repeat = after;
+	ev_timer_again(EV_DEFAULT, &c->timer);
+}
+
+/* Recomputes what the socket waits for (STYLE 6: interest is derived). */
+void
+conn_update(struct conn *c)
+{
+	struct child	*ch = &c->child;
+	int		 events = 0;
+
+	if (c->flags & CONN_SOCK_CLOSED)
+		return;
+	if ((c->flags & CONN_FINISH) && buf_len(&c->out) == 0 &&
+	    c->state != CONN_LINGER) {
+		/*
+		 * Everything is said: half-close and drain until the peer's
+		 * EOF, so that a close frame is never lost to a reset.
+		 */
+		(void)shutdown(c->fd, SHUT_WR);
+		c->state = CONN_LINGER;
+		conn_set_timer(c, LINGER_TIMEOUT);
+	}
+	switch (c->state) {
+	case CONN_HTTP:
+	case CONN_LINGER:
+		events |= EV_READ;
+		break;
+	case CONN_OPEN:
+	case CONN_CLOSING:
+		if ((c->flags & CONN_FINISH) ||
+		    buf_len(&c->out) >= HIGH_WATER ||
+		    buf_len(&ch->tochild) >= HIGH_WATER)
+			break;
+		events |= EV_READ;
+		break;
+	}
+	if (buf_len(&c->out) > 0)
+		events |= EV_WRITE;
+	if (events != (c->io.events & (EV_READ | EV_WRITE))) {
+		ev_io_stop(EV_DEFAULT, &c->io);
+		ev_io_set(&c->io, c->fd, events);
+		if (events != 0)
+			ev_io_start(EV_DEFAULT, &c->io);
+	}
+	child_update(c);
+}
+
+/* Writes what is queued; returns -1 if the connection was closed. */
+int
+conn_flush(struct conn *c)
+{
+	ssize_t	n;
+
+	if (c->flags & CONN_SOCK_CLOSED)
+		return (0);
+	while (buf_len(&c->out) > 0) {
+		n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				return (0);
+			conn_close(c, "client connection lost");
+			return (-1);
+		}
+		buf_drain(&c->out, n);
+	}
+	return (0);
+}
+
+/* Sends a close frame once; then only the peer's close is awaited. */
+void
+conn_send_close(struct conn *c, int code, const char *reason)
+{
+	uint8_t	payload[WS_CONTROL_MAX];
+	size_t	len = 0;
+
+	if (c->flags & CONN_CLOSE_SENT)
+		return;
+	if (code != WS_CLOSE_NO_STATUS)
+		len = ws_close_payload(payload, code, reason);
+	(void)relay_send(c, WS_OP_CLOSE, 1, payload, len);
+	c->flags |= CONN_CLOSE_SENT;
+	if (c->close_code == 0)
+		c->close_code = code;
+	c->state = CONN_CLOSING;
+	if (!(c->flags & CONN_FINISH))
+		conn_set_timer(c, CLOSE_TIMEOUT);
+}
+
+/* Fails the WebSocket connection (RFC 6455 7.1.7). */
+void
+conn_fail(struct conn *c, int code, const char *why)
+{
+	conn_log(c, LOG_LEVEL_INFO, "failing with %d: %s", code, why);
+	c->why = why;
+	c->close_code = code;
+	conn_send_close(c, code, why);
+	c->flags |= CONN_FINISH;
+	child_terminate(c);
+	conn_update(c);
+}
+
+/* Closes the client socket; the program is told by stdin EOF. */
+void
+conn_close(struct conn *c, const char *why)
+{
+	if (c->flags & CONN_SOCK_CLOSED)
+		return;
+	if (c->why == NULL)
+		c->why = why;
+	ev_io_stop(EV_DEFAULT, &c->io);
+	ev_timer_stop(EV_DEFAULT, &c->timer);
+	close(c->fd);
+	c->fd = -1;
+	c->flags |= CONN_SOCK_CLOSED;
+	c->start = ev_now(EV_DEFAULT) - c->start;	/* now a duration */
+	buf_free(&c->in);
+	buf_free(&c->out);
+	http_free(c->http);
+	c->http = NULL;
+	child_terminate(c);
+	if (c->child.flags & CHILD_REAPED)
+		child_close_fds(c);
+	else
+		child_update(c);
+	conn_maybe_free(c);
+}
+
+static void
+conn_access(struct conn *c)
+{
+	struct child	*ch = &c->child;
+	char		 path[256], status[48];
+
+	log_vis(path, sizeof path, c->path != NULL ? c->path : "-",
+	    c->path != NULL ? strlen(c->path) : 1);
+	if (ch->pid == 0)
+		snprintf(status, sizeof status, "-");
+	else if (WIFSIGNALED(ch->status))
+		snprintf(status, sizeof status, "pid %ld signal %d",
+		    (long)ch->pid, WTERMSIG(ch->status));
+	else
+		snprintf(status, sizeof status, "pid %ld exit %d",
+		    (long)ch->pid, WEXITSTATUS(ch->status));
+	conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d %.3fs in %llu/%lluB "
+	    "out %llu/%lluB: %s", path, status, c->close_code, c->start,
+	    (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
+	    (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out,
+	    c->why != NULL ? c->why : "closed");
+}
+
+/* Frees c once its socket is closed and its program is all gone. */
+void
+conn_maybe_free(struct conn *c)
+{
+	if (!(c->flags & CONN_SOCK_CLOSED) || !child_done(c))
+		return;
+	conn_access(c);
+	TAILQ_REMOVE(&conns, c, entry);
+	free(c->path);
+	free(c);
+	if (shutting_down && TAILQ_EMPTY(&conns))
+		ev_break(EV_DEFAULT, EVBREAK_ALL);
+}
+
+static void
+conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn	*c = w->data;
+
+	if ((revents & EV_WRITE) && conn_flush(c) == -1)
+		return;
+	if (revents & EV_READ) {
+		switch (c->state) {
+		case CONN_HTTP:
+			if (http_read(c) == -1)
+				return;
+			break;
+		case CONN_OPEN:
+		case CONN_CLOSING:
+		case CONN_LINGER:
+			if (relay_client_read(c) == -1)
+				return;
+			break;
+		}
+	}
+	conn_update(c);
+}
+
+static void
+conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn	*c = w->data;
+
+	switch (c->state) {
+	case CONN_HTTP:
+		conn_close(c, "handshake timeout");
+		break;
+	case CONN_CLOSING:
+		conn_close(c, "no close frame from the client");
+		break;
+	default:
+		conn_close(c, c->why != NULL ? c->why : "closed");
+		break;
+	}
+}
+
+/* SIGTERM: every client gets 1001, every program its termination. */
+void
+conn_shutdown_all(void)
+{
+	struct conn	*c, *tmp;
+
+	shutting_down = 1;
+	TAILQ_FOREACH_SAFE(c, &conns, entry, tmp) {
+		if (c->flags & CONN_SOCK_CLOSED)
+			continue;
+		if (c->state == CONN_HTTP) {
+			conn_close(c, "server shutting down");
+			continue;
+		}
+		if (c->state == CONN_OPEN) {
+			c->why = "server shutting down";
+			conn_send_close(c, WS_CLOSE_GOING_AWAY,
+			    "server shutting down");
+			child_terminate(c);
+		}
+		if (conn_flush(c) == 0)
+			conn_update(c);
+	}
+	if (TAILQ_EMPTY(&conns))
+		ev_break(EV_DEFAULT, EVBREAK_ALL);
+}

@@ -1,0 +1,185 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * The environment a program starts with: CGI/1.1 variables (RFC 3875 4.1)
+ * as websocketd sets them, one HTTP_* variable per request header, and the
+ * --passenv variables captured at start-up.  It is built from nothing, so
+ * nothing else of the gateway's environment leaks.  Two request headers
+ * never become variables: Proxy (httpoxy would make it HTTP_PROXY) and any
+ * header whose name has an underscore, which could otherwise pose as a
+ * header a proxy set ("X_Forwarded_For" for "X-Forwarded-For").
+ */
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "wspipe.h"
+
+#define ENV_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
+
+/* Reads the --passenv variables once; empty ones are skipped. */
+void
+env_capture_passenv(void)
+{
+	char		*list, *name, *p, *var, *value;
+	int		 have_path = 0;
+
+	list = xstrdup(conf.passenv);
+	for (p = list; (name = strsep(&p, ",")) != NULL; ) {
+		name += strspn(name, " \t");
+		name[strcspn(name, " \t")] = '\0';
+		if (*name == '\0' || strchr(name, '=') != NULL ||
+		    strcmp(name, "HTTPS") == 0)
+			continue;
+		if ((value = getenv(name)) == NULL || *value == '\0')
+			continue;
+		if (strcmp(name, "PATH") == 0)
+			have_path = 1;
+		xasprintf(&var, "%s=%s", name, value);
+		/* websocketd compatibility: CR and LF become spaces. */
+		for (value = var; *value != '\0'; value++)
+			if (*value == '\r' || *value == '\n')
+				*value = ' ';
+		strlist_add(&conf.passenv_vars, var);
+	}
+	free(list);
+	if (!have_path)
+		strlist_add(&conf.passenv_vars,
+		    xstrdup("PATH=" ENV_DEFAULT_PATH));
+}
+
+static void
+env_add(struct strlist *l, const char *name, const char *value)
+{
+	char	*var;
+
+	xasprintf(&var, "%s=%s", name, value != NULL ? value : "");
+	strlist_add(l, var);
+}
+
+/* Splits the Host header into SERVER_NAME and SERVER_PORT. */
+static void
+env_add_host(struct strlist *l, const char *host)
+{
+	const char	*colon = NULL, *p;
+	char		*name;
+
+	if (host == NULL || *host == '\0') {
+		env_add(l, "SERVER_NAME", "");
+		env_add(l, "SERVER_PORT", "80");
+		return;
+	}
+	if (*host == '[') {
+		if ((p = strchr(host, ']')) != NULL && p[1] == ':')
+			colon = p + 1;
+	} else
+		colon = strrchr(host, ':');
+	name = xstrndup(host, colon != NULL ? (size_t)(colon - host) :
+	    strlen(host));
+	env_add(l, "SERVER_NAME", name);
+	env_add(l, "SERVER_PORT", colon != NULL && colon[1] != '\0' ?
+	    colon + 1 : "80");
+	free(name);
+}
+
+/* Turns a header name into HTTP_NAME; returns NULL to drop it. */
+static char *
+env_header_name(const char *name)
+{
+	char	*var, *p;
+
+	if (strchr(name, '_') != NULL || strcasecmp(name, "Proxy") == 0)
+		return (NULL);
+	xasprintf(&var, "HTTP_%s", name);
+	for (p = var + 5; *p != '\0'; p++)
+		*p = *p == '-' ? '_' : toupper((unsigned char)*p);
+	return (var);
+}
+
+/* Adds HTTP_* variables; repeated headers are joined with ", ". */
+static void
+env_add_headers(struct strlist *l, struct http *h)
+{
+	const char	*name, *value;
+	char		*var, *joined, *p;
+	size_t		 i, len, first = l->n;
+	int		 k;
+
+	for (k = 0; k < http_header_count(h); k++) {
+		http_header_at(h, k, &name, &value);
+		if ((var = env_header_name(name)) == NULL)
+			continue;
+		len = strlen(var);
+		for (i = first; i < l->n; i++)
+			if (strncmp(l->v[i], var, len) == 0 &&
+			    l->v[i][len] == '=')
+				break;
+		if (i < l->n) {
+			xasprintf(&joined, "%s, %s", l->v[i], value);
+			free(l->v[i]);
+			l->v[i] = joined;
+			free(var);
+			continue;
+		}
+		xasprintf(&joined, "%s=%s", var, value);
+		free(var);
+		for (p = joined; *p != '\0'; p++)
+			if (*p == '\r' || *p == '\n')
+				*p = ' ';
+		strlist_add(l, joined);
+	}
+}
+
+/* Returns a NULL-terminated environment for the program of c. */
+char **
+env_build(struct conn *c, struct http *h, const char *protocol)
+{
+	struct strlist	 l = { NULL, 0 };
+	const char	*path = http_path(h);
+	char		 id[64];
+	size_t		 i;
+
+	env_add(&l, "SERVER_SOFTWARE", WSPIPE_NAME "/" PACKAGE_VERSION);
+	for (i = 0; i < conf.passenv_vars.n; i++)
+		strlist_add(&l, xstrdup(conf.passenv_vars.v[i]));
+	env_add(&l, "REMOTE_ADDR", c->addr);
+	env_add(&l, "REMOTE_HOST", c->addr);
+	env_add(&l, "REMOTE_PORT", c->port);
+	env_add_host(&l, http_header(h, "Host"));
+	env_add(&l, "SERVER_PROTOCOL", http_protocol(h));
+	env_add(&l, "GATEWAY_INTERFACE", "CGI/1.1");
+	env_add(&l, "REQUEST_METHOD", http_method(h));
+	env_add(&l, "SCRIPT_NAME", "");
+	env_add(&l, "PATH_INFO", path);
+	env_add(&l, "PATH_TRANSLATED", path);
+	env_add(&l, "QUERY_STRING", http_query(h));
+	env_add(&l, "REQUEST_URI", http_url(h));
+	env_add(&l, "AUTH_TYPE", "");
+	env_add(&l, "CONTENT_LENGTH", "");
+	env_add(&l, "CONTENT_TYPE", "");
+	env_add(&l, "REMOTE_IDENT", "");
+	env_add(&l, "REMOTE_USER", "");
+	snprintf(id, sizeof id, "%llx%04lx",
+	    (unsigned long long)(c->start * 1e6), c->id & 0xffff);
+	env_add(&l, "UNIQUE_ID", id);
+	env_add(&l, "WEBSOCKET_PROTOCOL", protocol);
+	env_add_headers(&l, h);
+	if (l.v == NULL)
+		strlist_add(&l, NULL);
+	return (l.v);
+}
+
+void
+env_free(char **env)
+{
+	char	**p;
+
+	if (env == NULL)
+		return;
+	for (p = env; *p != NULL; p++)
+		free(*p);
+	free(env);
+}

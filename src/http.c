@@ -1,0 +1,524 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * The HTTP side of a connection: http-parser glue that captures the
+ * request line and headers under hard limits, the checks of the RFC 6455
+ * 4.2.1 upgrade request, and the answers: 101 once the program is
+ * running, or http_error(), the only way a request fails.  Its body is a
+ * fixed reason and never echoes request data.  The only file that
+ * includes <http_parser.h>.
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+
+#include "wspipe.h"
+#include "handshake.h"
+
+struct http_hdr {
+	char		*name;
+	char		*value;
+};
+
+struct http {
+	http_parser	 parser;
+	struct buf	 url;
+	struct http_hdr	*hdrs;
+	int		 nhdrs;
+	int		 in_value;	/* the last callback was a value */
+	size_t		 total;		/* header bytes so far */
+	int		 done;
+	int		 has_body;
+	int		 status;	/* set by a callback that failed */
+	char		*path;
+	char		*query;
+	char		 proto[32];
+};
+
+static uint8_t	http_scratch[READ_MAX];
+
+static int
+http_fail_cb(struct http *h, int status)
+{
+	h->status = status;
+	return (-1);
+}
+
+static int
+http_url_cb(http_parser *p, const char *at, size_t len)
+{
+	struct http	*h = p->data;
+
+	if (buf_append(&h->url, at, len) == -1)
+		return (http_fail_cb(h, 414));
+	return (0);
+}
+
+/* Appends to the current header's name or value, under the caps. */
+static int
+http_append(char **dst, const char *at, size_t len)
+{
+	size_t	 old = *dst == NULL ? 0 : strlen(*dst);
+	char	*p;
+
+	p = xreallocarray(*dst, old + len + 1, 1);
+	memcpy(p + old, at, len);
+	p[old + len] = '\0';
+	*dst = p;
+	return (0);
+}
+
+static int
+http_field_cb(http_parser *p, const char *at, size_t len)
+{
+	struct http	*h = p->data;
+
+	if (h->nhdrs == 0 || h->in_value) {
+		if (h->nhdrs == HTTP_HEADERS_MAX)
+			return (http_fail_cb(h, 431));
+		h->hdrs = xreallocarray(h->hdrs, h->nhdrs + 1,
+		    sizeof *h->hdrs);
+		h->hdrs[h->nhdrs].name = NULL;
+		h->hdrs[h->nhdrs].value = xstrdup("");
+		h->nhdrs++;
+		h->in_value = 0;
+	}
+	return (http_append(&h->hdrs[h->nhdrs - 1].name, at, len));
+}
+
+static int
+http_value_cb(http_parser *p, const char *at, size_t len)
+{
+	struct http	*h = p->data;
+
+	h->in_value = 1;
+	return (http_append(&h->hdrs[h->nhdrs - 1].value, at, len));
+}
+
+/* Joins repeated headers into one, as RFC 7230 3.2.2 allows. */
+static void
+http_merge_headers(struct http *h)
+{
+	char	*joined;
+	int	 i, j;
+
+	for (i = 0; i < h->nhdrs; i++)
+		for (j = i + 1; j < h->nhdrs; j++) {
+			if (strcasecmp(h->hdrs[i].name, h->hdrs[j].name) != 0)
+				continue;
+			xasprintf(&joined, "%s, %s", h->hdrs[i].value,
+			    h->hdrs[j].value);
+			free(h->hdrs[i].value);
+			h->hdrs[i].value = joined;
+			free(h->hdrs[j].name);
+			free(h->hdrs[j].value);
+			memmove(&h->hdrs[j], &h->hdrs[j + 1],
+			    (h->nhdrs - j - 1) * sizeof *h->hdrs);
+			h->nhdrs--;
+			j--;
+		}
+}
+
+static int
+http_headers_done_cb(http_parser *p)
+{
+	struct http	*h = p->data;
+
+	h->has_body = (p->flags & F_CHUNKED) != 0 ||
+	    (p->content_length > 0 && p->content_length != ULLONG_MAX);
+	/* No body is read: the request fails or becomes a WebSocket. */
+	return (h->has_body ? 1 : 0);
+}
+
+static int
+http_message_done_cb(http_parser *p)
+{
+	struct http	*h = p->data;
+
+	h->done = 1;
+	http_parser_pause(p, 1);
+	return (0);
+}
+
+static const http_parser_settings http_settings = {
+	.on_url = http_url_cb,
+	.on_header_field = http_field_cb,
+	.on_header_value = http_value_cb,
+	.on_headers_complete = http_headers_done_cb,
+	.on_message_complete = http_message_done_cb
+};
+
+static struct http *
+http_new(void)
+{
+	struct http	*h;
+
+	h = xcalloc(1, sizeof *h);
+	http_parser_init(&h->parser, HTTP_REQUEST);
+	h->parser.data = h;
+	buf_init(&h->url, HTTP_HEADER_MAX);
+	return (h);
+}
+
+void
+http_free(struct http *h)
+{
+	int	i;
+
+	if (h == NULL)
+		return;
+	for (i = 0; i < h->nhdrs; i++) {
+		free(h->hdrs[i].name);
+		free(h->hdrs[i].value);
+	}
+	free(h->hdrs);
+	buf_free(&h->url);
+	free(h->path);
+	free(h->query);
+	free(h);
+}
+
+const char *
+http_header(struct http *h, const char *name)
+{
+	int	i;
+
+	for (i = 0; i < h->nhdrs; i++)
+		if (strcasecmp(h->hdrs[i].name, name) == 0)
+			return (h->hdrs[i].value);
+	return (NULL);
+}
+
+int
+http_header_count(struct http *h)
+{
+	return (h->nhdrs);
+}
+
+void
+http_header_at(struct http *h, int i, const char **name, const char **value)
+{
+	*name = h->hdrs[i].name;
+	*value = h->hdrs[i].value;
+}
+
+const char *
+http_url(struct http *h)
+{
+	return ((const char *)buf_head(&h->url));
+}
+
+const char *
+http_path(struct http *h)
+{
+	return (h->path);
+}
+
+const char *
+http_query(struct http *h)
+{
+	return (h->query);
+}
+
+const char *
+http_method(struct http *h)
+{
+	return (http_method_str(h->parser.method));
+}
+
+const char *
+http_protocol(struct http *h)
+{
+	return (h->proto);
+}
+
+/* Splits the request target into path and query; -1 if it is bad. */
+static int
+http_split_url(struct http *h)
+{
+	struct http_parser_url	 u;
+	const char		*url;
+	size_t			 len;
+
+	/* NUL-terminate the URL in place; the cap leaves no room issue. */
+	if (buf_append(&h->url, "", 1) == -1)
+		return (-1);
+	url = http_url(h);
+	len = buf_len(&h->url) - 1;
+	if (len == 0 || url[0] != '/')
+		return (-1);
+	http_parser_url_init(&u);
+	if (http_parser_parse_url(url, len, 0, &u) != 0)
+		return (-1);
+	h->path = xstrndup(url + u.field_data[UF_PATH].off,
+	    u.field_data[UF_PATH].len);
+	if (u.field_set & (1 << UF_QUERY))
+		h->query = xstrndup(url + u.field_data[UF_QUERY].off,
+		    u.field_data[UF_QUERY].len);
+	else
+		h->query = xstrdup("");
+	snprintf(h->proto, sizeof h->proto, "HTTP/%u.%u", h->parser.http_major,
+	    h->parser.http_minor);
+	return (0);
+}
+
+static const char *
+http_status_text(int status)
+{
+	switch (status) {
+	case 101: return ("Switching Protocols");
+	case 400: return ("Bad Request");
+	case 403: return ("Forbidden");
+	case 404: return ("Not Found");
+	case 405: return ("Method Not Allowed");
+	case 414: return ("URI Too Long");
+	case 426: return ("Upgrade Required");
+	case 429: return ("Too Many Requests");
+	case 431: return ("Request Header Fields Too Large");
+	case 500: return ("Internal Server Error");
+	case 503: return ("Service Unavailable");
+	default: return ("Error");
+	}
+}
+
+static void
+http_put(struct conn *c, const char *s)
+{
+	if (buf_append(&c->out, s, strlen(s)) == -1)
+		fatalx("http answer over the output cap");
+}
+
+static void
+http_put_headers(struct conn *c, const struct strlist *l)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++) {
+		http_put(c, l->v[i]);
+		http_put(c, "\r\n");
+	}
+}
+
+/*
+ * Fails the request with status and a plain-text reason, then closes the
+ * connection once the answer is written.
+ */
+void
+http_error(struct conn *c, int status, const char *reason)
+{
+	char	line[256];
+
+	conn_log(c, LOG_LEVEL_ACCESS, "http %d %s", status, reason);
+	snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n", status,
+	    http_status_text(status), strlen(reason) + 1);
+	http_put(c, line);
+	if (status == 426)
+		http_put(c, "Sec-WebSocket-Version: 13\r\n");
+	if (status == 405)
+		http_put(c, "Allow: GET\r\n");
+	http_put_headers(c, &conf.headers);
+	http_put_headers(c, &conf.headers_http);
+	http_put(c, "\r\n");
+	http_put(c, reason);
+	http_put(c, "\n");
+	c->close_code = status;
+	c->why = reason;
+	http_free(c->http);
+	c->http = NULL;
+	c->flags |= CONN_FINISH;
+	c->state = CONN_CLOSING;
+	conn_update(c);
+}
+
+/* Checks an upgrade request (RFC 6455 4.2.1); returns 0 or an HTTP status. */
+static int
+http_check_upgrade(struct http *h, const char **why)
+{
+	const char	*host = http_header(h, "Host");
+	const char	*version = http_header(h, "Sec-WebSocket-Version");
+
+	if (h->parser.method != HTTP_GET) {
+		*why = "only GET can open a WebSocket";
+		return (405);
+	}
+	if (h->parser.http_major < 1 || (h->parser.http_major == 1 &&
+	    h->parser.http_minor < 1)) {
+		*why = "HTTP/1.1 or later is required";
+		return (400);
+	}
+	if (!handshake_has_token(http_header(h, "Upgrade"), "websocket")) {
+		*why = "this is a WebSocket endpoint: Upgrade: websocket "
+		    "is missing";
+		return (400);
+	}
+	if (!handshake_has_token(http_header(h, "Connection"), "upgrade")) {
+		*why = "Connection: Upgrade is missing";
+		return (400);
+	}
+	if (host == NULL || *host == '\0' || strpbrk(host, " ,\t") != NULL) {
+		*why = "one Host header is required";
+		return (400);
+	}
+	if (h->has_body) {
+		*why = "a handshake has no body";
+		return (400);
+	}
+	if (version == NULL || strcmp(version, "13") != 0) {
+		*why = "only WebSocket version 13 is supported";
+		return (426);
+	}
+	if (!handshake_key_valid(http_header(h, "Sec-WebSocket-Key"))) {
+		*why = "Sec-WebSocket-Key is missing or invalid";
+		return (400);
+	}
+	if (!handshake_origin_allowed(http_header(h, "Origin"), host,
+	    conf.origin, conf.sameorigin)) {
+		*why = "origin not allowed";
+		return (403);
+	}
+	return (0);
+}
+
+/* Writes the 101 answer. */
+static void
+http_switch(struct conn *c, const char *protocol)
+{
+	char	accept[HANDSHAKE_ACCEPT_LEN + 1];
+
+	handshake_accept(http_header(c->http, "Sec-WebSocket-Key"), accept);
+	http_put(c, "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Accept: ");
+	http_put(c, accept);
+	http_put(c, "\r\n");
+	if (*protocol != '\0') {
+		http_put(c, "Sec-WebSocket-Protocol: ");
+		http_put(c, protocol);
+		http_put(c, "\r\n");
+	}
+	http_put_headers(c, &conf.headers);
+	http_put_headers(c, &conf.headers_ws);
+	http_put(c, "\r\n");
+}
+
+/*
+ * A complete request: check it, spawn the program, answer 101.  The
+ * program runs before the answer so that a failed spawn is an HTTP
+ * error, not an upgraded socket that dies at once.
+ */
+static void
+http_upgrade(struct conn *c)
+{
+	struct http	*h = c->http;
+	const char	*why = NULL;
+	char		 protocol[128], **env;
+	int		 status, r;
+
+	c->path = xstrdup(h->path);
+	if ((status = http_check_upgrade(h, &why)) != 0) {
+		http_error(c, status, why);
+		return;
+	}
+	protocol[0] = '\0';
+	r = handshake_subprotocol(http_header(h, "Sec-WebSocket-Protocol"),
+	    conf.subprotocol, protocol, sizeof protocol);
+	if (r == -1) {
+		http_error(c, 400, "no offered subprotocol is accepted");
+		return;
+	}
+	if (conf.maxforks > 0 && nchildren >= conf.maxforks) {
+		http_error(c, 429, "too many connections, try again later");
+		return;
+	}
+	env = env_build(c, h, protocol);
+	r = child_spawn(c, env);
+	env_free(env);
+	if (r == -1) {
+		if (errno == EAGAIN || errno == ENOMEM || errno == EMFILE ||
+		    errno == ENFILE)
+			http_error(c, 503, "out of resources, try again later");
+		else
+			http_error(c, 500, "the program could not be started");
+		return;
+	}
+	http_switch(c, protocol);
+	conn_log(c, LOG_LEVEL_INFO, "upgrade %s pid %ld%s%s", c->path,
+	    (long)c->child.pid, *protocol != '\0' ? " protocol " : "",
+	    protocol);
+	http_free(c->http);
+	c->http = NULL;
+	c->state = CONN_OPEN;
+	ws_parser_init(&c->ws, conf.maxmsg, 1);
+	utf8_init(&c->utf8);
+	ev_timer_stop(EV_DEFAULT, &c->timer);
+}
+
+/*
+ * Reads request bytes.  Returns -1 if c was closed, else 0; on success
+ * the connection may have moved on to CONN_OPEN, with bytes that
+ * followed the request already handed to the relay.
+ */
+int
+http_read(struct conn *c)
+{
+	struct http	*h;
+	enum http_errno	 err;
+	ssize_t		 n;
+	size_t		 used;
+
+	if (c->http == NULL)
+		c->http = http_new();
+	h = c->http;
+	n = read(c->fd, http_scratch, sizeof http_scratch);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return (0);
+		conn_close(c, "read error during handshake");
+		return (-1);
+	}
+	if (n == 0) {
+		conn_close(c, "client closed during handshake");
+		return (-1);
+	}
+	used = http_parser_execute(&h->parser, &http_settings,
+	    (const char *)http_scratch, n);
+	err = HTTP_PARSER_ERRNO(&h->parser);
+	if (!h->done && h->parser.upgrade)
+		h->done = 1;
+	if (!h->done) {
+		h->total += used;
+		if (h->status != 0) {
+			http_error(c, h->status, "request header too large");
+			return (0);
+		}
+		if (err != HPE_OK && err != HPE_PAUSED) {
+			http_error(c, 400, "malformed HTTP request");
+			return (0);
+		}
+		if (h->total > HTTP_HEADER_MAX)
+			http_error(c, 431, "request header too large");
+		return (0);
+	}
+	if (h->total + used > HTTP_HEADER_MAX) {
+		http_error(c, 431, "request header too large");
+		return (0);
+	}
+	if (http_split_url(h) == -1) {
+		http_error(c, 400, "bad request target");
+		return (0);
+	}
+	http_merge_headers(h);
+	http_upgrade(c);
+	if (c->state == CONN_OPEN && (size_t)n > used)
+		relay_client_input(c, http_scratch + used, n - used);
+	return (0);
+}

@@ -1,0 +1,81 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * wspipe: every WebSocket connection runs its own program, CGI-style.
+ * main() parses the command line, listens, installs the signal watchers
+ * and runs the one event loop until a shutdown is complete.
+ */
+
+#include <sys/prctl.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "wspipe.h"
+
+static ev_signal	main_sigterm, main_sigint;
+static ev_timer		main_deadline;
+
+/* Keeps fds 0-2 taken, so that no socket or pipe of ours lands there. */
+static void
+main_std_fds(void)
+{
+	int	fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
+}
+
+static void
+main_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	log_warnx("shutdown deadline reached: killing what is left");
+	child_kill_all();
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+main_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	if (shutting_down)
+		return;
+	log_info("signal %d: shutting down", w->signum);
+	server_stop();
+	main_deadline.repeat = SHUTDOWN_GRACE + 3 * conf.closems / 1000.0;
+	ev_timer_again(loop, &main_deadline);
+	conn_shutdown_all();
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ev_loop	*loop;
+
+	main_std_fds();
+	config_parse(argc, argv);
+	log_init(conf.loglevel);
+	env_capture_passenv();
+	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Orphaned grandchildren are re-parented to us rather than to init,
+	 * and libev's SIGCHLD handler reaps them: no zombies, ever.
+	 */
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+	if ((loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
+		fatalx("cannot initialise libev");
+	if (server_listen() == -1)
+		exit(EXIT_LISTEN);
+	ev_signal_init(&main_sigterm, main_signal_cb, SIGTERM);
+	ev_signal_start(loop, &main_sigterm);
+	ev_signal_init(&main_sigint, main_signal_cb, SIGINT);
+	ev_signal_start(loop, &main_sigint);
+	ev_init(&main_deadline, main_deadline_cb);
+	log_info("%s %s running %s", WSPIPE_NAME, PACKAGE_VERSION,
+	    conf.command);
+	ev_run(loop, 0);
+	return (0);
+}

@@ -1,0 +1,179 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * Listening sockets and accept.  Without --address, one dual-stack
+ * socket on [::] serves IPv6 and IPv4 (0.0.0.0 where IPv6 is missing).
+ * When the fd limit is reached, accepting stops and a one-second timer
+ * re-arms it, so the loop never spins on EMFILE and never exits.
+ */
+
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wspipe.h"
+
+struct listener {
+	TAILQ_ENTRY(listener) entry;
+	int		 fd;
+	ev_io		 io;
+};
+
+static TAILQ_HEAD(, listener) listeners = TAILQ_HEAD_INITIALIZER(listeners);
+static ev_timer		server_backoff;
+static int		server_paused;
+
+#define ACCEPT_BATCH	64
+
+static void
+server_pause(int on)
+{
+	struct listener	*l;
+
+	server_paused = on;
+	TAILQ_FOREACH(l, &listeners, entry) {
+		if (on)
+			ev_io_stop(EV_DEFAULT, &l->io);
+		else
+			ev_io_start(EV_DEFAULT, &l->io);
+	}
+	if (on) {
+		ev_timer_set(&server_backoff, 1.0, 0.0);
+		ev_timer_start(EV_DEFAULT, &server_backoff);
+	}
+}
+
+static void
+server_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	if (!shutting_down)
+		server_pause(0);
+}
+
+static void
+server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener		*l = w->data;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 fd, i;
+
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		len = sizeof ss;
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				log_warn("accept: pausing for a second");
+				server_pause(1);
+			} else if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept");
+			return;
+		}
+		conn_new(fd, (struct sockaddr *)&ss, len);
+	}
+}
+
+static int
+server_bind(struct addrinfo *ai, const char *name, int dualstack)
+{
+	struct listener	*l;
+	int		 fd, on = 1, off = 0;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd == -1) {
+		log_warn("socket for %s", name);
+		return (-1);
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+	if (ai->ai_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+		    dualstack ? &off : &on, sizeof on);
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+	    listen(fd, SOMAXCONN) == -1) {
+		log_warn("cannot listen on %s port %d", name, conf.port);
+		close(fd);
+		return (-1);
+	}
+	l = xcalloc(1, sizeof *l);
+	l->fd = fd;
+	ev_io_init(&l->io, server_accept_cb, fd, EV_READ);
+	l->io.data = l;
+	ev_io_start(EV_DEFAULT, &l->io);
+	TAILQ_INSERT_TAIL(&listeners, l, entry);
+	log_info("listening on %s port %d", name, conf.port);
+	return (0);
+}
+
+/* Binds every address of one --address value; -1 if any fails. */
+static int
+server_listen_one(const char *addr, int dualstack)
+{
+	struct addrinfo	 hints, *res, *ai;
+	char		 host[256], port[8];
+	size_t		 len = strlen(addr);
+	int		 r;
+
+	/* Accept "[::1]" as well as "::1". */
+	if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']')
+		snprintf(host, sizeof host, "%.*s", (int)len - 2, addr + 1);
+	else
+		snprintf(host, sizeof host, "%s", addr);
+	snprintf(port, sizeof port, "%d", conf.port);
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_warnx("cannot listen on %s: %s", addr, gai_strerror(r));
+		return (-1);
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		if (server_bind(ai, addr, dualstack) == -1) {
+			freeaddrinfo(res);
+			return (-1);
+		}
+	freeaddrinfo(res);
+	return (0);
+}
+
+int
+server_listen(void)
+{
+	size_t	i;
+
+	ev_init(&server_backoff, server_backoff_cb);
+	if (conf.addresses.n == 0) {
+		if (server_listen_one("::", 1) == 0)
+			return (0);
+		return (server_listen_one("0.0.0.0", 0));
+	}
+	for (i = 0; i < conf.addresses.n; i++)
+		if (server_listen_one(conf.addresses.v[i], 0) == -1)
+			return (-1);
+	return (0);
+}
+
+void
+server_stop(void)
+{
+	struct listener	*l;
+
+	ev_timer_stop(EV_DEFAULT, &server_backoff);
+	while ((l = TAILQ_FIRST(&listeners)) != NULL) {
+		TAILQ_REMOVE(&listeners, l, entry);
+		ev_io_stop(EV_DEFAULT, &l->io);
+		close(l->fd);
+		free(l);
+	}
+}
