@@ -34,8 +34,11 @@ static const struct {
 	{ SIGINT, 0.100 },
 	{ SIGTERM, 0.250 },
 	{ SIGKILL, 0.500 },
-	{ 0, 1.000 }		/* only to report a survivor */
+	{ 0, 0.050 }		/* polls until the group is gone */
 };
+
+/* Polls after SIGKILL before a survivor is reported. */
+#define CHILD_KILL_POLLS	20
 
 #define CHILD_NSTEPS	(sizeof child_steps / sizeof child_steps[0])
 
@@ -296,6 +299,7 @@ child_terminate(struct conn *c)
 	if ((ch->flags & CHILD_REAPED) && !child_group_alive(ch))
 		return;
 	ch->term_step = 0;
+	ch->term_polls = 0;
 	child_arm(ch);
 }
 
@@ -313,7 +317,12 @@ child_term_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	if (sig == 0) {
-		conn_log(c, LOG_LEVEL_ERROR, "SIGKILL did not end pid %ld",
+		/* Killed members may linger a moment as zombies. */
+		if (++ch->term_polls < CHILD_KILL_POLLS) {
+			child_arm(ch);
+			return;
+		}
+		conn_log(c, LOG_LEVEL_ERROR, "SIGKILL did not end group %ld",
 		    (long)ch->pid);
 		ev_timer_stop(loop, w);
 		conn_maybe_free(c);

@@ -26,7 +26,7 @@ enum {
 	OPT_PORT = 256, OPT_ADDRESS, OPT_BINARY, OPT_MAXFORKS, OPT_MAXMSG,
 	OPT_CLOSEMS, OPT_PASSENV, OPT_HEADER, OPT_HEADER_WS, OPT_HEADER_HTTP,
 	OPT_ORIGIN, OPT_SAMEORIGIN, OPT_SUBPROTOCOL, OPT_LOGLEVEL, OPT_HELP,
-	OPT_VERSION, OPT_LATER
+	OPT_VERSION, OPT_LATER, OPT_PING_INTERVAL, OPT_PING_TIMEOUT
 };
 
 static const struct option config_options[] = {
@@ -44,6 +44,8 @@ static const struct option config_options[] = {
 	{ "sameorigin",		optional_argument, NULL, OPT_SAMEORIGIN },
 	{ "subprotocol",	required_argument, NULL, OPT_SUBPROTOCOL },
 	{ "loglevel",		required_argument, NULL, OPT_LOGLEVEL },
+	{ "ping-interval",	required_argument, NULL, OPT_PING_INTERVAL },
+	{ "ping-timeout",	required_argument, NULL, OPT_PING_TIMEOUT },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	/* websocketd options that wspipe does not have yet. */
@@ -74,7 +76,8 @@ usage(int status)
 "              [--maxmsg=BYTES] [--closems=MS] [--passenv=LIST]\n"
 "              [--header=HEADER]... [--header-ws=HEADER]...\n"
 "              [--header-http=HEADER]... [--origin=LIST] [--sameorigin]\n"
-"              [--subprotocol=LIST] [--loglevel=LEVEL] COMMAND [ARGS ...]\n"
+"              [--subprotocol=LIST] [--ping-interval=SECONDS]\n"
+"              [--ping-timeout=SECONDS] [--loglevel=LEVEL] COMMAND [ARGS ...]\n"
 "       wspipe --help | --version\n"
 "\n"
 "Runs COMMAND for every WebSocket connection: each message becomes a line\n"
@@ -98,6 +101,10 @@ usage(int status)
 "                      scheme://host[:port], comma-separated\n"
 "  --sameorigin        the Origin must match the Host header\n"
 "  --subprotocol=LIST  subprotocols accepted (default: any offered)\n"
+"  --ping-interval=SECONDS  ping a client silent for this long; 0: never\n"
+"                      (default 30)\n"
+"  --ping-timeout=SECONDS   close a client that has not answered a ping\n"
+"                      within this time; 0: never (default 20)\n"
 "  --loglevel=LEVEL    debug, trace, access, info, error, fatal or none\n"
 "                      (default access)\n"
 "  --help              print this help and exit\n"
@@ -228,6 +235,8 @@ config_parse(int argc, char **argv)
 	conf.maxforks = 1024;
 	conf.maxmsg = 16 * 1024 * 1024;
 	conf.loglevel = LOG_LEVEL_ACCESS;
+	conf.ping_interval = 30;
+	conf.ping_timeout = 20;
 	conf.passenv = xstrdup("PATH,LD_LIBRARY_PATH");
 
 	opterr = 0;
@@ -283,6 +292,14 @@ config_parse(int argc, char **argv)
 			break;
 		case OPT_LOGLEVEL:
 			conf.loglevel = config_loglevel(optarg);
+			break;
+		case OPT_PING_INTERVAL:
+			conf.ping_interval = config_number("ping-interval",
+			    optarg, 0, 86400);
+			break;
+		case OPT_PING_TIMEOUT:
+			conf.ping_timeout = config_number("ping-timeout",
+			    optarg, 0, 86400);
 			break;
 		case OPT_HELP:
 			usage(0);

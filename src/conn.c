@@ -30,6 +30,7 @@ static unsigned long	conn_ids;
 
 static void	conn_io_cb(struct ev_loop *, ev_io *, int);
 static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
+static void	conn_ping_cb(struct ev_loop *, ev_timer *, int);
 
 void
 conn_log(struct conn *c, int level, const char *fmt, ...)
@@ -87,8 +88,66 @@ conn_new(int fd, struct sockaddr *sa, socklen_t salen)
 	c->timer.data = c;
 	c->timer.repeat = HANDSHAKE_TIMEOUT;
 	ev_timer_again(EV_DEFAULT, &c->timer);
+	ev_init(&c->ping, conn_ping_cb);
+	c->ping.data = c;
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	conn_log(c, LOG_LEVEL_DEBUG, "accepted");
+}
+
+/* The upgrade is answered: relay from now on. */
+void
+conn_open(struct conn *c)
+{
+	c->state = CONN_OPEN;
+	ws_parser_init(&c->ws, conf.maxmsg, 1);
+	utf8_init(&c->utf8);
+	ev_timer_stop(EV_DEFAULT, &c->timer);
+	c->last_rx = ev_now(EV_DEFAULT);
+	if (conf.ping_interval > 0) {
+		c->ping.repeat = conf.ping_interval;
+		ev_timer_again(EV_DEFAULT, &c->ping);
+	}
+}
+
+/*
+ * Keepalive.  The timer is not reset on every frame; when it fires it
+ * looks at the last frame's time and sleeps again for what is left, as
+ * libev's documentation suggests for activity timeouts.
+ */
+static void
+conn_ping_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn	*c = w->data;
+	ev_tstamp	 now = ev_now(loop), next;
+
+	if (c->state != CONN_OPEN) {
+		ev_timer_stop(loop, w);
+		return;
+	}
+	/* Any frame since our ping proves the peer is alive. */
+	if (c->ping_sent != 0 && c->last_rx >= c->ping_sent)
+		c->ping_sent = 0;
+	if (c->ping_sent != 0 && conf.ping_timeout > 0 &&
+	    now - c->ping_sent >= conf.ping_timeout) {
+		conn_log(c, LOG_LEVEL_INFO, "no answer to a ping in %us",
+		    conf.ping_timeout);
+		conn_close(c, "ping timeout");
+		return;
+	}
+	if (c->ping_sent == 0 && now - c->last_rx >= conf.ping_interval) {
+		if (relay_send(c, WS_OP_PING, 1, "", 0) == 0)
+			c->ping_sent = now;
+		if (conn_flush(c) == -1)
+			return;
+		conn_update(c);
+	}
+	if (c->ping_sent != 0)
+		next = conf.ping_timeout > 0 ?
+		    c->ping_sent + conf.ping_timeout - now : conf.ping_interval;
+	else
+		next = c->last_rx + conf.ping_interval - now;
+	w->repeat = next > 0.01 ? next : 0.01;
+	ev_timer_again(loop, w);
 }
 
 static void
@@ -204,8 +263,12 @@ conn_close(struct conn *c, const char *why)
 		return;
 	if (c->why == NULL)
 		c->why = why;
+	/* RFC 6455 7.1.5: no close frame means 1006. */
+	if (c->close_code == 0 && c->state != CONN_HTTP)
+		c->close_code = WS_CLOSE_ABNORMAL;
 	ev_io_stop(EV_DEFAULT, &c->io);
 	ev_timer_stop(EV_DEFAULT, &c->timer);
+	ev_timer_stop(EV_DEFAULT, &c->ping);
 	close(c->fd);
 	c->fd = -1;
 	c->flags |= CONN_SOCK_CLOSED;

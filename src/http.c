@@ -456,10 +456,7 @@ http_upgrade(struct conn *c)
 	    protocol);
 	http_free(c->http);
 	c->http = NULL;
-	c->state = CONN_OPEN;
-	ws_parser_init(&c->ws, conf.maxmsg, 1);
-	utf8_init(&c->utf8);
-	ev_timer_stop(EV_DEFAULT, &c->timer);
+	conn_open(c);
 }
 
 /*

@@ -197,6 +197,7 @@ relay_client_read(struct conn *c)
 	}
 	if (c->state == CONN_LINGER || (c->flags & CONN_FINISH))
 		return (0);
+	c->last_rx = ev_now(EV_DEFAULT);
 	return (relay_client_input(c, relay_scratch, n));
 }
 

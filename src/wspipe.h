@@ -72,6 +72,8 @@ struct config {
 	int		  sameorigin;
 	char		 *subprotocol;
 	int		  loglevel;
+	unsigned int	  ping_interval;	/* seconds, 0: off */
+	unsigned int	  ping_timeout;
 	char		 *command;	/* resolved path of COMMAND */
 	char		**argv;		/* COMMAND ARGS..., NULL-terminated */
 	struct strlist	  passenv_vars;	/* NAME=value captured at start */
@@ -145,6 +147,7 @@ struct child {
 	ev_child	  cw;
 	ev_timer	  term;
 	int		  term_step;
+	int		  term_polls;
 	int		  flags;
 	int		  status;	/* from waitpid */
 	struct buf	  tochild;	/* bytes for the program's stdin */
@@ -171,6 +174,9 @@ struct conn {
 	int		  fd;
 	ev_io		  io;
 	ev_timer	  timer;	/* handshake, close, linger */
+	ev_timer	  ping;		/* keepalive, while open */
+	ev_tstamp	  last_rx;	/* last frame from the client */
+	ev_tstamp	  ping_sent;	/* 0: no ping outstanding */
 	enum conn_state	  state;
 	int		  flags;
 	struct http	 *http;		/* only while reading the request */
@@ -198,6 +204,7 @@ void		 conn_fail(struct conn *, int, const char *);
 void		 conn_send_close(struct conn *, int, const char *);
 void		 conn_maybe_free(struct conn *);
 void		 conn_shutdown_all(void);
+void		 conn_open(struct conn *);
 void		 conn_log(struct conn *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 
