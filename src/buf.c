@@ -113,6 +113,17 @@ buf_drain(struct buf *b, size_t n)
 	b->len -= n;
 }
 
+/* Drops n bytes from the tail. */
+void
+buf_truncate(struct buf *b, size_t n)
+{
+	if (n >= b->len) {
+		buf_drain(b, b->len);
+		return;
+	}
+	b->len -= n;
+}
+
 void
 buf_free(struct buf *b)
 {

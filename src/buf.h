@@ -26,6 +26,7 @@ int		 buf_append(struct buf *, const void *, size_t);
 unsigned char	*buf_reserve(struct buf *, size_t);
 void		 buf_commit(struct buf *, size_t);
 void		 buf_drain(struct buf *, size_t);
+void		 buf_truncate(struct buf *, size_t);
 void		 buf_free(struct buf *);
 
 #endif

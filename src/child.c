@@ -158,11 +158,12 @@ child_update(struct conn *c)
 		/* After the client is gone, output is read and dropped. */
 		if (c->flags & CONN_SOCK_CLOSED)
 			events |= EV_READ;
-		else if (c->state == CONN_OPEN &&
-		    buf_len(&c->out) < HIGH_WATER)
+		else if ((c->state == CONN_OPEN ||
+		    c->state == CONN_DRAIN) && buf_len(&c->out) < HIGH_WATER)
 			events |= EV_READ;
 	}
-	if (buf_len(&ch->tochild) > 0 && !(ch->flags & CHILD_STDIN_SHUT))
+	if (buf_len(&ch->tochild) > ch->held &&
+	    !(ch->flags & CHILD_STDIN_SHUT))
 		events |= EV_WRITE;
 	if (events == (ch->io.events & (EV_READ | EV_WRITE)) &&
 	    (events == 0) == !ev_is_active(&ch->io))
@@ -173,6 +174,19 @@ child_update(struct conn *c)
 		ev_io_start(EV_DEFAULT, &ch->io);
 }
 
+/*
+ * A message that failed, or that the client abandoned by closing, is not
+ * accepted: if it is still held, the program never sees any of it.
+ */
+void
+child_drop_held(struct conn *c)
+{
+	struct child	*ch = &c->child;
+
+	buf_truncate(&ch->tochild, ch->held);
+	ch->held = 0;
+}
+
 /* Writes queued stdin bytes; returns -1 if the program cannot take them. */
 int
 child_flush(struct conn *c)
@@ -180,9 +194,10 @@ child_flush(struct conn *c)
 	struct child	*ch = &c->child;
 	ssize_t		 n;
 
-	while (buf_len(&ch->tochild) > 0) {
+	while (buf_len(&ch->tochild) > ch->held &&
+	    !(ch->flags & CHILD_STDIN_SHUT)) {
 		n = write(ch->fd, buf_head(&ch->tochild),
-		    buf_len(&ch->tochild));
+		    buf_len(&ch->tochild) - ch->held);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
@@ -192,6 +207,12 @@ child_flush(struct conn *c)
 			return (-1);
 		}
 		buf_drain(&ch->tochild, n);
+	}
+	/* Stdin EOF comes after the last accepted byte, never before. */
+	if ((ch->flags & CHILD_TERMINATING) && buf_len(&ch->tochild) == 0 &&
+	    !(ch->flags & CHILD_STDIN_SHUT)) {
+		(void)shutdown(ch->fd, SHUT_WR);
+		ch->flags |= CHILD_STDIN_SHUT;
 	}
 	return (0);
 }
@@ -291,11 +312,10 @@ child_terminate(struct conn *c)
 	if (ch->pid == 0 || (ch->flags & CHILD_TERMINATING))
 		return;
 	ch->flags |= CHILD_TERMINATING;
-	buf_free(&ch->tochild);
-	if (ch->fd != -1 && !(ch->flags & CHILD_STDIN_SHUT)) {
-		(void)shutdown(ch->fd, SHUT_WR);
-		ch->flags |= CHILD_STDIN_SHUT;
-	}
+	child_drop_held(c);
+	if (ch->fd != -1)
+		(void)child_flush(c);
+	child_update(c);
 	if ((ch->flags & CHILD_REAPED) && !child_group_alive(ch))
 		return;
 	ch->term_step = 0;

@@ -181,6 +181,10 @@ conn_update(struct conn *c)
 	case CONN_LINGER:
 		events |= EV_READ;
 		break;
+	case CONN_DRAIN:
+		/* Frames are dropped now; only EOF or a reset matters. */
+		events |= EV_READ;
+		break;
 	case CONN_OPEN:
 	case CONN_CLOSING:
 		if ((c->flags & CONN_FINISH) ||
@@ -231,8 +235,10 @@ conn_send_close(struct conn *c, int code, const char *reason)
 
 	if (c->flags & CONN_CLOSE_SENT)
 		return;
-	if (code != WS_CLOSE_NO_STATUS)
-		len = ws_close_payload(payload, code, reason);
+	/* An empty close is answered with 1000 (Autobahn 7.3.1). */
+	if (code == WS_CLOSE_NO_STATUS)
+		code = WS_CLOSE_NORMAL;
+	len = ws_close_payload(payload, code, reason);
 	(void)relay_send(c, WS_OP_CLOSE, 1, payload, len);
 	c->flags |= CONN_CLOSE_SENT;
 	if (c->close_code == 0)
@@ -249,9 +255,33 @@ conn_fail(struct conn *c, int code, const char *why)
 	conn_log(c, LOG_LEVEL_INFO, "failing with %d: %s", code, why);
 	c->why = why;
 	c->close_code = code;
-	conn_send_close(c, code, why);
-	c->flags |= CONN_FINISH;
+	c->close_reason = why;
+	conn_drain(c);
+}
+
+/*
+ * The client closed or broke the protocol: no more frames are read.  The
+ * program's stdin is closed, and what it prints until its stdout ends
+ * (at most DRAIN_TIMEOUT + --closems) is still delivered before our close
+ * frame, so that the answers to messages already accepted are not lost.
+ */
+void
+conn_drain(struct conn *c)
+{
+	if (c->state != CONN_OPEN) {
+		if (c->state == CONN_CLOSING && (c->flags & CONN_CLOSE_RCVD))
+			c->flags |= CONN_FINISH;
+		conn_update(c);
+		return;
+	}
+	c->state = CONN_DRAIN;
+	ev_timer_stop(EV_DEFAULT, &c->ping);
 	child_terminate(c);
+	if (c->child.flags & CHILD_EOF) {
+		relay_drained(c);
+		return;
+	}
+	conn_set_timer(c, DRAIN_TIMEOUT + conf.closems / 1000.0);
 	conn_update(c);
 }
 
@@ -336,6 +366,7 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 				return;
 			break;
 		case CONN_OPEN:
+		case CONN_DRAIN:
 		case CONN_CLOSING:
 		case CONN_LINGER:
 			if (relay_client_read(c) == -1)
@@ -354,6 +385,9 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	switch (c->state) {
 	case CONN_HTTP:
 		conn_close(c, "handshake timeout");
+		break;
+	case CONN_DRAIN:
+		relay_drained(c);
 		break;
 	case CONN_CLOSING:
 		conn_close(c, "no close frame from the client");

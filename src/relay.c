@@ -82,8 +82,22 @@ relay_data(struct conn *c)
 		conn_fail(c, WS_CLOSE_INTERNAL, "program input overflow");
 		return (-1);
 	}
-	if (p->fin)
+	/*
+	 * Hold a message back until it is complete, so that one which fails
+	 * halfway never reaches the program; a long one is streamed instead
+	 * of filling the queue.
+	 */
+	if (p->fin) {
 		utf8_init(&c->utf8);
+		ch->held = 0;
+		ch->flags &= ~CHILD_STREAMING;
+	} else if (!(ch->flags & CHILD_STREAMING)) {
+		ch->held += p->len;
+		if (ch->held > HIGH_WATER / 2) {
+			ch->flags |= CHILD_STREAMING;
+			ch->held = 0;
+		}
+	}
 	return (0);
 }
 
@@ -109,12 +123,10 @@ relay_close(struct conn *c)
 	c->flags |= CONN_CLOSE_RCVD;
 	if (!(c->flags & CONN_CLOSE_SENT)) {
 		c->close_code = code;
+		c->close_reason = NULL;
 		c->why = "client closed";
-		conn_send_close(c, code, NULL);
 	}
-	/* Both close frames are out: TCP goes once ours is written. */
-	c->flags |= CONN_FINISH;
-	child_terminate(c);
+	conn_drain(c);
 	return (-1);
 }
 
@@ -195,7 +207,9 @@ relay_client_read(struct conn *c)
 		    "client closed TCP without a close frame");
 		return (-1);
 	}
-	if (c->state == CONN_LINGER || (c->flags & CONN_FINISH))
+	if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
+		return (0);
+	if (c->flags & CONN_FINISH)
 		return (0);
 	c->last_rx = ev_now(EV_DEFAULT);
 	return (relay_client_input(c, relay_scratch, n));
@@ -209,7 +223,9 @@ relay_child_eof(struct conn *c)
 	char		 reason[64];
 	int		 code = WS_CLOSE_NORMAL;
 
-	if (!conf.binary && line_finish(&ch->line, relay_emit_cb, c) == -1)
+	/* RFC 6455 5.5.1: nothing may follow our close frame. */
+	if (c->state == CONN_OPEN && !conf.binary &&
+	    line_finish(&ch->line, relay_emit_cb, c) == -1)
 		conn_log(c, LOG_LEVEL_ERROR, "last line dropped: no room");
 	reason[0] = '\0';
 	if (WIFEXITED(ch->status) && WEXITSTATUS(ch->status) != 0) {
@@ -227,6 +243,27 @@ relay_child_eof(struct conn *c)
 		c->why = "program exited";
 		conn_send_close(c, code, reason);
 	}
+	if (conn_flush(c) == -1)
+		return;
+	conn_update(c);
+}
+
+/*
+ * The drain is over (stdout ended or its time ran out): our close frame
+ * goes out, and TCP is shut once it is written.
+ */
+void
+relay_drained(struct conn *c)
+{
+	struct child	*ch = &c->child;
+
+	if ((ch->flags & CHILD_EOF) && !conf.binary &&
+	    line_finish(&ch->line, relay_emit_cb, c) == -1)
+		conn_log(c, LOG_LEVEL_ERROR, "last line dropped: no room");
+	if ((ch->flags & CHILD_EOF) && (ch->flags & CHILD_REAPED))
+		child_close_fds(c);
+	conn_send_close(c, c->close_code, c->close_reason);
+	c->flags |= CONN_FINISH;
 	if (conn_flush(c) == -1)
 		return;
 	conn_update(c);
@@ -253,13 +290,16 @@ relay_child_read(struct conn *c)
 				child_update(c);
 			return;
 		}
-		if (ch->flags & CHILD_REAPED)
+		if (c->state == CONN_DRAIN)
+			relay_drained(c);
+		else if (ch->flags & CHILD_REAPED)
 			relay_child_eof(c);
 		else
 			child_update(c);
 		return;
 	}
-	if ((c->flags & CONN_SOCK_CLOSED) || c->state != CONN_OPEN)
+	if ((c->flags & CONN_SOCK_CLOSED) ||
+	    (c->state != CONN_OPEN && c->state != CONN_DRAIN))
 		return;
 	if (conf.binary)
 		r = relay_send(c, WS_OP_BINARY, 1, relay_scratch, n);

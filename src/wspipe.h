@@ -38,6 +38,7 @@
 #define STDERR_LINE_MAX		1024		/* longer lines are split */
 #define HANDSHAKE_TIMEOUT	10.0
 #define CLOSE_TIMEOUT		2.0		/* peer's answer to our close */
+#define DRAIN_TIMEOUT		0.1		/* + closems: last output */
 #define LINGER_TIMEOUT		1.0		/* EOF after our shutdown */
 #define SHUTDOWN_GRACE		3.0
 
@@ -128,6 +129,7 @@ void		 server_stop(void);
 enum conn_state {
 	CONN_HTTP,		/* reading the upgrade request */
 	CONN_OPEN,		/* relaying */
+	CONN_DRAIN,		/* ending: program's last output, then close */
 	CONN_CLOSING,		/* our close frame sent, awaiting theirs */
 	CONN_LINGER		/* write side shut, draining until EOF */
 };
@@ -151,6 +153,8 @@ struct child {
 	int		  flags;
 	int		  status;	/* from waitpid */
 	struct buf	  tochild;	/* bytes for the program's stdin */
+	size_t		  held;		/* tail of tochild: an unfinished
+					   message, not written yet */
 	struct buf	  errline;	/* unfinished stderr line */
 	struct line	  line;		/* text mode stdout splitter */
 };
@@ -161,6 +165,7 @@ struct child {
 #define CHILD_TERMINATING	0x08
 #define CHILD_GROUP_GONE	0x10
 #define CHILD_ERR_EOF		0x20
+#define CHILD_STREAMING		0x40	/* a long message is written as it comes */
 
 struct http;
 
@@ -189,6 +194,7 @@ struct conn {
 	ev_tstamp	  start;
 	uint64_t	  msgs_in, bytes_in, msgs_out, bytes_out;
 	int		  close_code;	/* sent or received */
+	const char	 *close_reason;	/* static text for our close frame */
 	const char	 *why;		/* reason the conversation ended */
 };
 
@@ -201,6 +207,7 @@ void		 conn_update(struct conn *);
 int		 conn_flush(struct conn *);
 void		 conn_close(struct conn *, const char *);
 void		 conn_fail(struct conn *, int, const char *);
+void		 conn_drain(struct conn *);
 void		 conn_send_close(struct conn *, int, const char *);
 void		 conn_maybe_free(struct conn *);
 void		 conn_shutdown_all(void);
@@ -233,6 +240,7 @@ int		 child_spawn(struct conn *, char **);
 void		 child_update(struct conn *);
 void		 child_terminate(struct conn *);
 int		 child_flush(struct conn *);
+void		 child_drop_held(struct conn *);
 void		 child_close_fds(struct conn *);
 int		 child_done(struct conn *);
 void		 child_kill_all(void);
@@ -243,6 +251,7 @@ int		 relay_client_input(struct conn *, uint8_t *, size_t);
 void		 relay_child_read(struct conn *);
 void		 relay_stderr_read(struct conn *);
 void		 relay_child_eof(struct conn *);
+void		 relay_drained(struct conn *);
 int		 relay_send(struct conn *, int, int, const void *, size_t);
 
 #endif
