@@ -89,9 +89,12 @@ buf_append(struct buf *b, const void *p, size_t n)
 unsigned char *
 buf_reserve(struct buf *b, size_t n)
 {
-	if (buf_grow(b, n == 0 ? 1 : n) == -1)
+	if (buf_grow(b, n) == -1)
 		return (NULL);
-	return (b->data + b->off + b->len);
+	/* Even zero bytes get a real address. */
+	if (b->data == NULL && (b->data = malloc(BUF_MIN)) != NULL)
+		b->size = BUF_MIN;
+	return (b->data == NULL ? NULL : b->data + b->off + b->len);
 }
 
 void

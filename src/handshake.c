@@ -24,12 +24,18 @@
 int
 handshake_key_valid(const char *key)
 {
-	unsigned char	raw[24];
-	size_t		len;
+	static const char	alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char		raw[24];
+	size_t			i;
 
-	if (key == NULL || (len = strlen(key)) != 24 ||
-	    key[22] != '=' || key[23] != '=')
+	if (key == NULL || strlen(key) != 24 || key[22] != '=' ||
+	    key[23] != '=')
 		return (0);
+	/* EVP_DecodeBlock takes '=' anywhere; 22 digits must come first. */
+	for (i = 0; i < 22; i++)
+		if (strchr(alphabet, key[i]) == NULL)
+			return (0);
 	if (EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18)
 		return (0);
 	return (1);

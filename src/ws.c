@@ -348,8 +348,12 @@ ws_close_payload(uint8_t *out, unsigned int code, const char *reason)
 	out[1] = code & 0xff;
 	if (reason != NULL) {
 		n = strlen(reason);
-		if (n > WS_CONTROL_MAX - 2)
+		if (n > WS_CONTROL_MAX - 2) {
 			n = WS_CONTROL_MAX - 2;
+			/* RFC 6455 5.5.1: the reason must stay valid UTF-8. */
+			while (n > 0 && (reason[n] & 0xc0) == 0x80)
+				n--;
+		}
 		memcpy(out + 2, reason, n);
 	}
 	return (2 + n);
