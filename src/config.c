@@ -72,12 +72,12 @@ usage(int status)
 	FILE	*f = status == 0 ? stdout : stderr;
 
 	fprintf(f,
-"usage: wspipe [--binary] [--port=PORT] [--address=ADDR]... [--maxforks=N]\n"
-"              [--maxmsg=BYTES] [--closems=MS] [--passenv=LIST]\n"
-"              [--header=HEADER]... [--header-ws=HEADER]...\n"
-"              [--header-http=HEADER]... [--origin=LIST] [--sameorigin]\n"
-"              [--subprotocol=LIST] [--ping-interval=SECONDS]\n"
-"              [--ping-timeout=SECONDS] [--loglevel=LEVEL] COMMAND [ARGS ...]\n"
+"usage: wspipe [--address=addr] [--binary] [--closems=ms] [--header=header]\n"
+"              [--header-http=header] [--header-ws=header] [--loglevel=level]\n"
+"              [--maxforks=n] [--maxmsg=bytes] [--origin=list] [--passenv=list]\n"
+"              [--ping-interval=seconds] [--ping-timeout=seconds]\n"
+"              [--port=port] [--sameorigin] [--subprotocol=list]\n"
+"              command [arg ...]\n"
 "       wspipe --help | --version\n"
 "\n"
 "Runs COMMAND for every WebSocket connection: each message becomes a line\n"
