@@ -1,10 +1,11 @@
 /*
  * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
  *
- * The program behind a connection.  posix_spawn(3) starts it: glibc's
- * vfork-based spawn reports an exec failure to the caller, so a missing
- * program becomes an HTTP error before any 101, and it is cheaper than
- * fork(2) for a large gateway.  The program's stdin and stdout are one
+ * The program behind a connection.  fork and exec start it, with the
+ * exec error reported back over a pipe, so that a missing program becomes
+ * an HTTP error before any 101.  (glibc's posix_spawn would be cheaper,
+ * but it leaves its two internal signals ignored in the new program.)
+ * The program's stdin and stdout are one
  * AF_UNIX socketpair (one fd for us instead of two pipes) and its stderr
  * a pipe we log from.  It runs in a process group of its own with default
  * signal dispositions and an empty mask.  Termination is one table walked
@@ -12,12 +13,12 @@
  */
 
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,46 +58,94 @@ child_nonblock(int fd)
 	return (fcntl(fd, F_SETFL, flags | O_NONBLOCK));
 }
 
-static int
-child_spawn_attrs(posix_spawn_file_actions_t *fa, posix_spawnattr_t *at,
-    int io, int err)
+/*
+ * In the new process, before exec: default disposition for every signal
+ * (handlers are reset by exec anyway, but an ignored signal would stay
+ * ignored), an empty mask, a process group of its own, the socket on
+ * 0 and 1, the pipe on 2, nothing else open but the error pipe, which is
+ * close-on-exec.  Only async-signal-safe calls: no stdio, no log.c.
+ */
+static void __attribute__((noreturn))
+child_exec(int io, int err, int errpipe, char **env)
 {
-	sigset_t	all, none;
+	/* An all-zero kernel sigaction is SIG_DFL whatever its layout. */
+	static const unsigned long	dfl[8];
+	sigset_t			none;
+	int				sig, e;
 
-	sigfillset(&all);
+	/*
+	 * The raw call, because glibc's sigaction refuses its two internal
+	 * signals, and a gateway started by posix_spawn inherits them
+	 * ignored: exec would pass that on.
+	 */
+	for (sig = 1; sig < NSIG; sig++)
+		(void)syscall(SYS_rt_sigaction, sig, dfl, NULL, NSIG / 8);
 	sigemptyset(&none);
-	if (posix_spawn_file_actions_init(fa) != 0)
+	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1 ||
+	    setpgid(0, 0) == -1 || dup2(io, STDIN_FILENO) == -1 ||
+	    dup2(io, STDOUT_FILENO) == -1 || dup2(err, STDERR_FILENO) == -1)
+		goto fail;
+	/* Every fd of ours is close-on-exec; this is a second lock. */
+	if (errpipe > 3)
+		(void)close_range(3, errpipe - 1, 0);
+	(void)close_range(errpipe + 1, ~0U, 0);
+	execve(conf.command, conf.argv, env);
+fail:
+	e = errno;
+	(void)write(errpipe, &e, sizeof e);
+	_exit(127);
+}
+
+/*
+ * Forks and execs; returns the pid, or -1 with errno set, also when exec
+ * itself failed: the child reports its errno over a close-on-exec pipe,
+ * whose end of file means exec succeeded.
+ */
+static pid_t
+child_fork(int io, int err, char **env)
+{
+	sigset_t	all, old;
+	pid_t		pid;
+	ssize_t		n;
+	int		ep[2], e = 0, saved;
+
+	if (pipe2(ep, O_CLOEXEC) == -1)
 		return (-1);
-	if (posix_spawnattr_init(at) != 0) {
-		posix_spawn_file_actions_destroy(fa);
+	/* No handler of ours may run in the child before exec. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if ((pid = fork()) == 0) {
+		close(ep[0]);
+		child_exec(io, err, ep[1], env);
+	}
+	saved = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(ep[1]);
+	if (pid == -1) {
+		close(ep[0]);
+		errno = saved;
 		return (-1);
 	}
-	/* Every fd of ours is close-on-exec; closefrom is a second lock. */
-	if (posix_spawn_file_actions_adddup2(fa, io, STDIN_FILENO) != 0 ||
-	    posix_spawn_file_actions_adddup2(fa, io, STDOUT_FILENO) != 0 ||
-	    posix_spawn_file_actions_adddup2(fa, err, STDERR_FILENO) != 0 ||
-	    posix_spawn_file_actions_addclosefrom_np(fa, 3) != 0 ||
-	    posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP) != 0 ||
-	    posix_spawnattr_setsigmask(at, &none) != 0 ||
-	    posix_spawnattr_setsigdefault(at, &all) != 0 ||
-	    posix_spawnattr_setpgroup(at, 0) != 0) {
-		posix_spawn_file_actions_destroy(fa);
-		posix_spawnattr_destroy(at);
+	do
+		n = read(ep[0], &e, sizeof e);
+	while (n == -1 && errno == EINTR);
+	close(ep[0]);
+	if (n == sizeof e) {
+		/* It has exited or is about to: reap it here. */
+		(void)waitpid(pid, NULL, 0);
+		errno = e;
 		return (-1);
 	}
-	return (0);
+	return (pid);
 }
 
 /* Starts the program of c; returns -1 with errno set on failure. */
 int
 child_spawn(struct conn *c, char **env)
 {
-	struct child			*ch = &c->child;
-	posix_spawn_file_actions_t	 fa;
-	posix_spawnattr_t		 at;
-	int				 sv[2], ep[2], r, saved;
-	pid_t				 pid;
+	struct child	*ch = &c->child;
+	int		 sv[2], ep[2], saved;
+	pid_t		 pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		return (-1);
@@ -107,22 +156,17 @@ child_spawn(struct conn *c, char **env)
 		errno = saved;
 		return (-1);
 	}
-	if (child_spawn_attrs(&fa, &at, sv[1], ep[1]) == -1)
-		r = ENOMEM;
-	else {
-		r = posix_spawn(&pid, conf.command, &fa, &at, conf.argv, env);
-		posix_spawn_file_actions_destroy(&fa);
-		posix_spawnattr_destroy(&at);
-	}
+	pid = child_fork(sv[1], ep[1], env);
+	saved = errno;
 	close(sv[1]);
 	close(ep[1]);
-	if (r != 0 || child_nonblock(sv[0]) == -1 ||
+	if (pid == -1 || child_nonblock(sv[0]) == -1 ||
 	    child_nonblock(ep[0]) == -1) {
 		close(sv[0]);
 		close(ep[0]);
 		conn_log(c, LOG_LEVEL_ERROR, "cannot run %s: %s",
-		    conf.command, strerror(r));
-		errno = r;
+		    conf.command, strerror(saved));
+		errno = saved;
 		return (-1);
 	}
 	ch->pid = pid;

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -109,6 +110,25 @@ conn_open(struct conn *c)
 	}
 }
 
+/* Returns 1 if the kernel knows the client's connection is gone. */
+static int
+conn_dead(struct conn *c)
+{
+	struct tcp_info	ti;
+	socklen_t	len = sizeof ti;
+	int		err = 0;
+
+	len = sizeof err;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+	    err != 0)
+		return (1);
+	len = sizeof ti;
+	if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    ti.tcpi_state == TCP_CLOSE)
+		return (1);
+	return (0);
+}
+
 /*
  * Keepalive.  The timer is not reset on every frame; when it fires it
  * looks at the last frame's time and sleeps again for what is left, as
@@ -125,6 +145,25 @@ conn_ping_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	/* Any frame since our ping proves the peer is alive. */
+	if (c->flags & CONN_PAUSED) {
+		/*
+		 * A pong would wait unread behind the data we are not
+		 * reading; only the TCP state can tell a reset.
+		 */
+		if (conn_dead(c)) {
+			conn_close(c, "client connection reset");
+			return;
+		}
+		c->last_rx = now;
+		c->ping_sent = 0;
+		w->repeat = PAUSED_CHECK;
+		ev_timer_again(loop, w);
+		return;
+	}
+	if (conf.ping_interval == 0) {
+		ev_timer_stop(loop, w);
+		return;
+	}
 	if (c->ping_sent != 0 && c->last_rx >= c->ping_sent)
 		c->ping_sent = 0;
 	if (c->ping_sent != 0 && conf.ping_timeout > 0 &&
@@ -155,6 +194,24 @@ conn_set_timer(struct conn *c, ev_tstamp after)
 {
 	c->timer.repeat = after;
 	ev_timer_again(EV_DEFAULT, &c->timer);
+}
+
+/* Entering a pause, make sure the TCP state is looked at soon. */
+static void
+conn_set_paused(struct conn *c, int paused)
+{
+	if (paused == ((c->flags & CONN_PAUSED) != 0))
+		return;
+	if (!paused) {
+		c->flags &= ~CONN_PAUSED;
+		return;
+	}
+	c->flags |= CONN_PAUSED;
+	if (!ev_is_active(&c->ping) ||
+	    ev_timer_remaining(EV_DEFAULT, &c->ping) > PAUSED_CHECK) {
+		c->ping.repeat = PAUSED_CHECK;
+		ev_timer_again(EV_DEFAULT, &c->ping);
+	}
 }
 
 /* Recomputes what the socket waits for (STYLE 6: interest is derived). */
@@ -196,6 +253,7 @@ conn_update(struct conn *c)
 	}
 	if (buf_len(&c->out) > 0)
 		events |= EV_WRITE;
+	conn_set_paused(c, c->state == CONN_OPEN && !(events & EV_READ));
 	if (events != (c->io.events & (EV_READ | EV_WRITE))) {
 		ev_io_stop(EV_DEFAULT, &c->io);
 		ev_io_set(&c->io, c->fd, events);

@@ -39,6 +39,7 @@
 #define HANDSHAKE_TIMEOUT	10.0
 #define CLOSE_TIMEOUT		2.0		/* peer's answer to our close */
 #define DRAIN_TIMEOUT		0.1		/* + closems: last output */
+#define PAUSED_CHECK		1.0		/* TCP state poll while paused */
 #define LINGER_TIMEOUT		1.0		/* EOF after our shutdown */
 #define SHUTDOWN_GRACE		3.0
 
@@ -138,6 +139,7 @@ enum conn_state {
 #define CONN_CLOSE_SENT		0x02
 #define CONN_CLOSE_RCVD		0x04
 #define CONN_FINISH		0x08	/* shut TCP once out is written */
+#define CONN_PAUSED		0x10	/* not reading: destination full */
 
 /* A program run for one connection; embedded in its conn. */
 struct child {
