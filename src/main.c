@@ -67,13 +67,14 @@ main(int argc, char **argv)
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 	if ((loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
 		fatalx("cannot initialise libev");
-	if (server_listen() == -1)
-		exit(EXIT_LISTEN);
+	/* Signals first: once we listen, a client may expect a clean stop. */
 	ev_signal_init(&main_sigterm, main_signal_cb, SIGTERM);
 	ev_signal_start(loop, &main_sigterm);
 	ev_signal_init(&main_sigint, main_signal_cb, SIGINT);
 	ev_signal_start(loop, &main_sigint);
 	ev_init(&main_deadline, main_deadline_cb);
+	if (server_listen() == -1)
+		exit(EXIT_LISTEN);
 	log_info("%s %s running %s", WSPIPE_NAME, PACKAGE_VERSION,
 	    conf.command);
 	ev_run(loop, 0);

@@ -102,6 +102,11 @@ def body(t):
         'HTTP_COOKIE': 'a=b',
     }
     for k in sorted(want):
+        if k == 'LD_LIBRARY_PATH' and os.environ.get('WSPIPE_VALGRIND'):
+            # valgrind appends its own directory for the gateway.
+            t.ok(env.get(k, '').startswith(want[k] + ':'),
+                 '%s=%s (under valgrind)' % (k, want[k]))
+            continue
         t.eq(env.get(k), want[k], '%s=%s' % (k, want[k]))
     t.ok(len(env.get('HTTP_SEC_WEBSOCKET_KEY', '')) == 24,
          'HTTP_SEC_WEBSOCKET_KEY is the key sent')

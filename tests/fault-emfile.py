@@ -12,7 +12,7 @@ import resource
 import socket
 import time
 
-from rawws import (TEXT, Gateway, echo_ok, fd_count, frame, point,
+from rawws import (TEXT, Gateway, echo_ok, fd_count, frame, point, sanitized,
                    proc_cputime, request, run)
 
 
@@ -80,9 +80,13 @@ def main(t):
             deadline = time.monotonic() + 2.0
             while fd_count(gw.pid) < 63 and time.monotonic() < deadline:
                 time.sleep(0.05)
-            t.ok(fd_count(gw.pid) >= 63,
-                 "idle connections take the gateway to its fd limit",
-                 "gateway holds %d fds" % fd_count(gw.pid))
+            if sanitized():
+                t.skip("idle connections take the gateway to its fd limit",
+                       "valgrind or ASan keep fds of their own")
+            else:
+                t.ok(fd_count(gw.pid) >= 63,
+                     "idle connections take the gateway to its fd limit",
+                     "gateway holds %d fds" % fd_count(gw.pid))
             t.ok(gw.alive(), "gateway alive while out of fds", gw.logtail())
             cpu0 = proc_cputime(gw.pid)
             # A measuring window, not a synchronisation.
