@@ -1,10 +1,10 @@
 /*
  * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
  *
- * The program behind a connection.  fork and exec start it, with the
- * exec error reported back over a pipe, so that a missing program becomes
- * an HTTP error before any 101.  (glibc's posix_spawn would be cheaper,
- * but it leaves its two internal signals ignored in the new program.)
+ * The program behind a connection.  vfork and exec start it, and an exec
+ * error comes back before we answer, so that a missing program becomes an
+ * HTTP error, never a 101.  (glibc's posix_spawn works the same way but
+ * leaves its two internal signals ignored in the new program.)
  * The program's stdin and stdout are one
  * AF_UNIX socketpair (one fd for us instead of two pipes) and its stderr
  * a pipe we log from.  It runs in a process group of its own with default
@@ -62,16 +62,17 @@ child_nonblock(int fd)
  * In the new process, before exec: default disposition for every signal
  * (handlers are reset by exec anyway, but an ignored signal would stay
  * ignored), an empty mask, a process group of its own, the socket on
- * 0 and 1, the pipe on 2, nothing else open but the error pipe, which is
- * close-on-exec.  Only async-signal-safe calls: no stdio, no log.c.
+ * 0 and 1, the pipe on 2, nothing else open.  This runs in a vfork
+ * child, sharing our memory: only system calls, and the one write to
+ * *err, which is how an exec failure reaches the parent.
  */
 static void __attribute__((noreturn))
-child_exec(int io, int err, int errpipe, char **env)
+child_exec(int io, int errfd, char **env, volatile int *err)
 {
 	/* An all-zero kernel sigaction is SIG_DFL whatever its layout. */
 	static const unsigned long	dfl[8];
 	sigset_t			none;
-	int				sig, e;
+	int				sig;
 
 	/*
 	 * The raw call, because glibc's sigaction refuses its two internal
@@ -81,59 +82,47 @@ child_exec(int io, int err, int errpipe, char **env)
 	for (sig = 1; sig < NSIG; sig++)
 		(void)syscall(SYS_rt_sigaction, sig, dfl, NULL, NSIG / 8);
 	sigemptyset(&none);
-	if (sigprocmask(SIG_SETMASK, &none, NULL) == -1 ||
-	    setpgid(0, 0) == -1 || dup2(io, STDIN_FILENO) == -1 ||
-	    dup2(io, STDOUT_FILENO) == -1 || dup2(err, STDERR_FILENO) == -1)
-		goto fail;
-	/* Every fd of ours is close-on-exec; this is a second lock. */
-	if (errpipe > 3)
-		(void)close_range(3, errpipe - 1, 0);
-	(void)close_range(errpipe + 1, ~0U, 0);
-	execve(conf.command, conf.argv, env);
-fail:
-	e = errno;
-	(void)write(errpipe, &e, sizeof e);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) == 0 &&
+	    setpgid(0, 0) == 0 && dup2(io, STDIN_FILENO) != -1 &&
+	    dup2(io, STDOUT_FILENO) != -1 &&
+	    dup2(errfd, STDERR_FILENO) != -1) {
+		/* Every fd of ours is close-on-exec; this is a second lock. */
+		(void)close_range(3, ~0U, 0);
+		execve(conf.command, conf.argv, env);
+	}
+	*err = errno;
 	_exit(127);
 }
 
 /*
- * Forks and execs; returns the pid, or -1 with errno set, also when exec
- * itself failed: the child reports its errno over a close-on-exec pipe,
- * whose end of file means exec succeeded.
+ * Starts the program; returns its pid, or -1 with errno set, also when
+ * exec itself failed.  vfork suspends us until the child has exec'd or
+ * died, which is what a synchronous exec error needs anyway, and it does
+ * not copy our page tables as fork would on every connection.
  */
 static pid_t
-child_fork(int io, int err, char **env)
+child_fork(int io, int errfd, char **env)
 {
 	sigset_t	all, old;
+	volatile int	err = 0;
 	pid_t		pid;
-	ssize_t		n;
-	int		ep[2], e = 0, saved;
+	int		saved;
 
-	if (pipe2(ep, O_CLOEXEC) == -1)
-		return (-1);
 	/* No handler of ours may run in the child before exec. */
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
-	if ((pid = fork()) == 0) {
-		close(ep[0]);
-		child_exec(io, err, ep[1], env);
-	}
+	if ((pid = vfork()) == 0)
+		child_exec(io, errfd, env, &err);
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	close(ep[1]);
 	if (pid == -1) {
-		close(ep[0]);
 		errno = saved;
 		return (-1);
 	}
-	do
-		n = read(ep[0], &e, sizeof e);
-	while (n == -1 && errno == EINTR);
-	close(ep[0]);
-	if (n == sizeof e) {
-		/* It has exited or is about to: reap it here. */
+	if (err != 0) {
+		/* It has exited: reap it here, its watcher never existed. */
 		(void)waitpid(pid, NULL, 0);
-		errno = e;
+		errno = err;
 		return (-1);
 	}
 	return (pid);
