@@ -26,7 +26,7 @@ enum {
 	OPT_PORT = 256, OPT_ADDRESS, OPT_BINARY, OPT_MAXFORKS, OPT_MAXMSG,
 	OPT_CLOSEMS, OPT_PASSENV, OPT_HEADER, OPT_HEADER_WS, OPT_HEADER_HTTP,
 	OPT_ORIGIN, OPT_SAMEORIGIN, OPT_SUBPROTOCOL, OPT_LOGLEVEL, OPT_HELP,
-	OPT_VERSION, OPT_LATER, OPT_PING_INTERVAL, OPT_PING_TIMEOUT
+	OPT_VERSION, OPT_LATER, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL, OPT_SSLCERT, OPT_SSLKEY
 };
 
 static const struct option config_options[] = {
@@ -46,12 +46,12 @@ static const struct option config_options[] = {
 	{ "loglevel",		required_argument, NULL, OPT_LOGLEVEL },
 	{ "ping-interval",	required_argument, NULL, OPT_PING_INTERVAL },
 	{ "ping-timeout",	required_argument, NULL, OPT_PING_TIMEOUT },
+	{ "ssl",		optional_argument, NULL, OPT_SSL },
+	{ "sslcert",		required_argument, NULL, OPT_SSLCERT },
+	{ "sslkey",		required_argument, NULL, OPT_SSLKEY },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	/* websocketd options that wspipe does not have yet. */
-	{ "ssl",		optional_argument, NULL, OPT_LATER },
-	{ "sslcert",		required_argument, NULL, OPT_LATER },
-	{ "sslkey",		required_argument, NULL, OPT_LATER },
 	{ "staticdir",		required_argument, NULL, OPT_LATER },
 	{ "cgidir",		required_argument, NULL, OPT_LATER },
 	{ "dir",		required_argument, NULL, OPT_LATER },
@@ -76,14 +76,14 @@ usage(int status)
 "              [--header-http=header] [--header-ws=header] [--loglevel=level]\n"
 "              [--maxforks=n] [--maxmsg=bytes] [--origin=list] [--passenv=list]\n"
 "              [--ping-interval=seconds] [--ping-timeout=seconds]\n"
-"              [--port=port] [--sameorigin] [--subprotocol=list]\n"
-"              command [arg ...]\n"
+"              [--port=port] [--sameorigin] [--ssl --sslcert=file --sslkey=file]\n"
+"              [--subprotocol=list] command [arg ...]\n"
 "       wspipe --help | --version\n"
 "\n"
 "Runs COMMAND for every WebSocket connection: each message becomes a line\n"
 "on its stdin, each line it prints becomes a message.\n"
 "\n"
-"  --port=PORT         TCP port to listen on (default 80)\n"
+"  --port=PORT         TCP port to listen on (default 80, 443 with --ssl)\n"
 "  --address=ADDR      address to listen on, repeatable (default: all)\n"
 "  --binary            relay raw bytes as binary messages\n"
 "  --maxforks=N        most programs running at once; 0: no limit\n"
@@ -100,6 +100,9 @@ usage(int status)
 "  --origin=LIST       accepted Origin hosts: host[:port] or\n"
 "                      scheme://host[:port], comma-separated\n"
 "  --sameorigin        the Origin must match the Host header\n"
+"  --ssl               serve https:// and wss:// (TLS 1.2 or later)\n"
+"  --sslcert=FILE      TLS certificate chain, PEM\n"
+"  --sslkey=FILE       TLS private key, PEM\n"
 "  --subprotocol=LIST  subprotocols accepted (default: any offered)\n"
 "  --ping-interval=SECONDS  ping a client silent for this long; 0: never\n"
 "                      (default 30)\n"
@@ -231,7 +234,7 @@ config_parse(int argc, char **argv)
 {
 	int	ch, i;
 
-	conf.port = 80;
+	conf.port = 0;
 	conf.maxforks = 1024;
 	conf.maxmsg = 16 * 1024 * 1024;
 	conf.loglevel = LOG_LEVEL_ACCESS;
@@ -297,6 +300,17 @@ config_parse(int argc, char **argv)
 			conf.ping_interval = config_number("ping-interval",
 			    optarg, 0, 86400);
 			break;
+		case OPT_SSL:
+			conf.ssl = config_bool("ssl", optarg);
+			break;
+		case OPT_SSLCERT:
+			free(conf.sslcert);
+			conf.sslcert = xstrdup(optarg);
+			break;
+		case OPT_SSLKEY:
+			free(conf.sslkey);
+			conf.sslkey = xstrdup(optarg);
+			break;
 		case OPT_PING_TIMEOUT:
 			conf.ping_timeout = config_number("ping-timeout",
 			    optarg, 0, 86400);
@@ -318,6 +332,13 @@ config_parse(int argc, char **argv)
 			    argv[optind - 1]);
 		}
 	}
+	/* websocketd: TLS needs all three options, and moves the port. */
+	if ((conf.ssl || conf.sslcert != NULL || conf.sslkey != NULL) &&
+	    (!conf.ssl || conf.sslcert == NULL || conf.sslkey == NULL))
+		config_die(EXIT_CONFIG, "--ssl, --sslcert and --sslkey go "
+		    "together");
+	if (conf.port == 0)
+		conf.port = conf.ssl ? 443 : 80;
 	if (optind >= argc)
 		config_die(EXIT_USAGE, "no COMMAND given");
 	conf.argv = xcalloc(argc - optind + 1, sizeof *conf.argv);

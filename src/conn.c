@@ -82,6 +82,12 @@ conn_new(int fd, struct sockaddr *sa, socklen_t salen)
 	buf_init(&c->in, READ_MAX);
 	buf_init(&c->out, OUT_CAP);
 	conn_peer(c, sa);
+	if (tls_enabled() && (c->tls = tls_new(fd)) == NULL) {
+		conn_log(c, LOG_LEVEL_ERROR, "cannot start TLS");
+		close(fd);
+		free(c);
+		return;
+	}
 	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
 	c->io.data = c;
 	ev_io_start(EV_DEFAULT, &c->io);
@@ -229,6 +235,8 @@ conn_update(struct conn *c)
 		 * Everything is said: half-close and drain until the peer's
 		 * EOF, so that a close frame is never lost to a reset.
 		 */
+		if (c->tls != NULL)
+			tls_close_notify(c->tls);
 		(void)shutdown(c->fd, SHUT_WR);
 		c->state = CONN_LINGER;
 		conn_set_timer(c, LINGER_TIMEOUT);
@@ -254,6 +262,17 @@ conn_update(struct conn *c)
 	if (buf_len(&c->out) > 0)
 		events |= EV_WRITE;
 	conn_set_paused(c, c->state == CONN_OPEN && !(events & EV_READ));
+	if (c->tls != NULL) {
+		/* TLS may need the other direction to make progress. */
+		if ((events & EV_READ) && c->want_r != 0)
+			events = (events & ~EV_READ) | c->want_r;
+		if ((events & EV_WRITE) && c->want_w != 0)
+			events = (events & ~EV_WRITE) | c->want_w;
+		/* Decrypted bytes in OpenSSL wake no poll: feed an event. */
+		if ((events & EV_READ) && c->want_r == 0 &&
+		    tls_pending(c->tls))
+			ev_feed_event(EV_DEFAULT, &c->io, EV_READ);
+	}
 	if (events != (c->io.events & (EV_READ | EV_WRITE))) {
 		ev_io_stop(EV_DEFAULT, &c->io);
 		ev_io_set(&c->io, c->fd, events);
@@ -261,6 +280,23 @@ conn_update(struct conn *c)
 			ev_io_start(EV_DEFAULT, &c->io);
 	}
 	child_update(c);
+}
+
+/* Reads from the client, through TLS when it is on; read(2)'s contract. */
+ssize_t
+conn_recv(struct conn *c, void *buf, size_t len)
+{
+	if (c->tls == NULL)
+		return (read(c->fd, buf, len));
+	return (tls_read(c->tls, buf, len, &c->want_r));
+}
+
+static ssize_t
+conn_send(struct conn *c, const void *buf, size_t len)
+{
+	if (c->tls == NULL)
+		return (write(c->fd, buf, len));
+	return (tls_write(c->tls, buf, len, &c->want_w));
 }
 
 /* Writes what is queued; returns -1 if the connection was closed. */
@@ -272,7 +308,7 @@ conn_flush(struct conn *c)
 	if (c->flags & CONN_SOCK_CLOSED)
 		return (0);
 	while (buf_len(&c->out) > 0) {
-		n = write(c->fd, buf_head(&c->out), buf_len(&c->out));
+		n = conn_send(c, buf_head(&c->out), buf_len(&c->out));
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				return (0);
@@ -357,6 +393,10 @@ conn_close(struct conn *c, const char *why)
 	ev_io_stop(EV_DEFAULT, &c->io);
 	ev_timer_stop(EV_DEFAULT, &c->timer);
 	ev_timer_stop(EV_DEFAULT, &c->ping);
+	if (c->tls != NULL) {
+		tls_free(c->tls);
+		c->tls = NULL;
+	}
 	close(c->fd);
 	c->fd = -1;
 	c->flags |= CONN_SOCK_CLOSED;
@@ -415,6 +455,13 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn	*c = w->data;
 
+	/* A TLS read may wait for writability and a write for input. */
+	if (c->tls != NULL) {
+		if (c->want_r & revents)
+			revents |= EV_READ;
+		if (c->want_w & revents)
+			revents |= EV_WRITE;
+	}
 	if ((revents & EV_WRITE) && conn_flush(c) == -1)
 		return;
 	if (revents & EV_READ) {

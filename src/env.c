@@ -166,6 +166,8 @@ env_build(struct conn *c, struct http *h, const char *protocol)
 	    (unsigned long long)(c->start * 1e6), c->id & 0xffff);
 	env_add(&l, "UNIQUE_ID", id);
 	env_add(&l, "WEBSOCKET_PROTOCOL", protocol);
+	if (c->tls != NULL)
+		env_add(&l, "HTTPS", "on");
 	env_add_headers(&l, h);
 	if (l.v == NULL)
 		strlist_add(&l, NULL);

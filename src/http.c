@@ -475,7 +475,7 @@ http_read(struct conn *c)
 	if (c->http == NULL)
 		c->http = http_new();
 	h = c->http;
-	n = read(c->fd, http_scratch, sizeof http_scratch);
+	n = conn_recv(c, http_scratch, sizeof http_scratch);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return (0);

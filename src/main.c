@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -54,6 +55,7 @@ int
 main(int argc, char **argv)
 {
 	struct ev_loop	*loop;
+	const char	*errstr;
 
 	main_std_fds();
 	config_parse(argc, argv);
@@ -73,6 +75,10 @@ main(int argc, char **argv)
 	ev_signal_init(&main_sigint, main_signal_cb, SIGINT);
 	ev_signal_start(loop, &main_sigint);
 	ev_init(&main_deadline, main_deadline_cb);
+	if (conf.ssl && tls_init(conf.sslcert, conf.sslkey, &errstr) == -1) {
+		fprintf(stderr, "wspipe: %s\n", errstr);
+		exit(EXIT_CONFIG);
+	}
 	if (server_listen() == -1)
 		exit(EXIT_LISTEN);
 	log_info("%s %s running %s", WSPIPE_NAME, PACKAGE_VERSION,

@@ -195,7 +195,7 @@ relay_client_read(struct conn *c)
 {
 	ssize_t	n;
 
-	n = read(c->fd, relay_scratch, sizeof relay_scratch);
+	n = conn_recv(c, relay_scratch, sizeof relay_scratch);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return (0);

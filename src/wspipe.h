@@ -76,6 +76,9 @@ struct config {
 	int		  loglevel;
 	unsigned int	  ping_interval;	/* seconds, 0: off */
 	unsigned int	  ping_timeout;
+	int		  ssl;
+	char		 *sslcert;
+	char		 *sslkey;
 	char		 *command;	/* resolved path of COMMAND */
 	char		**argv;		/* COMMAND ARGS..., NULL-terminated */
 	struct strlist	  passenv_vars;	/* NAME=value captured at start */
@@ -170,6 +173,7 @@ struct child {
 #define CHILD_STREAMING		0x40	/* a long message is written as it comes */
 
 struct http;
+struct tls;
 
 struct conn {
 	TAILQ_ENTRY(conn) entry;
@@ -179,6 +183,9 @@ struct conn {
 	char		  port[8];
 	char		  local_port[8];
 	int		  fd;
+	struct tls	 *tls;		/* NULL without --ssl */
+	int		  want_r;	/* TLS: what a read waits for */
+	int		  want_w;	/* TLS: what a write waits for */
 	ev_io		  io;
 	ev_timer	  timer;	/* handshake, close, linger */
 	ev_timer	  ping;		/* keepalive, while open */
@@ -206,6 +213,7 @@ extern int		shutting_down;
 
 void		 conn_new(int, struct sockaddr *, socklen_t);
 void		 conn_update(struct conn *);
+ssize_t		 conn_recv(struct conn *, void *, size_t);
 int		 conn_flush(struct conn *);
 void		 conn_close(struct conn *, const char *);
 void		 conn_fail(struct conn *, int, const char *);
@@ -216,6 +224,16 @@ void		 conn_shutdown_all(void);
 void		 conn_open(struct conn *);
 void		 conn_log(struct conn *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
+
+/* tls.c */
+int		 tls_init(const char *, const char *, const char **);
+int		 tls_enabled(void);
+struct tls	*tls_new(int);
+void		 tls_free(struct tls *);
+ssize_t		 tls_read(struct tls *, void *, size_t, int *);
+ssize_t		 tls_write(struct tls *, const void *, size_t, int *);
+int		 tls_pending(struct tls *);
+void		 tls_close_notify(struct tls *);
 
 /* http.c */
 const char	*http_header(struct http *, const char *);

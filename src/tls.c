@@ -1,0 +1,173 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * TLS for --ssl, and the only file that includes OpenSSL's libssl.  One
+ * server context is made at start-up, where every problem with the
+ * certificate or the key is a clear error; each connection then gets a
+ * non-blocking SSL object whose reads and writes report what the socket
+ * must wait for, so that conn_update() can derive interest as usual.
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "wspipe.h"
+
+static SSL_CTX	*tls_ctx;
+
+/* Returns the last OpenSSL error as static text. */
+static const char *
+tls_error(void)
+{
+	static char	msg[256];
+	unsigned long	e = ERR_peek_last_error();
+
+	if (e == 0)
+		return ("unknown error");
+	ERR_error_string_n(e, msg, sizeof msg);
+	ERR_clear_error();
+	return (msg);
+}
+
+/* Loads the certificate chain and key; returns -1 with *errstr set. */
+int
+tls_init(const char *cert, const char *key, const char **errstr)
+{
+	static char	msg[512];
+
+	if ((tls_ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		*errstr = tls_error();
+		return (-1);
+	}
+	SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_options(tls_ctx, SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_use_certificate_chain_file(tls_ctx, cert) != 1) {
+		snprintf(msg, sizeof msg, "%s: bad certificate: %s", cert,
+		    tls_error());
+		*errstr = msg;
+		return (-1);
+	}
+	if (SSL_CTX_use_PrivateKey_file(tls_ctx, key, SSL_FILETYPE_PEM) != 1) {
+		snprintf(msg, sizeof msg, "%s: bad private key: %s", key,
+		    tls_error());
+		*errstr = msg;
+		return (-1);
+	}
+	if (SSL_CTX_check_private_key(tls_ctx) != 1) {
+		snprintf(msg, sizeof msg, "%s does not match %s: %s", key, cert,
+		    tls_error());
+		*errstr = msg;
+		return (-1);
+	}
+	return (0);
+}
+
+int
+tls_enabled(void)
+{
+	return (tls_ctx != NULL);
+}
+
+/* A server-side SSL object for an accepted socket, or NULL. */
+struct tls *
+tls_new(int fd)
+{
+	SSL	*ssl;
+
+	if ((ssl = SSL_new(tls_ctx)) == NULL)
+		return (NULL);
+	if (SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		return (NULL);
+	}
+	SSL_set_accept_state(ssl);
+	return ((struct tls *)ssl);
+}
+
+void
+tls_free(struct tls *t)
+{
+	SSL_free((SSL *)t);
+}
+
+/*
+ * Maps an SSL result to read(2)'s conventions: -1 with errno EAGAIN and
+ * *want set to what the socket must wait for, 0 for a clean end, or -1
+ * with EIO for a failed connection.
+ */
+static ssize_t
+tls_result(SSL *ssl, int r, int *want)
+{
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		*want = EV_READ;
+		errno = EAGAIN;
+		return (-1);
+	case SSL_ERROR_WANT_WRITE:
+		*want = EV_WRITE;
+		errno = EAGAIN;
+		return (-1);
+	case SSL_ERROR_ZERO_RETURN:
+		return (0);
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		if (errno == 0)
+			errno = ECONNRESET;
+		return (-1);
+	default:
+		ERR_clear_error();
+		errno = EIO;
+		return (-1);
+	}
+}
+
+ssize_t
+tls_read(struct tls *t, void *buf, size_t len, int *want)
+{
+	SSL	*ssl = (SSL *)t;
+	int	 r;
+
+	*want = 0;
+	errno = 0;
+	if ((r = SSL_read(ssl, buf, len > INT_MAX ? INT_MAX : (int)len)) > 0)
+		return (r);
+	return (tls_result(ssl, r, want));
+}
+
+ssize_t
+tls_write(struct tls *t, const void *buf, size_t len, int *want)
+{
+	SSL	*ssl = (SSL *)t;
+	int	 r;
+
+	*want = 0;
+	errno = 0;
+	if ((r = SSL_write(ssl, buf, len > INT_MAX ? INT_MAX : (int)len)) > 0)
+		return (r);
+	return (tls_result(ssl, r, want));
+}
+
+/* Decrypted bytes waiting inside OpenSSL, which poll(2) cannot see. */
+int
+tls_pending(struct tls *t)
+{
+	return (SSL_pending((SSL *)t) > 0);
+}
+
+/* Sends close_notify once, without waiting for the peer's. */
+void
+tls_close_notify(struct tls *t)
+{
+	SSL	*ssl = (SSL *)t;
+
+	if (SSL_is_init_finished(ssl))
+		(void)SSL_shutdown(ssl);
+	ERR_clear_error();
+}
