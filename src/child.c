@@ -67,7 +67,8 @@ child_nonblock(int fd)
  * *err, which is how an exec failure reaches the parent.
  */
 static void __attribute__((noreturn))
-child_exec(int io, int errfd, char **env, volatile int *err)
+child_exec(const char *path, char **argv, int io, int errfd, char **env,
+    volatile int *err)
 {
 	/* An all-zero kernel sigaction is SIG_DFL whatever its layout. */
 	static const unsigned long	dfl[8];
@@ -88,7 +89,7 @@ child_exec(int io, int errfd, char **env, volatile int *err)
 	    dup2(errfd, STDERR_FILENO) != -1) {
 		/* Every fd of ours is close-on-exec; this is a second lock. */
 		(void)close_range(3, ~0U, 0);
-		execve(conf.command, conf.argv, env);
+		execve(path, argv, env);
 	}
 	*err = errno;
 	_exit(127);
@@ -101,7 +102,7 @@ child_exec(int io, int errfd, char **env, volatile int *err)
  * not copy our page tables as fork would on every connection.
  */
 static pid_t
-child_fork(int io, int errfd, char **env)
+child_fork(const char *path, char **argv, int io, int errfd, char **env)
 {
 	sigset_t	all, old;
 	volatile int	err = 0;
@@ -112,7 +113,7 @@ child_fork(int io, int errfd, char **env)
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = vfork()) == 0)
-		child_exec(io, errfd, env, &err);
+		child_exec(path, argv, io, errfd, env, &err);
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
@@ -130,7 +131,7 @@ child_fork(int io, int errfd, char **env)
 
 /* Starts the program of c; returns -1 with errno set on failure. */
 int
-child_spawn(struct conn *c, char **env)
+child_spawn(struct conn *c, const char *path, char **argv, char **env)
 {
 	struct child	*ch = &c->child;
 	int		 sv[2], ep[2], saved;
@@ -145,7 +146,7 @@ child_spawn(struct conn *c, char **env)
 		errno = saved;
 		return (-1);
 	}
-	pid = child_fork(sv[1], ep[1], env);
+	pid = child_fork(path, argv, sv[1], ep[1], env);
 	saved = errno;
 	close(sv[1]);
 	close(ep[1]);
@@ -153,8 +154,8 @@ child_spawn(struct conn *c, char **env)
 	    child_nonblock(ep[0]) == -1) {
 		close(sv[0]);
 		close(ep[0]);
-		conn_log(c, LOG_LEVEL_ERROR, "cannot run %s: %s",
-		    conf.command, strerror(saved));
+		conn_log(c, LOG_LEVEL_ERROR, "cannot run %s: %s", path,
+		    strerror(saved));
 		errno = saved;
 		return (-1);
 	}
@@ -191,8 +192,8 @@ child_update(struct conn *c)
 		/* After the client is gone, output is read and dropped. */
 		if (c->flags & CONN_SOCK_CLOSED)
 			events |= EV_READ;
-		else if ((c->state == CONN_OPEN ||
-		    c->state == CONN_DRAIN) && buf_len(&c->out) < HIGH_WATER)
+		else if ((c->state == CONN_OPEN || c->state == CONN_DRAIN ||
+		    c->state == CONN_CGI) && buf_len(&c->out) < HIGH_WATER)
 			events |= EV_READ;
 	}
 	if (buf_len(&ch->tochild) > ch->held &&
@@ -220,6 +221,18 @@ child_drop_held(struct conn *c)
 	ch->held = 0;
 }
 
+/* The program's input is complete: EOF once what is queued is written. */
+void
+child_close_stdin(struct conn *c)
+{
+	struct child	*ch = &c->child;
+
+	ch->flags |= CHILD_STDIN_EOF;
+	if (ch->fd != -1)
+		(void)child_flush(c);
+	child_update(c);
+}
+
 /* Writes queued stdin bytes; returns -1 if the program cannot take them. */
 int
 child_flush(struct conn *c)
@@ -242,8 +255,8 @@ child_flush(struct conn *c)
 		buf_drain(&ch->tochild, n);
 	}
 	/* Stdin EOF comes after the last accepted byte, never before. */
-	if ((ch->flags & CHILD_TERMINATING) && buf_len(&ch->tochild) == 0 &&
-	    !(ch->flags & CHILD_STDIN_SHUT)) {
+	if ((ch->flags & (CHILD_TERMINATING | CHILD_STDIN_EOF)) &&
+	    buf_len(&ch->tochild) == 0 && !(ch->flags & CHILD_STDIN_SHUT)) {
 		(void)shutdown(ch->fd, SHUT_WR);
 		ch->flags |= CHILD_STDIN_SHUT;
 	}
@@ -257,8 +270,13 @@ child_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	if (revents & EV_WRITE) {
 		(void)child_flush(c);
-		if (c->state == CONN_OPEN && !(c->flags & CONN_SOCK_CLOSED))
+		if ((c->state == CONN_OPEN || c->state == CONN_CGI) &&
+		    !(c->flags & CONN_SOCK_CLOSED)) {
+			/* Room for more request body, maybe. */
+			if (c->state == CONN_CGI && http_process(c) == -1)
+				return;
 			conn_update(c);
+		}
 	}
 	if (revents & EV_READ)
 		relay_child_read(c);

@@ -26,7 +26,9 @@ enum {
 	OPT_PORT = 256, OPT_ADDRESS, OPT_BINARY, OPT_MAXFORKS, OPT_MAXMSG,
 	OPT_CLOSEMS, OPT_PASSENV, OPT_HEADER, OPT_HEADER_WS, OPT_HEADER_HTTP,
 	OPT_ORIGIN, OPT_SAMEORIGIN, OPT_SUBPROTOCOL, OPT_LOGLEVEL, OPT_HELP,
-	OPT_VERSION, OPT_LATER, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL, OPT_SSLCERT, OPT_SSLKEY
+	OPT_VERSION, OPT_LATER, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL,
+	OPT_SSLCERT, OPT_SSLKEY,
+	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY
 };
 
 static const struct option config_options[] = {
@@ -47,15 +49,16 @@ static const struct option config_options[] = {
 	{ "ping-interval",	required_argument, NULL, OPT_PING_INTERVAL },
 	{ "ping-timeout",	required_argument, NULL, OPT_PING_TIMEOUT },
 	{ "ssl",		optional_argument, NULL, OPT_SSL },
+	{ "staticdir",		required_argument, NULL, OPT_STATICDIR },
+	{ "cgidir",		required_argument, NULL, OPT_CGIDIR },
+	{ "dir",		required_argument, NULL, OPT_DIR },
+	{ "devconsole",		optional_argument, NULL, OPT_DEVCONSOLE },
+	{ "trust-proxy",	required_argument, NULL, OPT_TRUST_PROXY },
 	{ "sslcert",		required_argument, NULL, OPT_SSLCERT },
 	{ "sslkey",		required_argument, NULL, OPT_SSLKEY },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	/* websocketd options that wspipe does not have yet. */
-	{ "staticdir",		required_argument, NULL, OPT_LATER },
-	{ "cgidir",		required_argument, NULL, OPT_LATER },
-	{ "dir",		required_argument, NULL, OPT_LATER },
-	{ "devconsole",		optional_argument, NULL, OPT_LATER },
 	{ "redirport",		required_argument, NULL, OPT_LATER },
 	{ "reverselookup",	optional_argument, NULL, OPT_LATER },
 	{ "unixsocket",		required_argument, NULL, OPT_LATER },
@@ -77,7 +80,9 @@ usage(int status)
 "              [--maxforks=n] [--maxmsg=bytes] [--origin=list] [--passenv=list]\n"
 "              [--ping-interval=seconds] [--ping-timeout=seconds]\n"
 "              [--port=port] [--sameorigin] [--ssl --sslcert=file --sslkey=file]\n"
-"              [--subprotocol=list] command [arg ...]\n"
+"              [--subprotocol=list] [--staticdir=dir] [--cgidir=dir]\n"
+"              [--devconsole] [--trust-proxy=list] command [arg ...]\n"
+"       wspipe [options] --dir=dir\n"
 "       wspipe --help | --version\n"
 "\n"
 "Runs COMMAND for every WebSocket connection: each message becomes a line\n"
@@ -108,6 +113,11 @@ usage(int status)
 "                      (default 30)\n"
 "  --ping-timeout=SECONDS   close a client that has not answered a ping\n"
 "                      within this time; 0: never (default 20)\n"
+"  --staticdir=DIR     serve the files under DIR over plain HTTP\n"
+"  --cgidir=DIR        run executables under DIR as CGI scripts\n"
+"  --dir=DIR           WebSocket /a/b runs DIR/a/b (instead of COMMAND)\n"
+"  --devconsole        plain HTTP GETs get a console page for the endpoint\n"
+"  --trust-proxy=LIST  addresses whose X-Forwarded-For/-Proto are believed\n"
 "  --loglevel=LEVEL    debug, trace, access, info, error, fatal or none\n"
 "                      (default access)\n"
 "  --help              print this help and exit\n"
@@ -196,6 +206,19 @@ config_loglevel(const char *s)
 			return (i);
 	config_die(EXIT_CONFIG, "--loglevel=%s: expected debug, trace, access, "
 	    "info, error, fatal or none", s);
+}
+
+/* A directory option: resolved now, so that later checks compare paths. */
+static char *
+config_dir(const char *name, const char *dir)
+{
+	struct stat	 sb;
+	char		*real;
+
+	if ((real = realpath(dir, NULL)) == NULL || stat(real, &sb) == -1 ||
+	    !S_ISDIR(sb.st_mode))
+		config_die(EXIT_CONFIG, "--%s=%s: not a directory", name, dir);
+	return (real);
 }
 
 /* Finds COMMAND as execvp would; returns a malloc'd path or NULL. */
@@ -300,6 +323,22 @@ config_parse(int argc, char **argv)
 			conf.ping_interval = config_number("ping-interval",
 			    optarg, 0, 86400);
 			break;
+		case OPT_STATICDIR:
+			conf.staticdir = config_dir("staticdir", optarg);
+			break;
+		case OPT_CGIDIR:
+			conf.cgidir = config_dir("cgidir", optarg);
+			break;
+		case OPT_DIR:
+			conf.dir = config_dir("dir", optarg);
+			break;
+		case OPT_DEVCONSOLE:
+			conf.devconsole = config_bool("devconsole", optarg);
+			break;
+		case OPT_TRUST_PROXY:
+			free(conf.trust_proxy);
+			conf.trust_proxy = xstrdup(optarg);
+			break;
 		case OPT_SSL:
 			conf.ssl = config_bool("ssl", optarg);
 			break;
@@ -339,8 +378,18 @@ config_parse(int argc, char **argv)
 		    "together");
 	if (conf.port == 0)
 		conf.port = conf.ssl ? 443 : 80;
+	/* websocketd: the console would shadow the files it serves. */
+	if (conf.devconsole && (conf.staticdir != NULL || conf.cgidir != NULL))
+		config_die(EXIT_CONFIG, "--devconsole cannot be used with "
+		    "--staticdir or --cgidir");
+	if (conf.dir != NULL) {
+		if (optind < argc)
+			config_die(EXIT_USAGE, "give --dir or a COMMAND, not "
+			    "both");
+		return;
+	}
 	if (optind >= argc)
-		config_die(EXIT_USAGE, "no COMMAND given");
+		config_die(EXIT_USAGE, "no COMMAND given (or --dir)");
 	conf.argv = xcalloc(argc - optind + 1, sizeof *conf.argv);
 	for (i = optind; i < argc; i++)
 		conf.argv[i - optind] = argv[i];

@@ -77,9 +77,10 @@ conn_new(int fd, struct sockaddr *sa, socklen_t salen)
 	c->id = ++conn_ids;
 	c->fd = fd;
 	c->child.fd = c->child.errfd = -1;
+	c->file = -1;
 	c->start = ev_now(EV_DEFAULT);
 	c->state = CONN_HTTP;
-	buf_init(&c->in, READ_MAX);
+	buf_init(&c->in, HTTP_IN_CAP);
 	buf_init(&c->out, OUT_CAP);
 	conn_peer(c, sa);
 	if (tls_enabled() && (c->tls = tls_new(fd)) == NULL) {
@@ -243,6 +244,11 @@ conn_update(struct conn *c)
 	}
 	switch (c->state) {
 	case CONN_HTTP:
+	case CONN_CGI:
+		/* Pipelined requests wait in c->in until their turn. */
+		if (buf_room(&c->in) > 0)
+			events |= EV_READ;
+		break;
 	case CONN_LINGER:
 		events |= EV_READ;
 		break;
@@ -403,6 +409,11 @@ conn_close(struct conn *c, const char *why)
 	c->start = ev_now(EV_DEFAULT) - c->start;	/* now a duration */
 	buf_free(&c->in);
 	buf_free(&c->out);
+	buf_free(&c->cgi_head);
+	if (c->file != -1) {
+		close(c->file);
+		c->file = -1;
+	}
 	http_free(c->http);
 	c->http = NULL;
 	child_terminate(c);
@@ -442,7 +453,9 @@ conn_maybe_free(struct conn *c)
 {
 	if (!(c->flags & CONN_SOCK_CLOSED) || !child_done(c))
 		return;
-	conn_access(c);
+	/* HTTP requests were logged one by one. */
+	if (c->child.pid != 0 && !c->cgi)
+		conn_access(c);
 	TAILQ_REMOVE(&conns, c, entry);
 	free(c->path);
 	free(c);
@@ -462,11 +475,19 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (c->want_w & revents)
 			revents |= EV_WRITE;
 	}
-	if ((revents & EV_WRITE) && conn_flush(c) == -1)
-		return;
+	if (revents & EV_WRITE) {
+		if (conn_flush(c) == -1)
+			return;
+		if (c->file != -1) {
+			/* Progress on a long answer is not idleness. */
+			static_pump(c);
+			ev_timer_again(loop, &c->timer);
+		}
+	}
 	if (revents & EV_READ) {
 		switch (c->state) {
 		case CONN_HTTP:
+		case CONN_CGI:
 			if (http_read(c) == -1)
 				return;
 			break;
@@ -478,7 +499,8 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 				return;
 			break;
 		}
-	}
+	} else if (c->state == CONN_HTTP && http_process(c) == -1)
+		return;
 	conn_update(c);
 }
 
@@ -489,7 +511,11 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	switch (c->state) {
 	case CONN_HTTP:
-		conn_close(c, "handshake timeout");
+		conn_close(c, c->http != NULL || c->file != -1 ?
+		    "request timeout" : "idle timeout");
+		break;
+	case CONN_CGI:
+		cgi_timeout(c);
 		break;
 	case CONN_DRAIN:
 		relay_drained(c);
@@ -513,7 +539,7 @@ conn_shutdown_all(void)
 	TAILQ_FOREACH_SAFE(c, &conns, entry, tmp) {
 		if (c->flags & CONN_SOCK_CLOSED)
 			continue;
-		if (c->state == CONN_HTTP) {
+		if (c->state == CONN_HTTP || c->state == CONN_CGI) {
 			conn_close(c, "server shutting down");
 			continue;
 		}

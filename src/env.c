@@ -133,40 +133,122 @@ env_add_headers(struct strlist *l, struct http *h)
 	}
 }
 
-/* Returns a NULL-terminated environment for the program of c. */
+/* Returns 1 if addr is one of the --trust-proxy addresses. */
+static int
+env_trusted(const char *addr)
+{
+	const char	*p = conf.trust_proxy, *e;
+	size_t		 n = strlen(addr);
+
+	while (p != NULL && *p != '\0') {
+		p += strspn(p, " ,");
+		e = p + strcspn(p, " ,");
+		if ((size_t)(e - p) == n && strncmp(p, addr, n) == 0)
+			return (1);
+		p = e;
+	}
+	return (0);
+}
+
+/*
+ * The client's address: the peer's, or behind a trusted proxy the right-
+ * most X-Forwarded-For entry that is not a trusted proxy itself.
+ */
+static void
+env_remote(struct conn *c, struct http *h, char *out, size_t outsz,
+    int *https)
+{
+	const char	*xff = http_header(h, "X-Forwarded-For");
+	const char	*proto = http_header(h, "X-Forwarded-Proto");
+	char		*list, *item, *p;
+
+	strlcpy(out, c->addr, outsz);
+	*https = c->tls != NULL;
+	if (conf.trust_proxy == NULL || !env_trusted(c->addr))
+		return;
+	if (proto != NULL && strcasecmp(proto, "https") == 0)
+		*https = 1;
+	if (xff == NULL)
+		return;
+	list = xstrdup(xff);
+	while ((p = strrchr(list, ',')) != NULL || *list != '\0') {
+		item = p != NULL ? p + 1 : list;
+		item += strspn(item, " \t");
+		item[strcspn(item, " \t")] = '\0';
+		if (*item != '\0') {
+			strlcpy(out, item, outsz);
+			if (!env_trusted(item))
+				break;
+		}
+		if (p == NULL)
+			break;
+		*p = '\0';
+	}
+	free(list);
+}
+
+/*
+ * Returns a NULL-terminated environment for the program of c: a
+ * WebSocket program (protocol is the chosen subprotocol) or, with a NULL
+ * protocol, a CGI script.
+ */
 char **
 env_build(struct conn *c, struct http *h, const char *protocol)
 {
 	struct strlist	 l = { NULL, 0 };
-	const char	*path = http_path(h);
-	char		 id[64];
+	const char	*script = http_script_name(h);
+	const char	*info = http_path_info(h);
+	const char	*file = http_script_file(h);
+	const char	*type = http_header(h, "Content-Type");
+	char		 id[64], remote[64], *translated = NULL, len[32];
 	size_t		 i;
+	int		 https;
 
+	env_remote(c, h, remote, sizeof remote, &https);
 	env_add(&l, "SERVER_SOFTWARE", WSPIPE_NAME "/" PACKAGE_VERSION);
 	for (i = 0; i < conf.passenv_vars.n; i++)
 		strlist_add(&l, xstrdup(conf.passenv_vars.v[i]));
-	env_add(&l, "REMOTE_ADDR", c->addr);
-	env_add(&l, "REMOTE_HOST", c->addr);
+	env_add(&l, "REMOTE_ADDR", remote);
+	env_add(&l, "REMOTE_HOST", remote);
 	env_add(&l, "REMOTE_PORT", c->port);
 	env_add_host(&l, http_header(h, "Host"));
 	env_add(&l, "SERVER_PROTOCOL", http_protocol(h));
 	env_add(&l, "GATEWAY_INTERFACE", "CGI/1.1");
 	env_add(&l, "REQUEST_METHOD", http_method(h));
-	env_add(&l, "SCRIPT_NAME", "");
-	env_add(&l, "PATH_INFO", path);
-	env_add(&l, "PATH_TRANSLATED", path);
+	if (script != NULL) {
+		/* RFC 3875 4.1.6: PATH_TRANSLATED maps PATH_INFO. */
+		env_add(&l, "SCRIPT_NAME", script);
+		env_add(&l, "PATH_INFO", info);
+		if (*info != '\0')
+			xasprintf(&translated, "%s%s", protocol == NULL ?
+			    conf.cgidir : conf.dir, info);
+		env_add(&l, "PATH_TRANSLATED", translated != NULL ?
+		    translated : "");
+		free(translated);
+		env_add(&l, "SCRIPT_FILENAME", file);
+		env_add(&l, "DOCUMENT_ROOT", protocol == NULL ? conf.cgidir :
+		    conf.dir);
+	} else {
+		/* websocketd: the whole path is PATH_INFO, translated too. */
+		env_add(&l, "SCRIPT_NAME", "");
+		env_add(&l, "PATH_INFO", http_decoded(h));
+		env_add(&l, "PATH_TRANSLATED", http_decoded(h));
+	}
 	env_add(&l, "QUERY_STRING", http_query(h));
 	env_add(&l, "REQUEST_URI", http_url(h));
 	env_add(&l, "AUTH_TYPE", "");
-	env_add(&l, "CONTENT_LENGTH", "");
-	env_add(&l, "CONTENT_TYPE", "");
+	snprintf(len, sizeof len, "%llu", http_content_length(h));
+	env_add(&l, "CONTENT_LENGTH", http_has_body(h) ? len : "");
+	env_add(&l, "CONTENT_TYPE", type != NULL && protocol == NULL ?
+	    type : "");
 	env_add(&l, "REMOTE_IDENT", "");
 	env_add(&l, "REMOTE_USER", "");
 	snprintf(id, sizeof id, "%llx%04lx",
 	    (unsigned long long)(c->start * 1e6), c->id & 0xffff);
 	env_add(&l, "UNIQUE_ID", id);
-	env_add(&l, "WEBSOCKET_PROTOCOL", protocol);
-	if (c->tls != NULL)
+	if (protocol != NULL)
+		env_add(&l, "WEBSOCKET_PROTOCOL", protocol);
+	if (https)
 		env_add(&l, "HTTPS", "on");
 	env_add_headers(&l, h);
 	if (l.v == NULL)

@@ -21,6 +21,9 @@
 
 #include "wspipe.h"
 #include "handshake.h"
+#include "path.h"
+
+static uint8_t	http_leftover[READ_MAX + HTTP_HEADER_MAX];
 
 struct http_hdr {
 	char		*name;
@@ -32,17 +35,26 @@ struct http {
 	struct buf	 url;
 	struct http_hdr	*hdrs;
 	int		 nhdrs;
+	struct conn	*conn;
 	int		 in_value;	/* the last callback was a value */
 	size_t		 total;		/* header bytes so far */
-	int		 done;
+	int		 headers_done;	/* event: route the request */
+	int		 header_end;	/* the header block is complete */
+	int		 done;		/* the whole request is read */
+	int		 answered;	/* the whole answer is queued */
 	int		 has_body;
+	int		 to_cgi;	/* the body goes to a CGI script */
+	int		 keepalive;
 	int		 status;	/* set by a callback that failed */
+	int		 answer;	/* status answered, for the log */
 	char		*path;
+	char		*decoded;	/* percent-decoded path */
 	char		*query;
+	char		*script_name;	/* --dir and CGI: the script's URL */
+	char		*path_info;	/* what follows it */
+	char		*script_file;	/* its resolved file */
 	char		 proto[32];
 };
-
-static uint8_t	http_scratch[READ_MAX];
 
 static int
 http_fail_cb(struct http *h, int status)
@@ -133,8 +145,24 @@ http_headers_done_cb(http_parser *p)
 
 	h->has_body = (p->flags & F_CHUNKED) != 0 ||
 	    (p->content_length > 0 && p->content_length != ULLONG_MAX);
-	/* No body is read: the request fails or becomes a WebSocket. */
-	return (h->has_body ? 1 : 0);
+	h->keepalive = http_should_keep_alive(p);
+	h->header_end = 1;
+	/* An upgrade is routed when the parser returns; others now. */
+	if (!p->upgrade) {
+		h->headers_done = 1;
+		http_parser_pause(p, 1);
+	}
+	return (0);
+}
+
+static int
+http_body_cb(http_parser *p, const char *at, size_t len)
+{
+	struct http	*h = p->data;
+
+	if (h->to_cgi)
+		return (cgi_body(h->conn, at, len));
+	return (0);
 }
 
 static int
@@ -152,15 +180,17 @@ static const http_parser_settings http_settings = {
 	.on_header_field = http_field_cb,
 	.on_header_value = http_value_cb,
 	.on_headers_complete = http_headers_done_cb,
+	.on_body = http_body_cb,
 	.on_message_complete = http_message_done_cb
 };
 
 static struct http *
-http_new(void)
+http_new(struct conn *c)
 {
 	struct http	*h;
 
 	h = xcalloc(1, sizeof *h);
+	h->conn = c;
 	http_parser_init(&h->parser, HTTP_REQUEST);
 	h->parser.data = h;
 	buf_init(&h->url, HTTP_HEADER_MAX);
@@ -181,7 +211,11 @@ http_free(struct http *h)
 	free(h->hdrs);
 	buf_free(&h->url);
 	free(h->path);
+	free(h->decoded);
 	free(h->query);
+	free(h->script_name);
+	free(h->path_info);
+	free(h->script_file);
 	free(h);
 }
 
@@ -219,6 +253,61 @@ const char *
 http_path(struct http *h)
 {
 	return (h->path);
+}
+
+const char *
+http_decoded(struct http *h)
+{
+	return (h->decoded);
+}
+
+const char *
+http_script_name(struct http *h)
+{
+	return (h->script_name);
+}
+
+const char *
+http_path_info(struct http *h)
+{
+	return (h->path_info);
+}
+
+const char *
+http_script_file(struct http *h)
+{
+	return (h->script_file);
+}
+
+/* The first used bytes of the decoded path name the script file. */
+void
+http_set_script(struct http *h, size_t used, const char *file)
+{
+	free(h->script_name);
+	free(h->path_info);
+	free(h->script_file);
+	h->script_name = xstrndup(h->decoded, used);
+	h->path_info = xstrdup(h->decoded + used);
+	h->script_file = xstrdup(file);
+}
+
+/* From now on the request body goes to the script's stdin. */
+void
+http_cgi_started(struct http *h)
+{
+	h->to_cgi = 1;
+}
+
+int
+http_has_body(struct http *h)
+{
+	return (h->has_body);
+}
+
+unsigned long long
+http_content_length(struct http *h)
+{
+	return (h->has_body ? h->parser.content_length : 0);
 }
 
 const char *
@@ -266,6 +355,10 @@ http_split_url(struct http *h)
 		h->query = xstrdup("");
 	snprintf(h->proto, sizeof h->proto, "HTTP/%u.%u", h->parser.http_major,
 	    h->parser.http_minor);
+	h->decoded = xmalloc(strlen(h->path) + 1);
+	if (path_decode(h->path, strlen(h->path), h->decoded,
+	    strlen(h->path) + 1) != 0)
+		return (-1);
 	return (0);
 }
 
@@ -274,6 +367,14 @@ http_status_text(int status)
 {
 	switch (status) {
 	case 101: return ("Switching Protocols");
+	case 200: return ("OK");
+	case 301: return ("Moved Permanently");
+	case 302: return ("Found");
+	case 304: return ("Not Modified");
+	case 411: return ("Length Required");
+	case 413: return ("Content Too Large");
+	case 502: return ("Bad Gateway");
+	case 504: return ("Gateway Timeout");
 	case 400: return ("Bad Request");
 	case 403: return ("Forbidden");
 	case 404: return ("Not Found");
@@ -306,6 +407,61 @@ http_put_headers(struct conn *c, const struct strlist *l)
 	}
 }
 
+void
+http_put_header(struct conn *c, const char *name, const char *value)
+{
+	http_put(c, name);
+	http_put(c, ": ");
+	http_put(c, value);
+	http_put(c, "\r\n");
+}
+
+/*
+ * Starts a plain HTTP answer: status line, the content headers when
+ * given (length -1: none), the connection's fate, and the --header and
+ * --header-http lines.  http_end_head() ends the header block.
+ */
+void
+http_head(struct conn *c, int status, const char *type, long long length)
+{
+	struct http	*h = c->http;
+	char		 line[128];
+
+	snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status,
+	    http_status_text(status));
+	http_put(c, line);
+	if (type != NULL)
+		http_put_header(c, "Content-Type", type);
+	if (length >= 0) {
+		snprintf(line, sizeof line, "%lld", length);
+		http_put_header(c, "Content-Length", line);
+	}
+	if (h != NULL)
+		h->answer = status;
+	/* Without a length the end of the body is the end of the stream. */
+	if (h == NULL || !h->keepalive || (length < 0 && status != 304))
+		c->flags |= CONN_CLOSE_AFTER;
+	http_put_header(c, "Connection", c->flags & CONN_CLOSE_AFTER ?
+	    "close" : "keep-alive");
+	http_put_headers(c, &conf.headers);
+	http_put_headers(c, &conf.headers_http);
+}
+
+void
+http_end_head(struct conn *c)
+{
+	http_put(c, "\r\n");
+}
+
+void
+http_redirect(struct conn *c, int status, const char *location)
+{
+	http_head(c, status, "text/plain; charset=utf-8", 0);
+	http_put_header(c, "Location", location);
+	http_end_head(c);
+	http_answered(c);
+}
+
 /*
  * Fails the request with status and a plain-text reason, then closes the
  * connection once the answer is written.
@@ -313,30 +469,48 @@ http_put_headers(struct conn *c, const struct strlist *l)
 void
 http_error(struct conn *c, int status, const char *reason)
 {
-	char	line[256];
-
 	conn_log(c, LOG_LEVEL_ACCESS, "http %d %s", status, reason);
-	snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n"
-	    "Content-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n", status,
-	    http_status_text(status), strlen(reason) + 1);
-	http_put(c, line);
+	c->flags |= CONN_CLOSE_AFTER;
+	http_head(c, status, "text/plain; charset=utf-8",
+	    (long long)strlen(reason) + 1);
 	if (status == 426)
 		http_put(c, "Sec-WebSocket-Version: 13\r\n");
+	/* A WebSocket needs GET; our files take HEAD too. */
 	if (status == 405)
-		http_put(c, "Allow: GET\r\n");
-	http_put_headers(c, &conf.headers);
-	http_put_headers(c, &conf.headers_http);
-	http_put(c, "\r\n");
+		http_put(c, c->http != NULL && handshake_has_token(
+		    http_header(c->http, "Upgrade"), "websocket") ?
+		    "Allow: GET\r\n" : "Allow: GET, HEAD\r\n");
+	http_end_head(c);
 	http_put(c, reason);
 	http_put(c, "\n");
 	c->close_code = status;
 	c->why = reason;
 	http_free(c->http);
 	c->http = NULL;
+	if (c->file != -1) {
+		close(c->file);
+		c->file = -1;
+	}
 	c->flags |= CONN_FINISH;
 	c->state = CONN_CLOSING;
 	conn_update(c);
+}
+
+/*
+ * The whole answer to the current request is queued (a file's last
+ * chunk, or the answer itself).  Once the request is read too, the next
+ * one may start, unless this connection closes after its answer.
+ */
+void
+http_answered(struct conn *c)
+{
+	struct http	*h = c->http;
+
+	if (h == NULL)
+		return;
+	h->answered = 1;
+	conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d", http_method(h), h->path,
+	    h->answer);
 }
 
 /* Checks an upgrade request (RFC 6455 4.2.1); returns 0 or an HTTP status. */
@@ -410,9 +584,25 @@ http_switch(struct conn *c, const char *protocol)
 	http_put(c, "\r\n");
 }
 
+/* Splits "/a/b" under --dir into the script and what follows it. */
+static int
+http_dir_script(struct http *h, char *script, size_t scriptsz)
+{
+	size_t	used;
+	int	r;
+
+	r = path_script(conf.dir, h->decoded, script, scriptsz, &used);
+	if (r != 0)
+		return (r);
+	if (access(script, X_OK) == -1)
+		return (404);
+	http_set_script(h, used, script);
+	return (0);
+}
+
 /*
- * A complete request: check it, spawn the program, answer 101.  The
- * program runs before the answer so that a failed spawn is an HTTP
+ * A complete upgrade request: check it, spawn the program, answer 101.
+ * The program runs before the answer so that a failed spawn is an HTTP
  * error, not an upgraded socket that dies at once.
  */
 static void
@@ -420,7 +610,8 @@ http_upgrade(struct conn *c)
 {
 	struct http	*h = c->http;
 	const char	*why = NULL;
-	char		 protocol[128], **env;
+	char		 protocol[128], script[PATH_MAX], **env;
+	char		*argv[2];
 	int		 status, r;
 
 	c->path = xstrdup(h->path);
@@ -435,12 +626,20 @@ http_upgrade(struct conn *c)
 		http_error(c, 400, "no offered subprotocol is accepted");
 		return;
 	}
+	if (conf.dir != NULL && (r = http_dir_script(h, script,
+	    sizeof script)) != 0) {
+		http_error(c, r, r == 403 ? "forbidden" : "no such program");
+		return;
+	}
 	if (conf.maxforks > 0 && nchildren >= conf.maxforks) {
 		http_error(c, 429, "too many connections, try again later");
 		return;
 	}
 	env = env_build(c, h, protocol);
-	r = child_spawn(c, env);
+	argv[0] = script;
+	argv[1] = NULL;
+	r = child_spawn(c, conf.dir != NULL ? script : conf.command,
+	    conf.dir != NULL ? argv : conf.argv, env);
 	env_free(env);
 	if (r == -1) {
 		if (errno == EAGAIN || errno == ENOMEM || errno == EMFILE ||
@@ -459,63 +658,188 @@ http_upgrade(struct conn *c)
 	conn_open(c);
 }
 
-/*
- * Reads request bytes.  Returns -1 if c was closed, else 0; on success
- * the connection may have moved on to CONN_OPEN, with bytes that
- * followed the request already handed to the relay.
- */
-int
-http_read(struct conn *c)
+/* Routes a plain HTTP request once its headers are in. */
+static void
+http_route(struct conn *c)
 {
-	struct http	*h;
-	enum http_errno	 err;
-	ssize_t		 n;
-	size_t		 used;
+	struct http	*h = c->http;
 
-	if (c->http == NULL)
-		c->http = http_new();
-	h = c->http;
-	n = conn_recv(c, http_scratch, sizeof http_scratch);
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return (0);
-		conn_close(c, "read error during handshake");
-		return (-1);
+	/* Upgrade: websocket without Connection: upgrade is a bad upgrade. */
+	if (handshake_has_token(http_header(h, "Upgrade"), "websocket")) {
+		http_upgrade(c);
+		return;
 	}
-	if (n == 0) {
-		conn_close(c, "client closed during handshake");
-		return (-1);
+	if (conf.cgidir != NULL && cgi_match(c, h))
+		return;
+	if (conf.staticdir != NULL) {
+		static_serve(c, h);
+		return;
 	}
-	used = http_parser_execute(&h->parser, &http_settings,
-	    (const char *)http_scratch, n);
-	err = HTTP_PARSER_ERRNO(&h->parser);
-	if (!h->done && h->parser.upgrade)
-		h->done = 1;
-	if (!h->done) {
-		h->total += used;
-		if (h->status != 0) {
-			http_error(c, h->status, "request header too large");
-			return (0);
-		}
-		if (err != HPE_OK && err != HPE_PAUSED) {
-			http_error(c, 400, "malformed HTTP request");
-			return (0);
-		}
-		if (h->total > HTTP_HEADER_MAX)
-			http_error(c, 431, "request header too large");
-		return (0);
+	if (conf.devconsole) {
+		static_console(c, h);
+		return;
 	}
-	if (h->total + used > HTTP_HEADER_MAX) {
+	if (conf.cgidir != NULL) {
+		http_error(c, 404, "not found");
+		return;
+	}
+	http_error(c, 400, "this is a WebSocket endpoint: Upgrade: websocket "
+	    "is missing");
+}
+
+/* Checks the request line and headers once they are all in. */
+static int
+http_prepare(struct conn *c)
+{
+	struct http	*h = c->http;
+
+	if (h->total > HTTP_HEADER_MAX) {
 		http_error(c, 431, "request header too large");
-		return (0);
+		return (-1);
 	}
 	if (http_split_url(h) == -1) {
 		http_error(c, 400, "bad request target");
-		return (0);
+		return (-1);
 	}
 	http_merge_headers(h);
-	http_upgrade(c);
-	if (c->state == CONN_OPEN && (size_t)n > used)
-		relay_client_input(c, http_scratch + used, n - used);
 	return (0);
+}
+
+/*
+ * Parses what is buffered: routes each request when its headers are in,
+ * feeds a CGI body, and starts the next request on a kept-alive
+ * connection once the answer is queued.  Returns -1 if c was closed.
+ */
+int
+http_process(struct conn *c)
+{
+	struct http	*h;
+	enum http_errno	 err;
+	size_t		 used, len;
+	int		 counting;
+
+	while (c->state == CONN_HTTP) {
+		if ((h = c->http) != NULL && h->done) {
+			/* Wait for the answer before the next request. */
+			if (!h->answered || c->file != -1)
+				return (0);
+			if (c->flags & CONN_CLOSE_AFTER) {
+				c->flags |= CONN_FINISH;
+				c->state = CONN_CLOSING;
+				return (0);
+			}
+			http_free(h);
+			c->http = NULL;
+			ev_timer_again(EV_DEFAULT, &c->timer);
+			continue;
+		}
+		if ((len = buf_len(&c->in)) == 0)
+			return (0);
+		if (h == NULL)
+			h = c->http = http_new(c);
+		/* A CGI body goes no faster than the script takes it. */
+		if (h->to_cgi && len > cgi_room(c))
+			len = cgi_room(c);
+		if (len == 0)
+			return (0);
+		counting = !h->header_end;
+		used = http_parser_execute(&h->parser, &http_settings,
+		    (const char *)buf_head(&c->in), len);
+		/* Upgrades end at the header block; others count to it. */
+		if (counting)
+			h->total += used;
+		buf_drain(&c->in, used);
+		err = HTTP_PARSER_ERRNO(&h->parser);
+		if (err == HPE_PAUSED)
+			http_parser_pause(&h->parser, 0);
+		else if (h->status != 0) {
+			http_error(c, h->status, "request header too large");
+			return (0);
+		} else if (err != HPE_OK) {
+			http_error(c, 400, "malformed HTTP request");
+			return (0);
+		} else if (!h->done && h->total > HTTP_HEADER_MAX) {
+			http_error(c, 431, "request header too large");
+			return (0);
+		}
+		if (h->parser.upgrade && h->done) {
+			if (http_prepare(c) == -1)
+				return (0);
+			http_upgrade(c);
+			if (c->state != CONN_OPEN)
+				return (0);
+			/* What followed the request is WebSocket data. */
+			len = buf_len(&c->in);
+			if (len > 0) {
+				memcpy(http_leftover, buf_head(&c->in), len);
+				buf_drain(&c->in, len);
+				return (relay_client_input(c, http_leftover, len));
+			}
+			return (0);
+		}
+		if (h->headers_done) {
+			h->headers_done = 0;
+			if (http_prepare(c) == -1)
+				return (0);
+			http_route(c);
+			if (c->state != CONN_HTTP && c->state != CONN_CGI)
+				return (0);
+		}
+		if (h->done && h->to_cgi)
+			cgi_body_done(c);
+		if (c->state == CONN_CGI && !h->done)
+			continue;
+		if (c->state == CONN_CGI)
+			return (0);
+	}
+	/* A CGI request's body keeps arriving while the script runs. */
+	while (c->state == CONN_CGI && (h = c->http) != NULL && !h->done &&
+	    (len = buf_len(&c->in)) > 0) {
+		if (len > cgi_room(c))
+			len = cgi_room(c);
+		if (len == 0)
+			return (0);
+		used = http_parser_execute(&h->parser, &http_settings,
+		    (const char *)buf_head(&c->in), len);
+		buf_drain(&c->in, used);
+		err = HTTP_PARSER_ERRNO(&h->parser);
+		if (err == HPE_PAUSED)
+			http_parser_pause(&h->parser, 0);
+		else if (err != HPE_OK) {
+			cgi_abort(c, "malformed request body");
+			return (0);
+		}
+		if (h->done)
+			cgi_body_done(c);
+	}
+	return (0);
+}
+
+/* Reads request bytes; returns -1 if c was closed, else 0. */
+int
+http_read(struct conn *c)
+{
+	unsigned char	*p;
+	ssize_t		 n;
+
+	if (buf_room(&c->in) == 0)
+		return (0);
+	if ((p = buf_reserve(&c->in, buf_room(&c->in) < READ_MAX ?
+	    buf_room(&c->in) : READ_MAX)) == NULL)
+		fatal("request buffer");
+	n = conn_recv(c, p, buf_room(&c->in) < READ_MAX ? buf_room(&c->in) :
+	    READ_MAX);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return (0);
+		conn_close(c, "read error");
+		return (-1);
+	}
+	if (n == 0) {
+		conn_close(c, c->http == NULL ? "client closed" :
+		    "client closed during a request");
+		return (-1);
+	}
+	buf_commit(&c->in, n);
+	return (http_process(c));
 }

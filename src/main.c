@@ -82,7 +82,7 @@ main(int argc, char **argv)
 	if (server_listen() == -1)
 		exit(EXIT_LISTEN);
 	log_info("%s %s running %s", WSPIPE_NAME, PACKAGE_VERSION,
-	    conf.command);
+	    conf.dir != NULL ? conf.dir : conf.command);
 	ev_run(loop, 0);
 	return (0);
 }

@@ -290,7 +290,11 @@ relay_child_read(struct conn *c)
 				child_update(c);
 			return;
 		}
-		if (c->state == CONN_DRAIN)
+		if (c->state == CONN_CGI) {
+			cgi_eof(c);
+			if (ch->flags & CHILD_REAPED)
+				child_close_fds(c);
+		} else if (c->state == CONN_DRAIN)
 			relay_drained(c);
 		else if (ch->flags & CHILD_REAPED)
 			relay_child_eof(c);
@@ -299,8 +303,16 @@ relay_child_read(struct conn *c)
 		return;
 	}
 	if ((c->flags & CONN_SOCK_CLOSED) ||
-	    (c->state != CONN_OPEN && c->state != CONN_DRAIN))
+	    (c->state != CONN_OPEN && c->state != CONN_DRAIN &&
+	    c->state != CONN_CGI))
 		return;
+	if (c->state == CONN_CGI) {
+		cgi_output(c, relay_scratch, n);
+		if (conn_flush(c) == -1)
+			return;
+		conn_update(c);
+		return;
+	}
 	if (conf.binary)
 		r = relay_send(c, WS_OP_BINARY, 1, relay_scratch, n);
 	else

@@ -35,6 +35,7 @@
 				    LINE_OUT_MAX(LINE_FRAGMENT, READ_MAX))
 #define HTTP_HEADER_MAX		8192		/* request line + headers */
 #define HTTP_HEADERS_MAX	100
+#define HTTP_IN_CAP		(HTTP_HEADER_MAX + READ_MAX)
 #define STDERR_LINE_MAX		1024		/* longer lines are split */
 #define HANDSHAKE_TIMEOUT	10.0
 #define CLOSE_TIMEOUT		2.0		/* peer's answer to our close */
@@ -79,6 +80,11 @@ struct config {
 	int		  ssl;
 	char		 *sslcert;
 	char		 *sslkey;
+	char		 *staticdir;	/* resolved at start-up */
+	char		 *cgidir;
+	char		 *dir;
+	int		  devconsole;
+	char		 *trust_proxy;
 	char		 *command;	/* resolved path of COMMAND */
 	char		**argv;		/* COMMAND ARGS..., NULL-terminated */
 	struct strlist	  passenv_vars;	/* NAME=value captured at start */
@@ -134,6 +140,7 @@ enum conn_state {
 	CONN_HTTP,		/* reading the upgrade request */
 	CONN_OPEN,		/* relaying */
 	CONN_DRAIN,		/* ending: program's last output, then close */
+	CONN_CGI,		/* a CGI script answers the request */
 	CONN_CLOSING,		/* our close frame sent, awaiting theirs */
 	CONN_LINGER		/* write side shut, draining until EOF */
 };
@@ -143,6 +150,7 @@ enum conn_state {
 #define CONN_CLOSE_RCVD		0x04
 #define CONN_FINISH		0x08	/* shut TCP once out is written */
 #define CONN_PAUSED		0x10	/* not reading: destination full */
+#define CONN_CLOSE_AFTER	0x20	/* no keep-alive after this answer */
 
 /* A program run for one connection; embedded in its conn. */
 struct child {
@@ -171,6 +179,7 @@ struct child {
 #define CHILD_GROUP_GONE	0x10
 #define CHILD_ERR_EOF		0x20
 #define CHILD_STREAMING		0x40	/* a long message is written as it comes */
+#define CHILD_STDIN_EOF		0x80	/* shut stdin once tochild is written */
 
 struct http;
 struct tls;
@@ -205,6 +214,12 @@ struct conn {
 	int		  close_code;	/* sent or received */
 	const char	 *close_reason;	/* static text for our close frame */
 	const char	 *why;		/* reason the conversation ended */
+	int		  file;		/* static file being sent, or -1 */
+	unsigned long long file_left;
+	int		  cgi;		/* this connection ran a CGI script */
+	int		  cgi_sent;	/* the CGI answer's head is out */
+	unsigned long long cgi_bytes;
+	struct buf	  cgi_head;	/* the script's header block */
 };
 
 TAILQ_HEAD(connlist, conn);
@@ -238,7 +253,21 @@ void		 tls_close_notify(struct tls *);
 /* http.c */
 const char	*http_header(struct http *, const char *);
 int		 http_read(struct conn *);
+int		 http_process(struct conn *);
 void		 http_error(struct conn *, int, const char *);
+void		 http_head(struct conn *, int, const char *, long long);
+void		 http_put_header(struct conn *, const char *, const char *);
+void		 http_end_head(struct conn *);
+void		 http_redirect(struct conn *, int, const char *);
+void		 http_answered(struct conn *);
+const char	*http_decoded(struct http *);
+const char	*http_script_name(struct http *);
+const char	*http_path_info(struct http *);
+const char	*http_script_file(struct http *);
+void		 http_set_script(struct http *, size_t, const char *);
+void		 http_cgi_started(struct http *);
+int		 http_has_body(struct http *);
+unsigned long long http_content_length(struct http *);
 void		 http_free(struct http *);
 const char	*http_url(struct http *);
 const char	*http_path(struct http *);
@@ -249,6 +278,21 @@ int		 http_header_count(struct http *);
 void		 http_header_at(struct http *, int, const char **,
 		    const char **);
 
+/* static.c */
+void		 static_serve(struct conn *, struct http *);
+void		 static_pump(struct conn *);
+void		 static_console(struct conn *, struct http *);
+
+/* cgi.c */
+int		 cgi_match(struct conn *, struct http *);
+size_t		 cgi_room(struct conn *);
+int		 cgi_body(struct conn *, const char *, size_t);
+void		 cgi_body_done(struct conn *);
+void		 cgi_abort(struct conn *, const char *);
+void		 cgi_output(struct conn *, const uint8_t *, size_t);
+void		 cgi_eof(struct conn *);
+void		 cgi_timeout(struct conn *);
+
 /* env.c */
 char		**env_build(struct conn *, struct http *, const char *);
 void		 env_free(char **);
@@ -256,7 +300,8 @@ void		 env_capture_passenv(void);
 
 /* child.c */
 extern int	 nchildren;
-int		 child_spawn(struct conn *, char **);
+int		 child_spawn(struct conn *, const char *, char **, char **);
+void		 child_close_stdin(struct conn *);
 void		 child_update(struct conn *);
 void		 child_terminate(struct conn *);
 int		 child_flush(struct conn *);

@@ -86,8 +86,8 @@ def body(t):
         'GATEWAY_INTERFACE': 'CGI/1.1',
         'REQUEST_METHOD': 'GET',
         'SCRIPT_NAME': '',
-        'PATH_INFO': '/some/pa%20th',
-        'PATH_TRANSLATED': '/some/pa%20th',
+        'PATH_INFO': '/some/pa th',          # decoded, as in websocketd
+        'PATH_TRANSLATED': '/some/pa th',
         'QUERY_STRING': 'a=1&b=%41',
         'REQUEST_URI': '/some/pa%20th?a=1&b=%41',
         'AUTH_TYPE': '', 'CONTENT_LENGTH': '', 'CONTENT_TYPE': '',
