@@ -12,6 +12,7 @@
  * by one timer, and only this file signals programs.
  */
 
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -68,7 +69,7 @@ child_nonblock(int fd)
  */
 static void __attribute__((noreturn))
 child_exec(const char *path, char **argv, int io, int errfd, char **env,
-    volatile int *err)
+    int pdeathsig, volatile int *err)
 {
 	/* An all-zero kernel sigaction is SIG_DFL whatever its layout. */
 	static const unsigned long	dfl[8];
@@ -83,6 +84,9 @@ child_exec(const char *path, char **argv, int io, int errfd, char **env,
 	for (sig = 1; sig < NSIG; sig++)
 		(void)syscall(SYS_rt_sigaction, sig, dfl, NULL, NSIG / 8);
 	sigemptyset(&none);
+	/* A helper of ours (the broker) must not outlive us. */
+	if (pdeathsig != 0)
+		(void)prctl(PR_SET_PDEATHSIG, pdeathsig);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) == 0 &&
 	    setpgid(0, 0) == 0 && dup2(io, STDIN_FILENO) != -1 &&
 	    dup2(io, STDOUT_FILENO) != -1 &&
@@ -102,7 +106,8 @@ child_exec(const char *path, char **argv, int io, int errfd, char **env,
  * not copy our page tables as fork would on every connection.
  */
 static pid_t
-child_fork(const char *path, char **argv, int io, int errfd, char **env)
+child_fork(const char *path, char **argv, int io, int errfd, char **env,
+    int pdeathsig)
 {
 	sigset_t	all, old;
 	volatile int	err = 0;
@@ -113,7 +118,7 @@ child_fork(const char *path, char **argv, int io, int errfd, char **env)
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	if ((pid = vfork()) == 0)
-		child_exec(path, argv, io, errfd, env, &err);
+		child_exec(path, argv, io, errfd, env, pdeathsig, &err);
 	saved = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
@@ -127,6 +132,34 @@ child_fork(const char *path, char **argv, int io, int errfd, char **env)
 		return (-1);
 	}
 	return (pid);
+}
+
+/*
+ * Runs one of our own helpers (the broker): stdin and stdout on
+ * /dev/null, our stderr shared, killed by SIGTERM if we die.  The caller
+ * watches the pid.  Returns -1 with errno set on failure.
+ */
+pid_t
+child_run(const char *path, char **argv, char **env)
+{
+	pid_t	pid;
+	int	null, saved;
+
+	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		return (-1);
+	pid = child_fork(path, argv, null, STDERR_FILENO, env, SIGTERM);
+	saved = errno;
+	close(null);
+	errno = saved;
+	return (pid);
+}
+
+/* Asks a helper started by child_run to stop. */
+void
+child_stop(pid_t pid)
+{
+	if (pid > 0)
+		(void)kill(pid, SIGTERM);
 }
 
 /* Starts the program of c; returns -1 with errno set on failure. */
@@ -146,7 +179,7 @@ child_spawn(struct conn *c, const char *path, char **argv, char **env)
 		errno = saved;
 		return (-1);
 	}
-	pid = child_fork(path, argv, sv[1], ep[1], env);
+	pid = child_fork(path, argv, sv[1], ep[1], env, 0);
 	saved = errno;
 	close(sv[1]);
 	close(ep[1]);

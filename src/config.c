@@ -27,7 +27,8 @@ enum {
 	OPT_CLOSEMS, OPT_PASSENV, OPT_HEADER, OPT_HEADER_WS, OPT_HEADER_HTTP,
 	OPT_ORIGIN, OPT_SAMEORIGIN, OPT_SUBPROTOCOL, OPT_LOGLEVEL, OPT_HELP,
 	OPT_VERSION, OPT_LATER, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL,
-	OPT_SSLCERT, OPT_SSLKEY,
+	OPT_SSLCERT, OPT_SSLKEY, OPT_LISTEN, OPT_LISTEN_PUBLISH, OPT_BROKER,
+	OPT_BROKER_SOCKET,
 	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY
 };
 
@@ -54,6 +55,10 @@ static const struct option config_options[] = {
 	{ "dir",		required_argument, NULL, OPT_DIR },
 	{ "devconsole",		optional_argument, NULL, OPT_DEVCONSOLE },
 	{ "trust-proxy",	required_argument, NULL, OPT_TRUST_PROXY },
+	{ "listen",		optional_argument, NULL, OPT_LISTEN },
+	{ "listen-publish",	optional_argument, NULL, OPT_LISTEN_PUBLISH },
+	{ "broker",		required_argument, NULL, OPT_BROKER },
+	{ "broker-socket",	required_argument, NULL, OPT_BROKER_SOCKET },
 	{ "sslcert",		required_argument, NULL, OPT_SSLCERT },
 	{ "sslkey",		required_argument, NULL, OPT_SSLKEY },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
@@ -81,8 +86,14 @@ usage(int status)
 "              [--ping-interval=seconds] [--ping-timeout=seconds]\n"
 "              [--port=port] [--sameorigin] [--ssl --sslcert=file --sslkey=file]\n"
 "              [--subprotocol=list] [--staticdir=dir] [--cgidir=dir]\n"
-"              [--devconsole] [--trust-proxy=list] command [arg ...]\n"
+"              [--devconsole] [--trust-proxy=list] [--listen=path]\n"
+"              [--listen-publish[=prefix]] [--broker=socket]\n"
+"              [--broker-socket=socket] command [arg ...]\n"
 "       wspipe [options] --dir=dir\n"
+"       wspipe [options] --listen\n"
+"       wspipe broker --socket=path [--group=group] [--max-retained=bytes]\n"
+"       wspipe publish [--socket=path] resource [data]\n"
+"       wspipe subscribe [--socket=path] resource\n"
 "       wspipe --help | --version\n"
 "\n"
 "Runs COMMAND for every WebSocket connection: each message becomes a line\n"
@@ -118,6 +129,11 @@ usage(int status)
 "  --dir=DIR           WebSocket /a/b runs DIR/a/b (instead of COMMAND)\n"
 "  --devconsole        plain HTTP GETs get a console page for the endpoint\n"
 "  --trust-proxy=LIST  addresses whose X-Forwarded-For/-Proto are believed\n"
+"  --listen[=PATH]     listen mode (pub/sub through a broker) at PATH,\n"
+"                      or at every path\n"
+"  --listen-publish[=PREFIX]  browsers may publish (to PREFIX...)\n"
+"  --broker=SOCKET     use the running broker at SOCKET\n"
+"  --broker-socket=SOCKET  where our own broker listens\n"
 "  --loglevel=LEVEL    debug, trace, access, info, error, fatal or none\n"
 "                      (default access)\n"
 "  --help              print this help and exit\n"
@@ -196,7 +212,7 @@ config_add_header(struct strlist *l, const char *name, const char *s)
 	strlist_add(l, h);
 }
 
-static int
+int
 config_loglevel(const char *s)
 {
 	size_t	i;
@@ -339,6 +355,31 @@ config_parse(int argc, char **argv)
 			free(conf.trust_proxy);
 			conf.trust_proxy = xstrdup(optarg);
 			break;
+		case OPT_LISTEN:
+			conf.listen = 1;
+			free(conf.listen_path);
+			conf.listen_path = optarg != NULL ? xstrdup(optarg) :
+			    NULL;
+			/* It is baked into listen.js as a string. */
+			if (optarg != NULL && (optarg[0] != '/' ||
+			    strpbrk(optarg, "\"\\<> \t") != NULL))
+				config_die(EXIT_CONFIG, "--listen=%s: a path "
+				    "starts with / and has no quotes, spaces, "
+				    "< or >", optarg);
+			break;
+		case OPT_LISTEN_PUBLISH:
+			free(conf.listen_publish);
+			conf.listen_publish = xstrdup(optarg != NULL ?
+			    optarg : "");
+			break;
+		case OPT_BROKER:
+			free(conf.broker);
+			conf.broker = xstrdup(optarg);
+			break;
+		case OPT_BROKER_SOCKET:
+			free(conf.broker_socket);
+			conf.broker_socket = xstrdup(optarg);
+			break;
 		case OPT_SSL:
 			conf.ssl = config_bool("ssl", optarg);
 			break;
@@ -382,14 +423,31 @@ config_parse(int argc, char **argv)
 	if (conf.devconsole && (conf.staticdir != NULL || conf.cgidir != NULL))
 		config_die(EXIT_CONFIG, "--devconsole cannot be used with "
 		    "--staticdir or --cgidir");
+	if ((conf.broker != NULL || conf.broker_socket != NULL ||
+	    conf.listen_publish != NULL) && !conf.listen)
+		config_die(EXIT_CONFIG, "--broker, --broker-socket and "
+		    "--listen-publish go with --listen");
+	if (conf.broker != NULL && conf.broker_socket != NULL)
+		config_die(EXIT_CONFIG, "--broker uses a running broker, "
+		    "--broker-socket places ours: not both");
+	if (conf.listen && (conf.self = realpath("/proc/self/exe", NULL)) ==
+	    NULL)
+		config_die(EXIT_CONFIG, "cannot find our own binary");
 	if (conf.dir != NULL) {
 		if (optind < argc)
 			config_die(EXIT_USAGE, "give --dir or a COMMAND, not "
 			    "both");
 		return;
 	}
+	/* --listen alone serves every path; no program is needed. */
+	if (optind >= argc && conf.listen && conf.listen_path == NULL)
+		return;
 	if (optind >= argc)
-		config_die(EXIT_USAGE, "no COMMAND given (or --dir)");
+		config_die(EXIT_USAGE, "no COMMAND given (or --dir, or "
+		    "--listen)");
+	if (conf.listen && conf.listen_path == NULL)
+		config_die(EXIT_USAGE, "--listen without a path serves every "
+		    "path: no COMMAND then (or give --listen=/path)");
 	conf.argv = xcalloc(argc - optind + 1, sizeof *conf.argv);
 	for (i = optind; i < argc; i++)
 		conf.argv[i - optind] = argv[i];

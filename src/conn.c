@@ -377,7 +377,8 @@ conn_drain(struct conn *c)
 	c->state = CONN_DRAIN;
 	ev_timer_stop(EV_DEFAULT, &c->ping);
 	child_terminate(c);
-	if (c->child.flags & CHILD_EOF) {
+	/* No program (listen mode), or its output is over: close now. */
+	if (c->child.pid == 0 || (c->child.flags & CHILD_EOF)) {
 		relay_drained(c);
 		return;
 	}
@@ -416,6 +417,7 @@ conn_close(struct conn *c, const char *why)
 	}
 	http_free(c->http);
 	c->http = NULL;
+	listen_close(c);
 	child_terminate(c);
 	if (c->child.flags & CHILD_REAPED)
 		child_close_fds(c);
@@ -483,6 +485,8 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			static_pump(c);
 			ev_timer_again(loop, &c->timer);
 		}
+		if (c->lc != NULL)
+			listen_catch_up(c);
 	}
 	if (revents & EV_READ) {
 		switch (c->state) {

@@ -248,6 +248,8 @@ env_build(struct conn *c, struct http *h, const char *protocol)
 	env_add(&l, "UNIQUE_ID", id);
 	if (protocol != NULL)
 		env_add(&l, "WEBSOCKET_PROTOCOL", protocol);
+	if (conf.listen)
+		env_add(&l, "WSPIPE_BROKER", listen_broker_path());
 	if (https)
 		env_add(&l, "HTTPS", "on");
 	env_add_headers(&l, h);

@@ -626,6 +626,16 @@ http_upgrade(struct conn *c)
 		http_error(c, 400, "no offered subprotocol is accepted");
 		return;
 	}
+	if (listen_match(h->decoded)) {
+		/* Listen mode: no program, the gateway itself answers. */
+		http_switch(c, protocol);
+		conn_log(c, LOG_LEVEL_INFO, "listen %s", c->path);
+		http_free(c->http);
+		c->http = NULL;
+		listen_open(c);
+		conn_open(c);
+		return;
+	}
 	if (conf.dir != NULL && (r = http_dir_script(h, script,
 	    sizeof script)) != 0) {
 		http_error(c, r, r == 403 ? "forbidden" : "no such program");
@@ -667,6 +677,10 @@ http_route(struct conn *c)
 	/* Upgrade: websocket without Connection: upgrade is a bad upgrade. */
 	if (handshake_has_token(http_header(h, "Upgrade"), "websocket")) {
 		http_upgrade(c);
+		return;
+	}
+	if (conf.listen && strcmp(h->decoded, "/wspipe/listen.js") == 0) {
+		static_listen_js(c, h);
 		return;
 	}
 	if (conf.cgidir != NULL && cgi_match(c, h))

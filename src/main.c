@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -36,6 +37,8 @@ main_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	log_warnx("shutdown deadline reached: killing what is left");
 	child_kill_all();
+	if (conf.listen)
+		listen_shutdown();
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -58,6 +61,12 @@ main(int argc, char **argv)
 	const char	*errstr;
 
 	main_std_fds();
+	/* Subcommands: the broker and its command-line clients. */
+	if (argc > 1 && strcmp(argv[1], "broker") == 0)
+		return (broker_main(argc - 1, argv + 1));
+	if (argc > 1 && (strcmp(argv[1], "publish") == 0 ||
+	    strcmp(argv[1], "subscribe") == 0))
+		return (client_main(argc - 1, argv + 1));
 	config_parse(argc, argv);
 	log_init(conf.loglevel);
 	env_capture_passenv();
@@ -79,10 +88,17 @@ main(int argc, char **argv)
 		fprintf(stderr, "wspipe: %s\n", errstr);
 		exit(EXIT_CONFIG);
 	}
-	if (server_listen() == -1)
+	if (conf.listen && listen_init() == -1)
+		exit(EXIT_CONFIG);
+	if (server_listen() == -1) {
+		if (conf.listen)
+			listen_shutdown();
 		exit(EXIT_LISTEN);
+	}
 	log_info("%s %s running %s", WSPIPE_NAME, PACKAGE_VERSION,
 	    conf.dir != NULL ? conf.dir : conf.command);
 	ev_run(loop, 0);
+	if (conf.listen)
+		listen_shutdown();
 	return (0);
 }

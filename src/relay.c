@@ -57,7 +57,7 @@ relay_data(struct conn *c)
 	/* After our close frame, data is read and dropped (RFC 6455 1.4). */
 	if (c->flags & CONN_CLOSE_SENT)
 		return (0);
-	if (!conf.binary) {
+	if (!conf.binary || c->lc != NULL) {
 		if (p->opcode == WS_OP_BINARY) {
 			conn_fail(c, WS_CLOSE_UNSUPPORTED,
 			    "binary message in text mode");
@@ -74,6 +74,12 @@ relay_data(struct conn *c)
 	c->bytes_in += p->len;
 	if (p->fin)
 		c->msgs_in++;
+	if (c->lc != NULL) {
+		listen_input(c, p->data, p->len, p->fin);
+		if (p->fin)
+			utf8_init(&c->utf8);
+		return (0);
+	}
 	if (ch->flags & CHILD_STDIN_SHUT)
 		return (0);
 	if (buf_append(&ch->tochild, p->data, p->len) == -1 ||

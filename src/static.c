@@ -21,6 +21,7 @@
 
 #include "wspipe.h"
 #include "path.h"
+#include "listen_js.h"
 
 static const struct {
 	const char	*ext;
@@ -284,5 +285,30 @@ static_console(struct conn *c, struct http *h)
 	if (!head && buf_append(&c->out, static_console_page,
 	    sizeof static_console_page - 1) == -1)
 		fatalx("console page over the output cap");
+	http_answered(c);
+}
+
+/* GET /wspipe/listen.js, with this gateway's listen path baked in. */
+void
+static_listen_js(struct conn *c, struct http *h)
+{
+	char	*pre;
+	int	 n, head = strcmp(http_method(h), "HEAD") == 0;
+
+	if (!head && strcmp(http_method(h), "GET") != 0) {
+		http_error(c, 405, "only GET and HEAD are served here");
+		return;
+	}
+	n = xasprintf(&pre, "var WSPIPE_LISTEN_PATH = \"%s\";\n",
+	    conf.listen_path != NULL ? conf.listen_path : "/");
+	http_head(c, 200, "text/javascript; charset=utf-8",
+	    n + (long long)sizeof static_listen_js_text - 1);
+	http_put_header(c, "Cache-Control", "no-cache");
+	http_end_head(c);
+	if (!head && (buf_append(&c->out, pre, n) == -1 ||
+	    buf_append(&c->out, static_listen_js_text,
+	    sizeof static_listen_js_text - 1) == -1))
+		fatalx("listen.js over the output cap");
+	free(pre);
 	http_answered(c);
 }

@@ -85,6 +85,12 @@ struct config {
 	char		 *dir;
 	int		  devconsole;
 	char		 *trust_proxy;
+	int		  listen;
+	char		 *listen_path;	/* NULL: every path */
+	char		 *listen_publish; /* NULL: browsers may not */
+	char		 *broker;	/* a running broker's socket */
+	char		 *broker_socket;	/* where ours listens */
+	char		 *self;		/* our own binary, for the broker */
 	char		 *command;	/* resolved path of COMMAND */
 	char		**argv;		/* COMMAND ARGS..., NULL-terminated */
 	struct strlist	  passenv_vars;	/* NAME=value captured at start */
@@ -97,6 +103,7 @@ extern struct config	conf;
 #define EXIT_LISTEN	3
 
 void		 config_parse(int, char **);
+int		 config_loglevel(const char *);
 void		 usage(int) __attribute__((noreturn));
 
 /* log.c */
@@ -183,6 +190,7 @@ struct child {
 
 struct http;
 struct tls;
+struct lclient;
 
 struct conn {
 	TAILQ_ENTRY(conn) entry;
@@ -220,6 +228,7 @@ struct conn {
 	int		  cgi_sent;	/* the CGI answer's head is out */
 	unsigned long long cgi_bytes;
 	struct buf	  cgi_head;	/* the script's header block */
+	struct lclient	 *lc;		/* listen mode client, or NULL */
 };
 
 TAILQ_HEAD(connlist, conn);
@@ -282,6 +291,7 @@ void		 http_header_at(struct http *, int, const char **,
 void		 static_serve(struct conn *, struct http *);
 void		 static_pump(struct conn *);
 void		 static_console(struct conn *, struct http *);
+void		 static_listen_js(struct conn *, struct http *);
 
 /* cgi.c */
 int		 cgi_match(struct conn *, struct http *);
@@ -301,6 +311,8 @@ void		 env_capture_passenv(void);
 /* child.c */
 extern int	 nchildren;
 int		 child_spawn(struct conn *, const char *, char **, char **);
+pid_t		 child_run(const char *, char **, char **);
+void		 child_stop(pid_t);
 void		 child_close_stdin(struct conn *);
 void		 child_update(struct conn *);
 void		 child_terminate(struct conn *);
@@ -309,6 +321,22 @@ void		 child_drop_held(struct conn *);
 void		 child_close_fds(struct conn *);
 int		 child_done(struct conn *);
 void		 child_kill_all(void);
+
+/* listen.c */
+int		 listen_init(void);
+void		 listen_shutdown(void);
+int		 listen_match(const char *);
+const char	*listen_broker_path(void);
+void		 listen_open(struct conn *);
+void		 listen_close(struct conn *);
+void		 listen_input(struct conn *, const uint8_t *, size_t, int);
+void		 listen_catch_up(struct conn *);
+
+/* broker.c */
+int		 broker_main(int, char **);
+
+/* client.c */
+int		 client_main(int, char **);
 
 /* relay.c */
 int		 relay_client_read(struct conn *);

@@ -1,0 +1,193 @@
+/*
+ * wspipe listen.js: listen to a resource as if it were a REST endpoint.
+ * Served by wspipe at /wspipe/listen.js.  ISC licence, see COPYING.
+ *
+ *   var stop = wspipe.listen("/api/appointments", function (data, uri) {
+ *     render(data);                  // JSON is parsed for you
+ *   });
+ *   wspipe.publish("/chat", {name: "ann", text: "hi"});
+ *   stop();                          // no more updates
+ *
+ * One WebSocket carries every subscription.  The page pings every 10 s
+ * and treats 5 s of silence after a ping as a dead connection (browsers
+ * cannot see WebSocket pings), then reconnects with exponential backoff
+ * and jitter and subscribes again, so each listener gets the current
+ * state once more.
+ */
+(function (root) {
+  "use strict";
+
+  var PING_EVERY = 10000, PING_WAIT = 5000;
+  var BACKOFF_MIN = 500, BACKOFF_MAX = 30000;
+  var path = typeof WSPIPE_LISTEN_PATH === "string" ?
+      WSPIPE_LISTEN_PATH : "/";
+  var url = null, ws = null, open = false, closing = false;
+  var listeners = {};          /* uri -> array of callbacks */
+  var queue = [];              /* lines waiting for the socket */
+  var statusFns = [];
+  var attempt = 0, retryTimer = null, pingTimer = null, deadTimer = null;
+
+  function endpoint() {
+    if (url !== null) return url;
+    var proto = root.location && root.location.protocol === "https:" ?
+        "wss://" : "ws://";
+    return proto + root.location.host + path;
+  }
+
+  function status(s) {
+    for (var i = 0; i < statusFns.length; i++) {
+      try { statusFns[i](s); } catch (e) { /* a listener's problem */ }
+    }
+  }
+
+  function send(line) {
+    if (open) ws.send(line);
+    else queue.push(line);
+  }
+
+  function deliver(uri, text) {
+    var fns = listeners[uri], data = text;
+    if (!fns) return;
+    try { data = JSON.parse(text); } catch (e) { data = text; }
+    fns = fns.slice();
+    for (var i = 0; i < fns.length; i++) {
+      try { fns[i](data, uri); } catch (e) {
+        setTimeout(function () { throw e; });
+      }
+    }
+  }
+
+  function onmessage(ev) {
+    var text = String(ev.data), sp, sp2, uri;
+    clearTimeout(deadTimer);
+    deadTimer = null;
+    if (text.lastIndexOf("update ", 0) === 0) {
+      sp = 6;
+      sp2 = text.indexOf(" ", sp + 1);
+      uri = sp2 < 0 ? text.slice(sp + 1) : text.slice(sp + 1, sp2);
+      deliver(uri, sp2 < 0 ? "" : text.slice(sp2 + 1));
+    } else if (text.lastIndexOf("error ", 0) === 0 && root.console) {
+      root.console.warn("wspipe listen: " + text.slice(6));
+    }
+  }
+
+  function heartbeat() {
+    clearInterval(pingTimer);
+    pingTimer = setInterval(function () {
+      if (!open) return;
+      ws.send("ping");
+      if (deadTimer === null)
+        deadTimer = setTimeout(function () {
+          /* Silence: the connection is dead even if TCP has not said. */
+          deadTimer = null;
+          if (ws) ws.close();
+          drop();
+        }, PING_WAIT);
+    }, PING_EVERY);
+  }
+
+  function drop() {
+    var was = open;
+    open = false;
+    clearInterval(pingTimer);
+    clearTimeout(deadTimer);
+    deadTimer = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      ws = null;
+    }
+    if (was) status("closed");
+    if (!closing) schedule();
+  }
+
+  function schedule() {
+    var delay = Math.min(BACKOFF_MAX, BACKOFF_MIN * Math.pow(2, attempt));
+    delay *= 0.5 + Math.random();          /* jitter: 0.5x to 1.5x */
+    attempt++;
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  function connect() {
+    var sock;
+    retryTimer = null;
+    closing = false;
+    try {
+      sock = new WebSocket(endpoint());
+    } catch (e) {
+      schedule();
+      return;
+    }
+    ws = sock;
+    sock.onopen = function () {
+      var uri, lines = queue;
+      open = true;
+      attempt = 0;
+      queue = [];
+      /* Every subscription again: the current states come back. */
+      for (uri in listeners)
+        if (Object.prototype.hasOwnProperty.call(listeners, uri))
+          sock.send("subscribe " + uri);
+      for (var i = 0; i < lines.length; i++)
+        if (lines[i].lastIndexOf("subscribe ", 0) !== 0) sock.send(lines[i]);
+      heartbeat();
+      status("open");
+    };
+    sock.onmessage = onmessage;
+    sock.onclose = drop;
+    sock.onerror = function () { /* onclose follows */ };
+  }
+
+  function ensure() {
+    if (ws === null && retryTimer === null) connect();
+  }
+
+  function checkUri(uri) {
+    if (typeof uri !== "string" || !/^[^\s\x00-\x1f\x7f]{1,256}$/.test(uri))
+      throw new Error("wspipe: bad resource name: " + uri);
+  }
+
+  var api = {
+    connect: function (u) {
+      url = u || null;
+      if (ws) { ws.close(); drop(); } else ensure();
+    },
+    listen: function (uri, fn) {
+      checkUri(uri);
+      if (!listeners[uri]) {
+        listeners[uri] = [];
+        send("subscribe " + uri);
+      } else {
+        /* A late listener of a shared subscription asks for the state. */
+        send("subscribe " + uri);
+      }
+      listeners[uri].push(fn);
+      ensure();
+      return function stop() {
+        var fns = listeners[uri], i = fns ? fns.indexOf(fn) : -1;
+        if (i < 0) return;
+        fns.splice(i, 1);
+        if (fns.length === 0) {
+          delete listeners[uri];
+          send("unsubscribe " + uri);
+        }
+      };
+    },
+    publish: function (uri, data) {
+      checkUri(uri);
+      var text = typeof data === "string" ? data : JSON.stringify(data);
+      send("publish " + uri + " " + text.replace(/\n/g, " "));
+      ensure();
+    },
+    onstatus: function (fn) { statusFns.push(fn); },
+    close: function () {
+      closing = true;
+      clearTimeout(retryTimer);
+      retryTimer = null;
+      if (ws) ws.close();
+      drop();
+    }
+  };
+
+  root.wspipe = api;
+})(typeof window !== "undefined" ? window : this);
