@@ -1,0 +1,108 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * Unit tests for pubsub.c, the listen-mode line grammar: every verb,
+ * resource and data boundaries, and each malformation refused.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "../src/pubsub.h"
+
+struct vector {
+	const char		*line;
+	int			 ok;
+	enum pubsub_verb	 verb;
+	const char		*resource;
+	const char		*data;
+};
+
+static const struct vector vectors[] = {
+	{ "subscribe /api/appointments", 1, PUBSUB_SUBSCRIBE,
+	    "/api/appointments", "" },
+	{ "unsubscribe /x", 1, PUBSUB_UNSUBSCRIBE, "/x", "" },
+	{ "publish /chat hello world", 1, PUBSUB_PUBLISH, "/chat",
+	    "hello world" },
+	{ "publish /chat  two spaces", 1, PUBSUB_PUBLISH, "/chat",
+	    " two spaces" },
+	{ "publish /chat", 1, PUBSUB_PUBLISH, "/chat", "" },
+	{ "publish /chat ", 1, PUBSUB_PUBLISH, "/chat", "" },
+	{ "update r {\"a\":1}", 1, PUBSUB_UPDATE, "r", "{\"a\":1}" },
+	{ "ping", 1, PUBSUB_PING, NULL, NULL },
+	{ "pong", 1, PUBSUB_PONG, NULL, NULL },
+	{ "error no such thing", 1, PUBSUB_ERROR, NULL, "no such thing" },
+	{ "ok subscribe /x", 1, PUBSUB_OK, "subscribe", "/x" },
+	{ "", 0, 0, NULL, NULL },
+	{ "hello /x", 0, 0, NULL, NULL },
+	{ "Subscribe /x", 0, 0, NULL, NULL },
+	{ "subscribe", 0, 0, NULL, NULL },
+	{ "subscribe ", 0, 0, NULL, NULL },
+	{ "subscribe a b", 0, 0, NULL, NULL },
+	{ "subscribe a\tb", 0, 0, NULL, NULL },
+	{ "ping now", 0, 0, NULL, NULL },
+	{ "publish /x a\nb", 0, 0, NULL, NULL },
+	{ "publish /x\x7f y", 0, 0, NULL, NULL },
+};
+
+int
+main(void)
+{
+	const size_t		 nv = sizeof vectors / sizeof vectors[0];
+	struct pubsub_msg	 m;
+	const char		*errstr;
+	char			*line;
+	size_t			 i;
+	int			 r, good;
+
+	plan(nv + 8);
+	for (i = 0; i < nv; i++) {
+		const struct vector	*v = &vectors[i];
+
+		errstr = NULL;
+		r = pubsub_parse(v->line, strlen(v->line), &m, &errstr);
+		if (!v->ok) {
+			ok(r == -1 && errstr != NULL && *errstr != '\0',
+			    "refused with a reason: \"%s\" (%s)", v->line,
+			    errstr != NULL ? errstr : "none");
+			continue;
+		}
+		good = r == 0 && m.verb == v->verb;
+		if (good && v->resource != NULL)
+			good = m.resourcelen == strlen(v->resource) &&
+			    memcmp(m.resource, v->resource, m.resourcelen) == 0;
+		if (good && v->data != NULL)
+			good = m.datalen == strlen(v->data) &&
+			    memcmp(m.data, v->data, m.datalen) == 0;
+		ok(good, "parsed: \"%s\"", v->line);
+	}
+
+	/* Resource length boundaries: 256 bytes is the limit. */
+	line = malloc(16 + 300);
+	memcpy(line, "subscribe ", 10);
+	memset(line + 10, 'r', 256);
+	ok(pubsub_parse(line, 10 + 256, &m, &errstr) == 0 &&
+	    m.resourcelen == 256, "a 256-byte resource is accepted");
+	memset(line + 10, 'r', 257);
+	ok(pubsub_parse(line, 10 + 257, &m, &errstr) == -1,
+	    "a 257-byte resource is refused");
+	free(line);
+
+	/* Data boundaries: 65536 bytes is the limit. */
+	line = malloc(PUBSUB_LINE_MAX + 2);
+	memcpy(line, "publish /r ", 11);
+	memset(line + 11, 'd', PUBSUB_DATA_MAX + 1);
+	ok(pubsub_parse(line, 11 + PUBSUB_DATA_MAX, &m, &errstr) == 0 &&
+	    m.datalen == PUBSUB_DATA_MAX, "65536 bytes of data are accepted");
+	ok(pubsub_parse(line, 11 + PUBSUB_DATA_MAX + 1, &m, &errstr) == -1,
+	    "65537 bytes of data are refused");
+	free(line);
+
+	ok(pubsub_resource_valid("/a/b?c=d", 8), "a URI-like name is valid");
+	ok(!pubsub_resource_valid("", 0), "an empty name is not");
+	ok(!pubsub_resource_valid("a b", 3), "a name with a space is not");
+	is_str(pubsub_verb_name(PUBSUB_UNSUBSCRIBE), "unsubscribe",
+	    "verb names round-trip");
+	return (done_testing());
+}
