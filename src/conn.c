@@ -407,7 +407,7 @@ conn_close(struct conn *c, const char *why)
 	close(c->fd);
 	c->fd = -1;
 	c->flags |= CONN_SOCK_CLOSED;
-	c->start = ev_now(EV_DEFAULT) - c->start;	/* now a duration */
+	c->end = ev_now(EV_DEFAULT);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	buf_free(&c->cgi_head);
@@ -443,7 +443,7 @@ conn_access(struct conn *c)
 		snprintf(status, sizeof status, "pid %ld exit %d",
 		    (long)ch->pid, WEXITSTATUS(ch->status));
 	conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d %.3fs in %llu/%lluB "
-	    "out %llu/%lluB: %s", path, status, c->close_code, c->start,
+	    "out %llu/%lluB: %s", path, status, c->close_code, c->end - c->start,
 	    (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
 	    (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out,
 	    c->why != NULL ? c->why : "closed");

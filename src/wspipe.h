@@ -218,6 +218,7 @@ struct conn {
 	struct utf8	  utf8;		/* inbound text message state */
 	struct child	  child;
 	ev_tstamp	  start;
+	ev_tstamp	  end;		/* when the socket closed */
 	uint64_t	  msgs_in, bytes_in, msgs_out, bytes_out;
 	int		  close_code;	/* sent or received */
 	const char	 *close_reason;	/* static text for our close frame */
