@@ -227,18 +227,20 @@ cgi_output(struct conn *c, const uint8_t *data, size_t n)
 {
 	char	*block;
 	ssize_t	 end;
-	size_t	 skip = 0, len;
+	size_t	 skip = 0, len, take;
 
 	if (!c->cgi_sent) {
-		if (buf_append(&c->cgi_head, data, n) == -1) {
-			cgi_abort(c, "CGI header block too large");
-			return;
-		}
+		/* Only the header block is held; the body may follow it. */
+		take = n < buf_room(&c->cgi_head) ? n : buf_room(&c->cgi_head);
+		(void)buf_append(&c->cgi_head, data, take);
 		len = buf_len(&c->cgi_head);
 		end = cgi_blank((const char *)buf_head(&c->cgi_head), len,
 		    &skip);
-		if (end == -1)
+		if (end == -1) {
+			if (buf_room(&c->cgi_head) == 0)
+				cgi_abort(c, "CGI header block too large");
 			return;
+		}
 		block = xmalloc(len + 1);
 		memcpy(block, buf_head(&c->cgi_head), len);
 		if (cgi_head(c, block, end) == -1) {
@@ -247,12 +249,14 @@ cgi_output(struct conn *c, const uint8_t *data, size_t n)
 			return;
 		}
 		c->cgi_sent = 1;
-		n = len - end - skip;
-		(void)buf_append(&c->out, block + end + skip, n);
-		c->cgi_bytes += n;
+		(void)buf_append(&c->out, block + end + skip, len - end - skip);
+		c->cgi_bytes += len - end - skip;
 		free(block);
 		buf_free(&c->cgi_head);
-		return;
+		data += take;
+		n -= take;
+		if (n == 0)
+			return;
 	}
 	/* Reads are sized to fit (child_update); the caps are a backstop. */
 	if (c->cgi_bytes + n > CGI_OUTPUT_MAX ||
@@ -271,7 +275,7 @@ cgi_eof(struct conn *c)
 		cgi_abort(c, "the script ended without a CGI header block");
 		return;
 	}
-	http_answered(c);
+	http_answered(c, c->cgi_bytes);
 	child_terminate(c);
 	c->why = "cgi done";
 	c->flags |= CONN_FINISH;

@@ -10,6 +10,9 @@
  * header a proxy set ("X_Forwarded_For" for "X-Forwarded-For").
  */
 
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +153,16 @@ env_trusted(const char *addr)
 	return (0);
 }
 
+static int
+env_is_address(const char *s)
+{
+	struct in6_addr	a6;
+	struct in_addr	a4;
+
+	return (inet_pton(AF_INET, s, &a4) == 1 ||
+	    inet_pton(AF_INET6, s, &a6) == 1);
+}
+
 /*
  * The client's address: the peer's, or behind a trusted proxy the right-
  * most X-Forwarded-For entry that is not a trusted proxy itself.
@@ -175,11 +188,12 @@ env_remote(struct conn *c, struct http *h, char *out, size_t outsz,
 		item = p != NULL ? p + 1 : list;
 		item += strspn(item, " \t");
 		item[strcspn(item, " \t")] = '\0';
-		if (*item != '\0') {
-			strlcpy(out, item, outsz);
-			if (!env_trusted(item))
-				break;
-		}
+		/* Only an address is believed, never free text. */
+		if (!env_is_address(item))
+			break;
+		strlcpy(out, item, outsz);
+		if (!env_trusted(item))
+			break;
 		if (p == NULL)
 			break;
 		*p = '\0';

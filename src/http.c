@@ -459,7 +459,7 @@ http_redirect(struct conn *c, int status, const char *location)
 	http_head(c, status, "text/plain; charset=utf-8", 0);
 	http_put_header(c, "Location", location);
 	http_end_head(c);
-	http_answered(c);
+	http_answered(c, 0);
 }
 
 /*
@@ -469,7 +469,10 @@ http_redirect(struct conn *c, int status, const char *location)
 void
 http_error(struct conn *c, int status, const char *reason)
 {
-	conn_log(c, LOG_LEVEL_ACCESS, "http %d %s", status, reason);
+	conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d %zu %s",
+	    c->http != NULL && c->http->header_end ? http_method(c->http) : "-",
+	    c->http != NULL && c->http->path != NULL ? c->http->path : "-",
+	    status, strlen(reason) + 1, reason);
 	c->flags |= CONN_CLOSE_AFTER;
 	http_head(c, status, "text/plain; charset=utf-8",
 	    (long long)strlen(reason) + 1);
@@ -502,15 +505,15 @@ http_error(struct conn *c, int status, const char *reason)
  * one may start, unless this connection closes after its answer.
  */
 void
-http_answered(struct conn *c)
+http_answered(struct conn *c, unsigned long long bytes)
 {
 	struct http	*h = c->http;
 
 	if (h == NULL)
 		return;
 	h->answered = 1;
-	conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d", http_method(h), h->path,
-	    h->answer);
+	conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d %llu", http_method(h), h->path,
+	    h->answer, bytes);
 }
 
 /* Checks an upgrade request (RFC 6455 4.2.1); returns 0 or an HTTP status. */
@@ -638,7 +641,8 @@ http_upgrade(struct conn *c)
 	}
 	if (conf.dir != NULL && (r = http_dir_script(h, script,
 	    sizeof script)) != 0) {
-		http_error(c, r, r == 403 ? "forbidden" : "no such program");
+		/* Whatever the reason, there is no such program. */
+		http_error(c, 404, "no such program");
 		return;
 	}
 	if (conf.maxforks > 0 && nchildren >= conf.maxforks) {

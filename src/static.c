@@ -122,7 +122,7 @@ static_pump(struct conn *c)
 		if (c->file_left == 0) {
 			close(c->file);
 			c->file = -1;
-			http_answered(c);
+			http_answered(c, c->file_size);
 		}
 	}
 }
@@ -182,7 +182,7 @@ static_serve(struct conn *c, struct http *h)
 		http_put_header(c, "ETag", etag);
 		http_put_header(c, "Last-Modified", date);
 		http_end_head(c);
-		http_answered(c);
+		http_answered(c, 0);
 		return;
 	}
 	if ((fd = open(real, O_RDONLY | O_CLOEXEC)) == -1) {
@@ -196,11 +196,11 @@ static_serve(struct conn *c, struct http *h)
 	http_end_head(c);
 	if (head || sb.st_size == 0) {
 		close(fd);
-		http_answered(c);
+		http_answered(c, 0);
 		return;
 	}
 	c->file = fd;
-	c->file_left = sb.st_size;
+	c->file_left = c->file_size = sb.st_size;
 	static_pump(c);
 }
 
@@ -285,7 +285,7 @@ static_console(struct conn *c, struct http *h)
 	if (!head && buf_append(&c->out, static_console_page,
 	    sizeof static_console_page - 1) == -1)
 		fatalx("console page over the output cap");
-	http_answered(c);
+	http_answered(c, head ? 0 : sizeof static_console_page - 1);
 }
 
 /* GET /wspipe/listen.js, with this gateway's listen path baked in. */
@@ -310,5 +310,5 @@ static_listen_js(struct conn *c, struct http *h)
 	    sizeof static_listen_js_text - 1) == -1))
 		fatalx("listen.js over the output cap");
 	free(pre);
-	http_answered(c);
+	http_answered(c, head ? 0 : n + sizeof static_listen_js_text - 1);
 }

@@ -225,6 +225,7 @@ struct conn {
 	const char	 *why;		/* reason the conversation ended */
 	int		  file;		/* static file being sent, or -1 */
 	unsigned long long file_left;
+	unsigned long long file_size;
 	int		  cgi;		/* this connection ran a CGI script */
 	int		  cgi_sent;	/* the CGI answer's head is out */
 	unsigned long long cgi_bytes;
@@ -269,7 +270,7 @@ void		 http_head(struct conn *, int, const char *, long long);
 void		 http_put_header(struct conn *, const char *, const char *);
 void		 http_end_head(struct conn *);
 void		 http_redirect(struct conn *, int, const char *);
-void		 http_answered(struct conn *);
+void		 http_answered(struct conn *, unsigned long long);
 const char	*http_decoded(struct http *);
 const char	*http_script_name(struct http *);
 const char	*http_path_info(struct http *);
