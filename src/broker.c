@@ -81,6 +81,7 @@ static ev_io				 broker_accept;
 static ev_signal			 broker_sigterm, broker_sigint;
 
 static void	broker_io_cb(struct ev_loop *, ev_io *, int);
+static void	broker_update(struct bconn *);
 
 static int
 bres_cmp(struct bres *a, struct bres *b)
@@ -155,7 +156,10 @@ broker_send(struct bconn *bc, const char *s, size_t len)
 		log_info("broker: dropping a subscriber %zu bytes behind",
 		    buf_len(&bc->out));
 		bc->dead = 1;
+		return;
 	}
+	/* A fan-out queues on other connections: they must ask to write. */
+	broker_update(bc);
 }
 
 static void

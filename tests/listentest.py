@@ -1,0 +1,494 @@
+#
+# Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+#
+# Helpers for the listen-mode tests (wspipe --listen, wspipe broker,
+# wspipe publish/subscribe), on top of rawws.py: a fixture that owns a
+# fresh temporary directory and every process a test starts (killed by PID
+# at the end), gateways whose private broker lives under that directory,
+# stand-alone brokers, a line client for the broker's UNIX socket, a
+# synchronous wrapper around the python websockets library (the
+# independent client), and the gateway's broker child found through /proc.
+# Nothing here sleeps to synchronise: every wait polls a deadline.
+#
+
+import asyncio
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import websockets
+
+import rawws
+from rawws import (Tap, Timeout, ScriptTimeout, run, point, free_port,
+                   children_of, proc_status, fd_count, sanitized, WSPIPE,
+                   TESTCHILD)
+
+__all__ = ["Tap", "Timeout", "ScriptTimeout", "run", "point", "free_port",
+           "children_of", "proc_status", "fd_count", "sanitized", "WSPIPE",
+           "TESTCHILD", "Fixture", "LineConn", "WS", "LOOP", "arun",
+           "wait_until", "cmdline", "broker_children", "broker_socket_of",
+           "pid_alive", "wspipe_run", "LineReader", "expect_seq"]
+
+LOOP = asyncio.new_event_loop()
+asyncio.set_event_loop(LOOP)
+
+
+def arun(aw, timeout=10.0):
+    """Run an awaitable on the shared loop, at most timeout seconds
+    (asyncio.TimeoutError past it)."""
+    async def go():
+        return await asyncio.wait_for(aw, timeout)
+    return LOOP.run_until_complete(go())
+
+
+def wait_until(fn, timeout, step=0.01):
+    """Poll fn() until it returns something true (returned) or timeout
+    passes (the last false value returned)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
+# /proc
+
+def cmdline(pid):
+    """argv of pid as a list of str; [] if gone or a zombie."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return []
+    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+
+
+def pid_alive(pid):
+    """True if pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return False
+    return st[st.rindex(")") + 2:].split()[0] != "Z"
+
+
+def broker_children(gwpid):
+    """Live children of the gateway whose command line contains
+    "broker"."""
+    kids, zombies = children_of(gwpid)
+    return [k for k in kids if k not in zombies and
+            any("broker" in a for a in cmdline(k))]
+
+
+def broker_socket_of(pid):
+    """The socket a broker process serves: its --socket argument, else
+    WSPIPE_BROKER in its environment; None if neither."""
+    args = cmdline(pid)
+    for i, a in enumerate(args):
+        for pre in ("--socket=", "-socket="):
+            if a.startswith(pre):
+                return a[len(pre):]
+        if a in ("--socket", "-socket") and i + 1 < len(args):
+            return args[i + 1]
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            for v in f.read().split(b"\0"):
+                if v.startswith(b"WSPIPE_BROKER="):
+                    return v[14:].decode()
+    except OSError:
+        pass
+    return None
+
+
+def wspipe_run(args, env=None, stdin=None, timeout=20.0, input=None):
+    """Run `wspipe ARGS...` to completion: (exit status, stdout, stderr)
+    as str."""
+    e = dict(os.environ)
+    e.pop("WSPIPE_BROKER", None)
+    if env:
+        e.update(env)
+    p = subprocess.run([WSPIPE] + list(args), env=e, stdin=stdin,
+                       input=input, capture_output=True, timeout=timeout)
+    return (p.returncode, p.stdout.decode("utf-8", "replace"),
+            p.stderr.decode("utf-8", "replace"))
+
+
+# The broker's UNIX socket
+
+class LineConn:
+    """A line client of a broker's AF_UNIX socket."""
+
+    def __init__(self, path, timeout=3.0):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = bytearray()
+        self.eof = False
+
+    def send(self, line):
+        if isinstance(line, str):
+            line = line.encode()
+        self.sock.sendall(line + b"\n")
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def readline(self, timeout=2.0):
+        """The next line without its newline (str); None at EOF;
+        Timeout."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            if self.eof:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout()
+            self.sock.settimeout(left)
+            try:
+                d = self.sock.recv(1 << 20)
+            except socket.timeout:
+                raise Timeout()
+            except (ConnectionResetError, BrokenPipeError):
+                d = b""
+            if not d:
+                self.eof = True
+                if not self.buf:
+                    return None
+                line = bytes(self.buf)
+                del self.buf[:]
+                return line.decode("utf-8", "replace")
+            self.buf += d
+        i = self.buf.index(b"\n")
+        line = bytes(self.buf[:i])
+        del self.buf[:i + 1]
+        return line.decode("utf-8", "replace")
+
+    def lines_until_pong(self, timeout=3.0):
+        """Send ping; the lines before its pong (list), or raise Timeout."""
+        self.send("ping")
+        deadline = time.monotonic() + timeout
+        out = []
+        while True:
+            line = self.readline(max(0.0, deadline - time.monotonic()))
+            if line is None:
+                raise RuntimeError("EOF before pong; got %r" % out)
+            if line == "pong":
+                return out
+            out.append(line)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def broker_answers(path, timeout=0.5):
+    """True if a broker at path answers ping with pong."""
+    try:
+        c = LineConn(path, timeout)
+    except OSError:
+        return False
+    try:
+        c.send("ping")
+        return c.readline(timeout) == "pong"
+    except (OSError, Timeout):
+        return False
+    finally:
+        c.close()
+
+
+# The WebSocket client (python websockets)
+
+class Closed(Exception):
+    pass
+
+
+class WS:
+    """A websockets client connection, driven synchronously.  recv()
+    returns the next message (str or bytes), raises Timeout, or Closed
+    (with self.close_code set) when the connection has ended."""
+
+    def __init__(self, port, path="/", timeout=5.0, max_queue=1024):
+        self.url = "ws://127.0.0.1:%d%s" % (port, path)
+        self.ws = arun(websockets.connect(
+            self.url, ping_interval=None, max_size=None,
+            max_queue=max_queue, open_timeout=timeout, close_timeout=1,
+            compression=None), timeout + 1)
+
+    def send(self, msg):
+        arun(self.ws.send(msg), 10.0)
+
+    def recv(self, timeout=2.0):
+        try:
+            return arun(self.ws.recv(), timeout)
+        except asyncio.TimeoutError:
+            raise Timeout()
+        except websockets.ConnectionClosed:
+            raise Closed(self.ws.close_code)
+
+    @property
+    def close_code(self):
+        return self.ws.close_code
+
+    def expect(self, want, timeout=2.0):
+        """(True, None) if the next message is want, else (False, what)."""
+        try:
+            got = self.recv(timeout)
+        except Timeout:
+            return False, "nothing within %.1f s (wanted %r)" % (
+                timeout, short(want))
+        except Closed as e:
+            return False, "connection closed (code %s), wanted %r" % (
+                e.args[0], short(want))
+        if got != want:
+            return False, "wanted %r, got %r" % (short(want), short(got))
+        return True, None
+
+    def collect(self, n, timeout=3.0):
+        """n messages (fewer if the deadline passes or it closes)."""
+        deadline = time.monotonic() + timeout
+        out = []
+        while len(out) < n:
+            try:
+                out.append(self.recv(max(0.0,
+                                         deadline - time.monotonic())))
+            except (Timeout, Closed):
+                break
+        return out
+
+    def until(self, want, timeout=3.0):
+        """Messages up to and including want: (list, found)."""
+        deadline = time.monotonic() + timeout
+        out = []
+        while True:
+            try:
+                m = self.recv(max(0.0, deadline - time.monotonic()))
+            except (Timeout, Closed):
+                return out, False
+            out.append(m)
+            if m == want:
+                return out, True
+
+    def close(self):
+        try:
+            arun(self.ws.close(), 3.0)
+        except BaseException:
+            self.abort()
+
+    def abort(self):
+        try:
+            self.ws.transport.abort()
+        except BaseException:
+            pass
+
+
+def short(s, n=100):
+    if s is None:
+        return s
+    if len(s) > n:
+        return s[:n] + ("...(%d)" % len(s))
+    return s
+
+
+def expect_seq(ws, items, timeout=3.0):
+    """(ok, diag): ws receives exactly the messages items, in order."""
+    got = ws.collect(len(items), timeout)
+    if got == list(items):
+        return True, None
+    for i, (a, b) in enumerate(zip(got, items)):
+        if a != b:
+            return False, "message %d: wanted %r, got %r (%d of %d came)" % (
+                i, short(b), short(a), len(got), len(items))
+    return False, "only %d of %d messages came; last %r" % (
+        len(got), len(items), short(got[-1]) if got else None)
+
+
+# Reading a process's stdout with a deadline
+
+class LineReader:
+    def __init__(self, f):
+        self.fd = f.fileno()
+        self.buf = b""
+        self.eof = False
+
+    def readline(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            if self.eof:
+                return None
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout()
+            r, _, _ = select.select([self.fd], [], [], left)
+            if not r:
+                continue
+            d = os.read(self.fd, 65536)
+            if not d:
+                self.eof = True
+            self.buf += d
+        i = self.buf.index(b"\n")
+        line, self.buf = self.buf[:i], self.buf[i + 1:]
+        return line.decode("utf-8", "replace")
+
+
+# The fixture: a directory and every process started in it
+
+class Fixture:
+    """Owns a fresh temp directory and the processes a test starts; stop()
+    ends them all by PID and removes the directory."""
+
+    def __init__(self, prefix="wspipe-listen"):
+        self.dir = os.path.realpath(tempfile.mkdtemp(prefix=prefix))
+        self.gateways = []
+        self.procs = []
+        self.pids = []          # extra PIDs (brokers seen), checked first
+        self.kill_pids = []     # other processes started here
+        self.wss = []
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def gateway(self, args, command=(), tmpdir=None, ready=True):
+        """A rawws.Gateway with TMPDIR=tmpdir (default: the fixture's
+        directory) so that its private broker directory lands there.
+        ready: wait until a subscriber gets a published state, i.e. the
+        gateway is connected to its broker (needs a known socket)."""
+        old = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = tmpdir or self.dir
+        try:
+            gw = rawws.Gateway(args, command)
+        finally:
+            if old is None:
+                del os.environ["TMPDIR"]
+            else:
+                os.environ["TMPDIR"] = old
+        self.gateways.append(gw)
+        self.track_brokers(gw)
+        return gw
+
+    def track_brokers(self, gw):
+        for b in broker_children(gw.pid):
+            if b not in self.pids:
+                self.pids.append(b)
+
+    def broker(self, path, *args, wait=True):
+        """`wspipe broker --socket=path ARGS`; waits until it answers."""
+        log = tempfile.TemporaryFile(dir=self.dir)
+        p = subprocess.Popen([WSPIPE, "broker", "--socket=" + path] +
+                             list(args), stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=log)
+        p.logfile = log
+        self.procs.append(p)
+        if wait and not wait_until(lambda: p.poll() is not None or
+                                   broker_answers(path), 5.0):
+            raise RuntimeError("broker at %s does not answer" % path)
+        if wait and p.poll() is not None:
+            raise RuntimeError("broker exited %d: %s" % (
+                p.returncode, proclog(p)))
+        return p
+
+    def spawn(self, argv, **kw):
+        p = subprocess.Popen(argv, **kw)
+        self.procs.append(p)
+        return p
+
+    def ws(self, port, path="/", **kw):
+        w = WS(port, path, **kw)
+        self.wss.append(w)
+        return w
+
+    def stop(self):
+        for w in self.wss:
+            w.abort()
+        try:
+            # Let the aborts' connection_lost callbacks close the sockets.
+            for _ in range(3):
+                LOOP.run_until_complete(asyncio.sleep(0))
+        except BaseException:
+            pass
+        for gw in self.gateways:
+            self.track_brokers(gw) if gw.alive() else None
+            try:
+                gw.stop()
+            except Exception:
+                pass
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(3)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(3)
+        for pid in self.kill_pids:
+            if pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        for pid in self.pids:
+            if pid_alive(pid) and any("broker" in a for a in cmdline(pid)):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        shutil.rmtree(self.dir, True)
+
+
+def proclog(p):
+    try:
+        p.logfile.seek(0)
+        return p.logfile.read().decode("utf-8", "replace")[-2000:]
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def sync_gateway(fx, port, sockpath, path="/", timeout=5.0):
+    """Wait until the gateway on port relays states from the broker at
+    sockpath: a client subscribes to a private resource and a state is
+    published there (retained, so one publish suffices once it lands)."""
+    w = WS(port, path)
+    try:
+        name = "/.ready-%d" % os.getpid()
+        w.send("subscribe " + name)
+        ok, why = w.expect("ok subscribe " + name, timeout)
+        if not ok:
+            raise RuntimeError("readiness subscribe: %s" % why)
+        deadline = time.monotonic() + timeout
+        published = False
+        while True:
+            if not published:
+                try:
+                    c = LineConn(sockpath, 1.0)
+                    c.send("publish %s ready" % name)
+                    c.lines_until_pong(2.0)
+                    c.close()
+                    published = True
+                except (OSError, Timeout, RuntimeError):
+                    pass
+            try:
+                m = w.recv(0.05)
+                if m == "update %s ready" % name:
+                    return
+            except Timeout:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("gateway on %d never relayed a state from "
+                                   "%s" % (port, sockpath))
+    finally:
+        w.close()
