@@ -143,7 +143,7 @@ cgi_status(const char *v, int *status)
 static int
 cgi_head(struct conn *c, char *block, size_t len)
 {
-	char	*line, *next, *colon, *value, statusline[128];
+	char	*line, *next, *colon, *value, *reason = NULL;
 	int	 status = 200, have_type = 0, have_location = 0, have_status = 0;
 	char	*lines[128];
 	int	 n = 0, i;
@@ -163,6 +163,8 @@ cgi_head(struct conn *c, char *block, size_t len)
 		if (strcasecmp(line, "Status") == 0) {
 			if (cgi_status(value, &status) == -1)
 				return (-1);
+			/* RFC 3875 6.3.3: the script's reason phrase is kept. */
+			reason = value[3] == ' ' ? value + 4 : NULL;
 			have_status = 1;
 			continue;
 		}
@@ -181,9 +183,8 @@ cgi_head(struct conn *c, char *block, size_t len)
 		return (-1);
 	if (have_location && !have_status)
 		status = 302;
-	snprintf(statusline, sizeof statusline, "%d", status);
 	c->flags |= CONN_CLOSE_AFTER;
-	http_head(c, status, NULL, -1);
+	http_head_reason(c, status, reason, NULL, -1);
 	for (i = 0; i < n; i++) {
 		colon = strchr(lines[i], ':');
 		*colon = '\0';
@@ -192,7 +193,6 @@ cgi_head(struct conn *c, char *block, size_t len)
 		http_put_header(c, lines[i], value);
 	}
 	http_end_head(c);
-	(void)statusline;
 	return (0);
 }
 

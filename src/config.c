@@ -442,6 +442,10 @@ config_parse(int argc, char **argv)
 	/* --listen alone serves every path; no program is needed. */
 	if (optind >= argc && conf.listen && conf.listen_path == NULL)
 		return;
+	if (optind >= argc && conf.listen)
+		config_die(EXIT_USAGE, "--listen=%s serves only that path: give "
+		    "a COMMAND (or --dir) for the others, or --listen alone",
+		    conf.listen_path);
 	if (optind >= argc)
 		config_die(EXIT_USAGE, "no COMMAND given (or --dir, or "
 		    "--listen)");

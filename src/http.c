@@ -424,10 +424,19 @@ http_put_header(struct conn *c, const char *name, const char *value)
 void
 http_head(struct conn *c, int status, const char *type, long long length)
 {
-	struct http	*h = c->http;
-	char		 line[128];
+	http_head_reason(c, status, NULL, type, length);
+}
 
-	snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status,
+/* http_head with a reason phrase of the caller's (a CGI script's). */
+void
+http_head_reason(struct conn *c, int status, const char *reason,
+    const char *type, long long length)
+{
+	struct http	*h = c->http;
+	char		 line[192];
+
+	snprintf(line, sizeof line, "HTTP/1.1 %d %.128s\r\n", status,
+	    reason != NULL && *reason != '\0' ? reason :
 	    http_status_text(status));
 	http_put(c, line);
 	if (type != NULL)

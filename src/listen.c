@@ -438,7 +438,7 @@ listen_broker_down(const char *why)
 {
 	if (lb.fd == -1)
 		return;
-	if (lb.up)
+	if (lb.up && !shutting_down)
 		log_info("lost the broker: %s", why);
 	ev_io_stop(EV_DEFAULT, &lb.io);
 	close(lb.fd);

@@ -23,6 +23,7 @@
       WSPIPE_LISTEN_PATH : "/";
   var url = null, ws = null, open = false, closing = false;
   var listeners = {};          /* uri -> array of callbacks */
+  var last = {};               /* uri -> last state text received */
   var queue = [];              /* lines waiting for the socket */
   var statusFns = [];
   var attempt = 0, retryTimer = null, pingTimer = null, deadTimer = null;
@@ -45,16 +46,23 @@
     else queue.push(line);
   }
 
-  function deliver(uri, text) {
-    var fns = listeners[uri], data = text;
-    if (!fns) return;
-    try { data = JSON.parse(text); } catch (e) { data = text; }
-    fns = fns.slice();
-    for (var i = 0; i < fns.length; i++) {
-      try { fns[i](data, uri); } catch (e) {
-        setTimeout(function () { throw e; });
-      }
+  function parse(text) {
+    try { return JSON.parse(text); } catch (e) { return text; }
+  }
+
+  function call(fn, data, uri) {
+    try { fn(data, uri); } catch (e) {
+      setTimeout(function () { throw e; });
     }
+  }
+
+  function deliver(uri, text) {
+    var fns = listeners[uri], data;
+    if (!fns) return;
+    last[uri] = text;
+    data = parse(text);
+    fns = fns.slice();
+    for (var i = 0; i < fns.length; i++) call(fns[i], data, uri);
   }
 
   function onmessage(ev) {
@@ -124,12 +132,18 @@
       open = true;
       attempt = 0;
       queue = [];
-      /* Every subscription again: the current states come back. */
+      /*
+       * Every subscription again, from the listeners themselves: queued
+       * subscribe and unsubscribe lines are stale by now.  The current
+       * states come back.
+       */
       for (uri in listeners)
         if (Object.prototype.hasOwnProperty.call(listeners, uri))
           sock.send("subscribe " + uri);
       for (var i = 0; i < lines.length; i++)
-        if (lines[i].lastIndexOf("subscribe ", 0) !== 0) sock.send(lines[i]);
+        if (lines[i].lastIndexOf("subscribe ", 0) !== 0 &&
+            lines[i].lastIndexOf("unsubscribe ", 0) !== 0)
+          sock.send(lines[i]);
       heartbeat();
       status("open");
     };
@@ -156,10 +170,16 @@
       checkUri(uri);
       if (!listeners[uri]) {
         listeners[uri] = [];
+        delete last[uri];
         send("subscribe " + uri);
-      } else {
-        /* A late listener of a shared subscription asks for the state. */
-        send("subscribe " + uri);
+      } else if (Object.prototype.hasOwnProperty.call(last, uri)) {
+        /* A late listener of a shared subscription: the state we have. */
+        var text = last[uri];
+        setTimeout(function () {
+          if (listeners[uri] && listeners[uri].indexOf(fn) >= 0 &&
+              last[uri] === text)
+            call(fn, parse(text), uri);
+        }, 0);
       }
       listeners[uri].push(fn);
       ensure();
@@ -169,6 +189,7 @@
         fns.splice(i, 1);
         if (fns.length === 0) {
           delete listeners[uri];
+          delete last[uri];
           send("unsubscribe " + uri);
         }
       };

@@ -95,8 +95,10 @@ main(int argc, char **argv)
 			listen_shutdown();
 		exit(EXIT_LISTEN);
 	}
-	log_info("%s %s running %s", WSPIPE_NAME, PACKAGE_VERSION,
-	    conf.dir != NULL ? conf.dir : conf.command);
+	log_info("%s %s %s %s", WSPIPE_NAME, PACKAGE_VERSION,
+	    conf.dir != NULL ? "running programs under" : conf.command != NULL ?
+	    "running" : "in listen mode", conf.dir != NULL ? conf.dir :
+	    conf.command != NULL ? conf.command : "");
 	ev_run(loop, 0);
 	if (conf.listen)
 		listen_shutdown();

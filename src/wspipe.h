@@ -267,6 +267,8 @@ int		 http_read(struct conn *);
 int		 http_process(struct conn *);
 void		 http_error(struct conn *, int, const char *);
 void		 http_head(struct conn *, int, const char *, long long);
+void		 http_head_reason(struct conn *, int, const char *, const char *,
+		    long long);
 void		 http_put_header(struct conn *, const char *, const char *);
 void		 http_end_head(struct conn *);
 void		 http_redirect(struct conn *, int, const char *);
