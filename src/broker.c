@@ -134,30 +134,24 @@ broker_gc(struct bres *r)
 	free(r);
 }
 
-/* Queues bytes for a connection; one that falls too far behind dies. */
+/*
+ * Queues bytes for a connection; one that falls too far behind dies.
+ * The write waits for the connection's watcher, so that every update a
+ * burst of publishes produces leaves in one write(2), not one each.
+ */
 static void
 broker_send(struct bconn *bc, const char *s, size_t len)
 {
-	ssize_t	n = 0;
-
 	if (bc->dead)
 		return;
-	if (buf_len(&bc->out) == 0) {
-		n = write(bc->fd, s, len);
-		if (n == -1) {
-			if (errno != EAGAIN && errno != EINTR) {
-				bc->dead = 1;
-				return;
-			}
-			n = 0;
-		}
-	}
-	if ((size_t)n < len && buf_append(&bc->out, s + n, len - n) == -1) {
+	if (buf_append(&bc->out, s, len) == -1) {
 		log_info("broker: dropping a subscriber %zu bytes behind",
 		    buf_len(&bc->out));
 		bc->dead = 1;
 		return;
 	}
+	if (buf_len(&bc->out) > len)
+		return;		/* it already waits to write */
 	/* A fan-out queues on other connections: they must ask to write. */
 	broker_update(bc);
 }
