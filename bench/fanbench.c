@@ -1,0 +1,1216 @@
+/*
+ * fanbench - pub/sub fan-out load generator for wspipe's listen mode and for
+ * a websocketd + nc + chat-server setup.
+ *
+ * Plain C11 + POSIX/Linux (epoll); no libraries besides libc.
+ * Build:  cc -O2 -o bench/fanbench bench/fanbench.c
+ *
+ *   fanbench --mode=wspipe --port=P --broker=SOCK --subs=N [--resources=K]
+ *            [--phases=steady:RATE,max] [--secs=3] [--warmup=0.5]
+ *            [--window=W] [--gwpid=PID] [--extrapid=PID] [--inflight=200]
+ *   fanbench --mode=chat   --port=P --subs=N [same options]
+ *   fanbench --scenario=freeport
+ *
+ * mode=wspipe: N WebSocket subscribers connect to the gateway and send
+ *   "subscribe /r" (K = 1) or "subscribe /r<i % K>" (K > 1); the publisher
+ *   writes "publish <res> <seq> <send-ns>" lines to the broker's UNIX
+ *   socket SOCK, round-robin over the resources (seq s goes to s % K).
+ *   Subscribers receive "update <res> <seq> <send-ns>".
+ * mode=chat: N WebSocket subscribers connect to websocketd (which runs
+ *   nc to a broadcast chat server); the publisher is one more WebSocket
+ *   client that sends "<seq> <send-ns>" messages; subscribers receive the
+ *   same text back from the chat server.  K must be 1.
+ *
+ * Before the phases, a sync step publishes seq 0 to every resource every
+ * 100 ms until every subscriber has received one (so every subscription
+ * has reached the broker / every nc has connected to the chat server).
+ *
+ * Phases (comma-separated, each: warm-up, measured window of --secs,
+ * then publishing stops and the remaining deliveries are drained):
+ *   steady:R  R publishes per second, on a schedule (at most --cap
+ *             publishes outstanding, else the publisher counts "behind")
+ *   max       as fast as possible while every subscriber keeps up: at most
+ *             --window publishes not yet received by all their subscribers
+ *
+ * A delivery = one update received by one subscriber.  Latency = receive
+ * time - the CLOCK_MONOTONIC timestamp embedded by the publisher (same
+ * process, same clock).  --gwpid: CPU (utime+stime) and VmRSS/Pss of that
+ * process and of all its descendants (the wspipe broker, websocketd's nc
+ * processes); --extrapid: one more process counted in memory and CPU
+ * (the chat server).  One key=value result line per phase on stdout.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ */
+/* options                                                             */
+
+static const char *opt_mode = "wspipe";
+static const char *opt_scenario = "fanout";
+static const char *opt_path = "/";
+static const char *opt_broker = NULL;
+static const char *opt_phases = "max";
+static int opt_port;
+static long opt_subs = 1000;
+static long opt_res = 1;
+static double opt_secs = 3.0;
+static double opt_warmup = 0.5;
+static long opt_window = 16;
+static long opt_cap = 0;
+static long opt_gwpid;
+static long opt_extrapid;
+static long opt_inflight = 200;
+static double opt_timeout = 60.0;
+static double opt_drain = 15.0;
+
+static int chat_mode;
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "fanbench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(2);
+}
+
+static void *xcalloc(size_t n, size_t s)
+{
+	void *p = calloc(n ? n : 1, s ? s : 1);
+	if (!p)
+		die("out of memory");
+	return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* /proc: CPU and memory of a process tree                             */
+
+static long long proc_cpu_ticks(long pid)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	p += 2;
+	for (int field = 3; field < 14; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -1;
+		p++;
+	}
+	long long ut, st;
+	if (sscanf(p, "%lld %lld", &ut, &st) != 2)
+		return -1;
+	return ut + st;
+}
+
+static long proc_ppid(long pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	long ppid;
+	char st;
+	if (!p || sscanf(p + 2, "%c %ld", &st, &ppid) != 2)
+		return -1;
+	return ppid;
+}
+
+/* "VmRSS:" / "Pss:" style field of a /proc file, in kB; -1 if absent */
+static long proc_kb(long pid, const char *file, const char *key)
+{
+	char path[64], buf[8192];
+	snprintf(path, sizeof path, "/proc/%ld/%s", pid, file);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	size_t kl = strlen(key);
+	for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, kl))
+			return atol(p + kl);
+	return -1;
+}
+
+static int proc_cmdline_has(long pid, const char *word)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	for (ssize_t i = 0; i < n; i++)
+		if (!buf[i])
+			buf[i] = ' ';
+	buf[n] = 0;
+	return strstr(buf, word) != NULL;
+}
+
+static long *desc;      /* descendants of opt_gwpid */
+static size_t ndesc;
+
+static void find_descendants(void)
+{
+	free(desc);
+	desc = NULL;
+	ndesc = 0;
+	if (opt_gwpid <= 0)
+		return;
+	size_t cap = 4096, n = 0;
+	long *pid = xcalloc(cap, sizeof *pid), *pp = xcalloc(cap, sizeof *pp);
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		if (n == cap) {
+			cap *= 2;
+			pid = realloc(pid, cap * sizeof *pid);
+			pp = realloc(pp, cap * sizeof *pp);
+			if (!pid || !pp)
+				die("out of memory");
+		}
+		pid[n] = atol(e->d_name);
+		pp[n] = proc_ppid(pid[n]);
+		n++;
+	}
+	if (d)
+		closedir(d);
+	desc = xcalloc(n + 1, sizeof *desc);
+	/* breadth-first over the parent links */
+	long *q = xcalloc(n + 1, sizeof *q);
+	size_t qh = 0, qt = 0;
+	q[qt++] = opt_gwpid;
+	while (qh < qt) {
+		long p = q[qh++];
+		for (size_t i = 0; i < n; i++)
+			if (pp[i] == p && pid[i] != opt_gwpid) {
+				q[qt++] = pid[i];
+				desc[ndesc++] = pid[i];
+			}
+	}
+	free(q);
+	free(pid);
+	free(pp);
+}
+
+/* CPU time of every thread of pid in ms: se.sum_exec_runtime from
+ * /proc/PID/task/TID/sched (ns precision; utime+stime in /proc/PID/stat
+ * are truncated to 10 ms per process, which loses everything for 1,000
+ * nc processes using a few ms each); falls back to /proc/PID/stat. */
+static double proc_cpu_ms(long pid)
+{
+	char path[320], buf[8192];
+	snprintf(path, sizeof path, "/proc/%ld/task", pid);
+	DIR *d = opendir(path);
+	double sum = 0;
+	int found = 0;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/task/%s/sched", pid, e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		char *p = strstr(buf, "se.sum_exec_runtime");
+		if (p && (p = strchr(p, ':'))) {
+			sum += atof(p + 1);
+			found = 1;
+		}
+	}
+	if (d)
+		closedir(d);
+	if (found)
+		return sum;
+	long long t = proc_cpu_ticks(pid);
+	return t < 0 ? -1 : (double)t * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+struct cpu_snap {
+	double gw, desc, extra;
+	double machine; /* busy CPU of the whole machine, ms (/proc/stat) */
+	struct rusage self;
+};
+
+static double machine_busy_ms(void)
+{
+	char buf[512];
+	int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	unsigned long long v[10] = {0};
+	if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+		   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 8)
+		return -1;
+	/* user nice system [idle] [iowait] irq softirq steal */
+	unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+	return (double)busy * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void cpu_snap(struct cpu_snap *s)
+{
+	s->gw = opt_gwpid > 0 ? proc_cpu_ms(opt_gwpid) : -1;
+	s->desc = 0;
+	for (size_t i = 0; i < ndesc; i++) {
+		double t = proc_cpu_ms(desc[i]);
+		if (t > 0)
+			s->desc += t;
+	}
+	s->extra = opt_extrapid > 0 ? proc_cpu_ms(opt_extrapid) : -1;
+	getrusage(RUSAGE_SELF, &s->self);
+	s->machine = machine_busy_ms();
+}
+
+static double tv_ms(struct timeval a, struct timeval b)
+{
+	return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_usec - a.tv_usec) / 1e3;
+}
+
+struct mem_snap {
+	long gw_rss, gw_pss, desc_rss, desc_pss, broker_rss, broker_pss,
+		extra_rss, extra_pss, nalive;
+};
+
+static void mem_snap(struct mem_snap *m)
+{
+	memset(m, 0, sizeof *m);
+	if (opt_gwpid > 0) {
+		m->gw_rss = proc_kb(opt_gwpid, "status", "VmRSS:");
+		m->gw_pss = proc_kb(opt_gwpid, "smaps_rollup", "Pss:");
+	}
+	for (size_t i = 0; i < ndesc; i++) {
+		long r = proc_kb(desc[i], "status", "VmRSS:");
+		long p = proc_kb(desc[i], "smaps_rollup", "Pss:");
+		if (r < 0)
+			continue;
+		m->nalive++;
+		m->desc_rss += r;
+		m->desc_pss += p > 0 ? p : 0;
+		if (proc_cmdline_has(desc[i], "broker")) {
+			m->broker_rss += r;
+			m->broker_pss += p > 0 ? p : 0;
+		}
+	}
+	if (opt_extrapid > 0) {
+		m->extra_rss = proc_kb(opt_extrapid, "status", "VmRSS:");
+		m->extra_pss = proc_kb(opt_extrapid, "smaps_rollup", "Pss:");
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* latency histogram (µs, log-linear, ~0.1 % resolution)                */
+
+#define H_LIN 2048
+#define H_SUB 1024
+#define H_N (H_LIN + 40 * H_SUB)
+static uint64_t hist[H_N];
+static uint64_t hist_n;
+static uint64_t hist_max;
+
+static size_t h_idx(uint64_t v)
+{
+	if (v < H_LIN)
+		return (size_t)v;
+	int e = 63 - __builtin_clzll(v) - 10; /* v >> e in [1024, 2047] */
+	size_t i = H_LIN + (size_t)(e - 1) * H_SUB + (size_t)((v >> e) - 1024);
+	return i < H_N ? i : H_N - 1;
+}
+
+static uint64_t h_val(size_t i)
+{
+	if (i < H_LIN)
+		return i;
+	size_t e = (i - H_LIN) / H_SUB + 1, m = (i - H_LIN) % H_SUB + 1024;
+	return (uint64_t)m << e;
+}
+
+static void h_add(uint64_t us)
+{
+	hist[h_idx(us)]++;
+	hist_n++;
+	if (us > hist_max)
+		hist_max = us;
+}
+
+static uint64_t h_pct(double p)
+{
+	if (!hist_n)
+		return 0;
+	uint64_t want = (uint64_t)(p * (double)hist_n);
+	if (want >= hist_n)
+		want = hist_n - 1;
+	uint64_t acc = 0;
+	for (size_t i = 0; i < H_N; i++) {
+		acc += hist[i];
+		if (acc > want)
+			return h_val(i);
+	}
+	return hist_max;
+}
+
+/* ------------------------------------------------------------------ */
+/* connections                                                         */
+
+enum { C_CONNECTING, C_HANDSHAKE, C_OPEN, C_SUBSCRIBED, C_DEAD };
+
+#define PART_MAX 1024
+
+struct conn {
+	int fd;
+	int state;
+	int is_pub;
+	int is_unix;
+	int res;
+	int synced;
+	int want_out;
+	uint64_t next_exp; /* next seq expected */
+	unsigned char *out;
+	size_t olen, ooff, ocap;
+	unsigned char *part; /* unparsed bytes (partial frame / handshake) */
+	size_t partlen;
+};
+
+static int epfd;
+static struct conn *subs;
+static struct conn pubc;
+static struct sockaddr_in srv;
+static const unsigned char MASK[4] = {0x5a, 0x13, 0xc7, 0x2e};
+static const char WS_KEY[] = "dGhlIHNhbXBsZSBub25jZQ==";
+static const char WS_ACCEPT[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+static long n_open, n_subscribed, n_synced, n_dead, n_started;
+static uint64_t g_errors, g_proto, g_closed, g_dups, g_skipped, g_badmsg;
+static uint64_t g_deliveries; /* real (seq > 0) updates received */
+static int measuring;
+static char first_error[200];
+
+/* publish bookkeeping */
+#define RING (1u << 21)
+static uint32_t *ring_cnt;  /* deliveries of seq s at s & (RING-1) */
+static long *exp_per_res;  /* live subscribers per resource */
+static uint64_t next_seq = 1, lowwater = 1; /* lowwater: oldest seq not fully delivered */
+
+static void ev_set(struct conn *c, int out)
+{
+	if (c->fd < 0 || c->want_out == out)
+		return;
+	struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+		die("epoll_ctl MOD: %s", strerror(errno));
+	c->want_out = out;
+}
+
+static void out_append(struct conn *c, const void *p, size_t n)
+{
+	if (c->ooff == c->olen)
+		c->ooff = c->olen = 0;
+	if (c->olen + n > c->ocap) {
+		if (c->ooff > 0) {
+			memmove(c->out, c->out + c->ooff, c->olen - c->ooff);
+			c->olen -= c->ooff;
+			c->ooff = 0;
+		}
+		if (c->olen + n > c->ocap) {
+			size_t cap = c->ocap ? c->ocap : 256;
+			while (cap < c->olen + n)
+				cap *= 2;
+			c->out = realloc(c->out, cap);
+			if (!c->out)
+				die("out of memory");
+			c->ocap = cap;
+		}
+	}
+	memcpy(c->out + c->olen, p, n);
+	c->olen += n;
+}
+
+static void out_frame(struct conn *c, int opcode, const void *payload, size_t len)
+{
+	unsigned char h[14 + 256];
+	size_t n = 0;
+	h[n++] = (unsigned char)(0x80 | opcode);
+	if (len < 126)
+		h[n++] = (unsigned char)(0x80 | len);
+	else {
+		h[n++] = 0x80 | 126;
+		h[n++] = (unsigned char)(len >> 8);
+		h[n++] = (unsigned char)len;
+	}
+	memcpy(h + n, MASK, 4);
+	n += 4;
+	const unsigned char *p = payload;
+	if (len <= 256) {
+		for (size_t i = 0; i < len; i++)
+			h[n + i] = p[i] ^ MASK[i & 3];
+		out_append(c, h, n + len);
+	} else {
+		die("frame too long");
+	}
+}
+
+static void conn_dead(struct conn *c, const char *why)
+{
+	if (c->state == C_DEAD)
+		return;
+	if (c->fd >= 0) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+	}
+	c->fd = -1;
+	if (c->state >= C_OPEN)
+		n_open--;
+	c->state = C_DEAD;
+	n_dead++;
+	if (c->is_pub)
+		die("publisher connection lost: %s", why);
+	exp_per_res[c->res]--;
+	g_closed++;
+	if (!first_error[0])
+		snprintf(first_error, sizeof first_error, "subscriber closed: %s", why);
+}
+
+static int conn_flush(struct conn *c)
+{
+	while (c->ooff < c->olen) {
+		ssize_t n = write(c->fd, c->out + c->ooff, c->olen - c->ooff);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				break;
+			return -1;
+		}
+		c->ooff += (size_t)n;
+	}
+	ev_set(c, c->ooff < c->olen || c->state == C_CONNECTING);
+	return 0;
+}
+
+static void sub_start(struct conn *c)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket: %s (open-file limit?)", strerror(errno));
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, (struct sockaddr *)&srv, sizeof srv) < 0 && errno != EINPROGRESS)
+		die("connect: %s", strerror(errno));
+	c->fd = fd;
+	c->state = C_CONNECTING;
+	char req[512];
+	int n = snprintf(req, sizeof req,
+		"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+		"Sec-WebSocket-Version: 13\r\n\r\n", opt_path, opt_port, WS_KEY);
+	out_append(c, req, (size_t)n);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		die("epoll_ctl ADD: %s", strerror(errno));
+	c->want_out = 1;
+	n_started++;
+}
+
+static const char *res_name(int k, char *buf, size_t sz)
+{
+	if (opt_res == 1)
+		snprintf(buf, sz, "/r");
+	else
+		snprintf(buf, sz, "/r%d", k);
+	return buf;
+}
+
+static void on_open(struct conn *c)
+{
+	n_open++;
+	if (c->is_pub || chat_mode)
+		return;
+	char line[300], rn[64];
+	int n = snprintf(line, sizeof line, "subscribe %s", res_name(c->res, rn, sizeof rn));
+	out_frame(c, 1, line, (size_t)n);
+}
+
+/* account one delivery of seq to subscriber c */
+static void deliver(struct conn *c, uint64_t seq, uint64_t ts, uint64_t tnow)
+{
+	if (seq == 0) {
+		if (!c->synced) {
+			c->synced = 1;
+			n_synced++;
+		}
+		return;
+	}
+	if (seq < c->next_exp || seq >= next_seq || (seq % (uint64_t)opt_res) != (uint64_t)c->res) {
+		g_dups++;
+		return;
+	}
+	/* skipped states (conflation): credit them so the window moves on */
+	while (c->next_exp < seq) {
+		g_skipped++;
+		ring_cnt[c->next_exp & (RING - 1)]++;
+		c->next_exp += (uint64_t)opt_res;
+	}
+	ring_cnt[seq & (RING - 1)]++;
+	c->next_exp = seq + (uint64_t)opt_res;
+	g_deliveries++;
+	if (measuring)
+		h_add(tnow > ts ? (tnow - ts) / 1000 : 0);
+}
+
+static void advance_lowwater(void)
+{
+	while (lowwater < next_seq &&
+	       ring_cnt[lowwater & (RING - 1)] >= (uint32_t)exp_per_res[lowwater % (uint64_t)opt_res]) {
+		ring_cnt[lowwater & (RING - 1)] = 0;
+		lowwater++;
+	}
+}
+
+/* parse "... <seq> <ts>" at the end of a message */
+static int parse_tail(const unsigned char *p, size_t n, uint64_t *seq, uint64_t *ts)
+{
+	size_t i = n;
+	uint64_t v = 0, m = 1;
+	if (i == 0 || !isdigit(p[i - 1]))
+		return -1;
+	while (i > 0 && isdigit(p[i - 1])) {
+		v += (uint64_t)(p[i - 1] - '0') * m;
+		m *= 10;
+		i--;
+	}
+	*ts = v;
+	if (i == 0 || p[i - 1] != ' ')
+		return -1;
+	i--;
+	v = 0;
+	m = 1;
+	if (i == 0 || !isdigit(p[i - 1]))
+		return -1;
+	while (i > 0 && isdigit(p[i - 1])) {
+		v += (uint64_t)(p[i - 1] - '0') * m;
+		m *= 10;
+		i--;
+	}
+	*seq = v;
+	return 0;
+}
+
+static void on_message(struct conn *c, const unsigned char *p, size_t n, uint64_t tnow)
+{
+	if (c->is_pub)
+		return; /* chat mode: the publisher gets the broadcast too */
+	uint64_t seq, ts;
+	if (chat_mode) {
+		if (parse_tail(p, n, &seq, &ts) == 0)
+			deliver(c, seq, ts, tnow);
+		else
+			g_badmsg++;
+		return;
+	}
+	if (n > 7 && !memcmp(p, "update ", 7)) {
+		if (parse_tail(p, n, &seq, &ts) == 0)
+			deliver(c, seq, ts, tnow);
+		else
+			g_badmsg++;
+	} else if (n >= 12 && !memcmp(p, "ok subscribe", 12)) {
+		if (c->state == C_OPEN) {
+			c->state = C_SUBSCRIBED;
+			n_subscribed++;
+		}
+	} else if (n >= 5 && !memcmp(p, "error", 5)) {
+		g_errors++;
+		if (!first_error[0])
+			snprintf(first_error, sizeof first_error, "%.*s", (int)(n > 150 ? 150 : n), p);
+	} else if (n == 4 && !memcmp(p, "pong", 4)) {
+	} else {
+		g_badmsg++;
+	}
+}
+
+/* parse as many complete frames as buf holds; returns bytes consumed or -1 */
+static long parse_frames(struct conn *c, const unsigned char *b, size_t n, uint64_t tnow)
+{
+	size_t off = 0;
+	while (n - off >= 2) {
+		const unsigned char *h = b + off;
+		int fin = h[0] & 0x80, op = h[0] & 0x0f;
+		if ((h[1] & 0x80) || (h[0] & 0x70)) {
+			g_proto++;
+			return -1;
+		}
+		uint64_t len = h[1] & 0x7f;
+		size_t hl = 2;
+		if (len == 126) {
+			if (n - off < 4)
+				break;
+			len = (uint64_t)h[2] << 8 | h[3];
+			hl = 4;
+		} else if (len == 127) {
+			if (n - off < 10)
+				break;
+			len = 0;
+			for (int i = 0; i < 8; i++)
+				len = len << 8 | h[2 + i];
+			hl = 10;
+		}
+		if (len > 65536 + 512) {
+			g_proto++;
+			return -1;
+		}
+		if (n - off < hl + len)
+			break;
+		const unsigned char *pl = h + hl;
+		if (!fin) {
+			g_proto++; /* fragmented messages are not expected here */
+			return -1;
+		}
+		if (op == 1 || op == 2) {
+			on_message(c, pl, (size_t)len, tnow);
+		} else if (op == 9) {
+			out_frame(c, 10, pl, (size_t)len);
+		} else if (op == 8) {
+			g_closed++;
+			return -1;
+		} else if (op != 10) {
+			g_proto++;
+			return -1;
+		}
+		off += hl + (size_t)len;
+	}
+	return (long)off;
+}
+
+static unsigned char rbuf[1 << 18];
+
+static void handle_read(struct conn *c)
+{
+	for (int rounds = 0; rounds < 4; rounds++) {
+		size_t have = c->partlen;
+		if (have)
+			memcpy(rbuf, c->part, have);
+		ssize_t n = read(c->fd, rbuf + have, sizeof rbuf - have);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				return;
+			conn_dead(c, strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			conn_dead(c, "EOF");
+			return;
+		}
+		size_t tot = have + (size_t)n;
+		size_t off = 0;
+		uint64_t tnow = now_ns();
+		if (c->is_unix) {
+			/* broker socket: only errors are expected */
+			for (size_t i = 0; i < tot; i++)
+				if (rbuf[i] == '\n') {
+					g_errors++;
+					if (!first_error[0])
+						snprintf(first_error, sizeof first_error, "broker: %.*s",
+							 (int)(i - off > 150 ? 150 : i - off), rbuf + off);
+					off = i + 1;
+				}
+		} else {
+			if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
+				void *e = memmem(rbuf, tot, "\r\n\r\n", 4);
+				if (!e) {
+					if (tot > PART_MAX)
+						conn_dead(c, "handshake too long");
+					else
+						goto keep;
+					return;
+				}
+				if (tot < 12 || memcmp(rbuf, "HTTP/1.1 101", 12) ||
+				    !memmem(rbuf, tot, WS_ACCEPT, sizeof WS_ACCEPT - 1)) {
+					conn_dead(c, "handshake refused");
+					return;
+				}
+				off = (size_t)((unsigned char *)e - rbuf) + 4;
+				c->state = C_OPEN;
+				on_open(c);
+			}
+			long used = parse_frames(c, rbuf + off, tot - off, tnow);
+			if (used < 0) {
+				conn_dead(c, "protocol error or close frame");
+				return;
+			}
+			off += (size_t)used;
+		}
+	keep:
+		c->partlen = tot - off;
+		if (c->partlen > PART_MAX) {
+			conn_dead(c, "partial frame too large");
+			return;
+		}
+		if (c->partlen) {
+			if (!c->part)
+				c->part = xcalloc(1, PART_MAX);
+			memcpy(c->part, rbuf + off, c->partlen);
+		}
+		if (c->olen > c->ooff && conn_flush(c) < 0) {
+			conn_dead(c, "write");
+			return;
+		}
+		if ((size_t)n < sizeof rbuf - have)
+			return;
+	}
+}
+
+static void handle_event(struct conn *c, uint32_t ev)
+{
+	if (c->state == C_DEAD)
+		return;
+	if (c->state == C_CONNECTING && (ev & EPOLLOUT)) {
+		int err = 0;
+		socklen_t l = sizeof err;
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		if (err) {
+			conn_dead(c, strerror(err));
+			return;
+		}
+		c->state = C_HANDSHAKE;
+	}
+	if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		handle_read(c);
+	if (c->state != C_DEAD && (ev & EPOLLOUT) && conn_flush(c) < 0)
+		conn_dead(c, "write");
+}
+
+/* ------------------------------------------------------------------ */
+/* publishing                                                          */
+
+static void publish_one(uint64_t seq, uint64_t ts)
+{
+	char line[300], rn[64];
+	int k = (int)(seq % (uint64_t)opt_res), n;
+	if (chat_mode) {
+		n = snprintf(line, sizeof line, "%" PRIu64 " %" PRIu64, seq, ts);
+		out_frame(&pubc, 1, line, (size_t)n);
+	} else {
+		n = snprintf(line, sizeof line, "publish %s %" PRIu64 " %" PRIu64 "\n",
+			     res_name(k, rn, sizeof rn), seq, ts);
+		out_append(&pubc, line, (size_t)n);
+	}
+}
+
+static void publish_sync(void)
+{
+	uint64_t ts = now_ns();
+	char line[300], rn[64];
+	if (chat_mode) {
+		publish_one(0, ts);
+	} else {
+		for (int k = 0; k < opt_res; k++) {
+			int n = snprintf(line, sizeof line, "publish %s 0 %" PRIu64 "\n",
+					 res_name(k, rn, sizeof rn), ts);
+			out_append(&pubc, line, (size_t)n);
+		}
+	}
+	if (conn_flush(&pubc) < 0)
+		die("publisher write failed");
+}
+
+static size_t pub_pending(void) { return pubc.olen - pubc.ooff; }
+
+/* ------------------------------------------------------------------ */
+/* main loop                                                           */
+
+static struct epoll_event evs[1024];
+
+static void poll_once(int timeout_ms)
+{
+	int n = epoll_wait(epfd, evs, 1024, timeout_ms);
+	if (n < 0) {
+		if (errno == EINTR)
+			return;
+		die("epoll_wait: %s", strerror(errno));
+	}
+	for (int i = 0; i < n; i++)
+		handle_event(evs[i].data.ptr, evs[i].events);
+	advance_lowwater();
+}
+
+static void connect_unix_pub(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(opt_broker) >= sizeof sa.sun_path)
+		die("broker path too long");
+	strcpy(sa.sun_path, opt_broker);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		die("connect %s: %s", opt_broker, strerror(errno));
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	pubc.fd = fd;
+	pubc.is_pub = 1;
+	pubc.is_unix = 1;
+	pubc.state = C_OPEN;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &pubc};
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		die("epoll_ctl ADD: %s", strerror(errno));
+}
+
+static int run_freeport(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &l) < 0)
+		die("freeport: %s", strerror(errno));
+	printf("%d\n", ntohs(a.sin_port));
+	close(fd);
+	return 0;
+}
+
+static void run_phase(const char *spec)
+{
+	int is_max = !strcmp(spec, "max");
+	double rate = 0;
+	if (!is_max) {
+		if (strncmp(spec, "steady:", 7) || (rate = atof(spec + 7)) <= 0)
+			die("bad phase %s", spec);
+	}
+	/* steady: at most ~1,000,000 deliveries outstanding unless --cap */
+	long per = opt_subs / opt_res > 0 ? opt_subs / opt_res : 1;
+	long cap = opt_cap > 0 ? opt_cap : (1000000 / per > 4 ? 1000000 / per : 4);
+	if (is_max)
+		cap = opt_window;
+	if ((uint64_t)cap >= RING / 2)
+		cap = RING / 2 - 1;
+
+	uint64_t behind = 0;
+	uint64_t skipped0 = g_skipped, dups0 = g_dups, closed0 = g_closed,
+		 errors0 = g_errors;
+	double t0 = now_s(), tws = t0 + opt_warmup, twe = tws + opt_secs;
+	uint64_t pubs_done = 0; /* steady: publishes issued in this phase */
+	uint64_t seq_ws = 0, seq_we = 0, d_ws = 0, d_we = 0;
+	double a_ws = 0, a_we = 0;
+	struct cpu_snap c_ws, c_we;
+	struct mem_snap mem;
+	int stage = 0; /* 0 warm-up, 1 measuring, 2 draining */
+	memset(hist, 0, sizeof hist);
+	hist_n = hist_max = 0;
+	double drain_start = 0, drain_end = 0;
+
+	for (;;) {
+		double t = now_s();
+		if (stage == 0 && t >= tws) {
+			cpu_snap(&c_ws);
+			a_ws = now_s();
+			d_ws = g_deliveries;
+			seq_ws = next_seq;
+			measuring = 1;
+			stage = 1;
+		}
+		if (stage == 1 && t >= twe) {
+			measuring = 0;
+			a_we = now_s();
+			d_we = g_deliveries;
+			seq_we = next_seq;
+			cpu_snap(&c_we);
+			mem_snap(&mem);
+			stage = 2;
+			drain_start = now_s();
+		}
+		if (stage == 2) {
+			if (lowwater >= next_seq) {
+				drain_end = now_s();
+				break;
+			}
+			if (now_s() - drain_start > opt_drain) {
+				drain_end = now_s();
+				break;
+			}
+			poll_once(10);
+			continue;
+		}
+		/* publish */
+		int timeout = 10;
+		if (pub_pending() < (1u << 20)) {
+			if (is_max) {
+				uint64_t ts = now_ns();
+				while (next_seq - lowwater < (uint64_t)cap) {
+					publish_one(next_seq, ts);
+					next_seq++;
+				}
+				timeout = 10;
+			} else {
+				uint64_t due = (uint64_t)((t - t0) * rate) + 1;
+				uint64_t ts = now_ns();
+				while (pubs_done < due) {
+					if (next_seq - lowwater >= (uint64_t)cap) {
+						behind += due - pubs_done;
+						pubs_done = due;
+						break;
+					}
+					publish_one(next_seq, ts);
+					next_seq++;
+					pubs_done++;
+				}
+				double next_t = t0 + (double)pubs_done / rate;
+				double dt = next_t - now_s();
+				/* never spin: wait at least 1 ms, then publish what is due */
+				timeout = dt <= 0 ? 0 : (int)(dt * 1000.0) + 1;
+				if (timeout > 10)
+					timeout = 10;
+			}
+			if (pub_pending() && conn_flush(&pubc) < 0)
+				die("publisher write failed");
+		}
+		poll_once(timeout);
+	}
+	double win = a_we - a_ws;
+	uint64_t deliv = d_we - d_ws;
+	uint64_t missing = 0;
+	for (uint64_t s = lowwater; s < next_seq; s++) {
+		long e = exp_per_res[s % (uint64_t)opt_res];
+		uint32_t got = ring_cnt[s & (RING - 1)];
+		if (got < e)
+			missing += (uint64_t)(e - got);
+	}
+	double gw_ms = (c_ws.gw >= 0 && c_we.gw >= 0) ? c_we.gw - c_ws.gw : -1;
+	double desc_ms = c_we.desc - c_ws.desc;
+	double extra_ms = (c_ws.extra >= 0 && c_we.extra >= 0) ? c_we.extra - c_ws.extra : 0;
+	double self_ms = tv_ms(c_ws.self.ru_utime, c_we.self.ru_utime) + tv_ms(c_ws.self.ru_stime, c_we.self.ru_stime);
+	/* CPU used by processes outside the benchmark: a noise indicator */
+	double other_ms = c_we.machine - c_ws.machine - (gw_ms > 0 ? gw_ms : 0) - desc_ms - extra_ms - self_ms;
+	if (other_ms < 0)
+		other_ms = 0;
+	long total_rss = (mem.gw_rss > 0 ? mem.gw_rss : 0) + mem.desc_rss + (mem.extra_rss > 0 ? mem.extra_rss : 0);
+	long total_pss = (mem.gw_pss > 0 ? mem.gw_pss : 0) + mem.desc_pss + (mem.extra_pss > 0 ? mem.extra_pss : 0);
+	printf("scenario=fanout mode=%s phase=%s subs=%ld resources=%ld window=%ld secs=%.3f"
+	       " publishes=%" PRIu64 " pub_per_sec=%.1f deliveries=%" PRIu64 " deliveries_per_sec=%.0f"
+	       " lat_p50_us=%" PRIu64 " lat_p99_us=%" PRIu64 " lat_max_us=%" PRIu64
+	       " behind=%" PRIu64 " skipped=%" PRIu64 " missing=%" PRIu64 " dups=%" PRIu64
+	       " closed=%" PRIu64 " errors=%" PRIu64 " badmsg=%" PRIu64 " drain_ms=%.0f"
+	       " gw_cpu_ms=%.0f gw_cpu_us_per_delivery=%.3f desc_cpu_ms=%.0f extra_cpu_ms=%.0f"
+	       " total_cpu_us_per_delivery=%.3f lg_cpu_ms=%.0f other_cpu_pct=%.0f"
+	       " gw_rss_kb=%ld broker_rss_kb=%ld desc_rss_kb=%ld ndesc=%ld extra_rss_kb=%ld"
+	       " total_rss_kb=%ld total_pss_kb=%ld\n",
+	       opt_mode, is_max ? "max" : "steady", opt_subs, opt_res, is_max ? cap : 0, win,
+	       seq_we - seq_ws, (double)(seq_we - seq_ws) / win, deliv, (double)deliv / win,
+	       h_pct(0.50), h_pct(0.99), hist_max,
+	       behind, g_skipped - skipped0, missing, g_dups - dups0,
+	       g_closed - closed0, g_errors - errors0, g_badmsg, (drain_end - drain_start) * 1000,
+	       gw_ms, deliv ? gw_ms * 1000.0 / (double)deliv : 0, desc_ms, extra_ms,
+	       deliv ? (gw_ms + desc_ms + extra_ms) * 1000.0 / (double)deliv : 0, self_ms,
+	       other_ms / 10.0 / win,
+	       mem.gw_rss, mem.broker_rss, mem.desc_rss, mem.nalive, mem.extra_rss,
+	       total_rss, total_pss);
+	fflush(stdout);
+	/* forget what did not arrive, so the next phase starts clean */
+	for (uint64_t s = lowwater; s < next_seq; s++)
+		ring_cnt[s & (RING - 1)] = 0;
+	lowwater = next_seq;
+	for (long i = 0; i < opt_subs; i++)
+		if (subs[i].next_exp < next_seq) {
+			uint64_t k = (uint64_t)subs[i].res, s = next_seq;
+			while (s % (uint64_t)opt_res != k)
+				s++;
+			subs[i].next_exp = s;
+		}
+}
+
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i], *v = strchr(a, '=');
+		if (strncmp(a, "--", 2) || !v)
+			die("bad argument %s", a);
+		*v++ = 0;
+		a += 2;
+		if (!strcmp(a, "mode")) opt_mode = v;
+		else if (!strcmp(a, "scenario")) opt_scenario = v;
+		else if (!strcmp(a, "path")) opt_path = v;
+		else if (!strcmp(a, "broker")) opt_broker = v;
+		else if (!strcmp(a, "phases")) opt_phases = v;
+		else if (!strcmp(a, "port")) opt_port = atoi(v);
+		else if (!strcmp(a, "subs")) opt_subs = atol(v);
+		else if (!strcmp(a, "resources")) opt_res = atol(v);
+		else if (!strcmp(a, "secs")) opt_secs = atof(v);
+		else if (!strcmp(a, "warmup")) opt_warmup = atof(v);
+		else if (!strcmp(a, "window")) opt_window = atol(v);
+		else if (!strcmp(a, "cap")) opt_cap = atol(v);
+		else if (!strcmp(a, "gwpid")) opt_gwpid = atol(v);
+		else if (!strcmp(a, "extrapid")) opt_extrapid = atol(v);
+		else if (!strcmp(a, "inflight")) opt_inflight = atol(v);
+		else if (!strcmp(a, "timeout")) opt_timeout = atof(v);
+		else if (!strcmp(a, "drain")) opt_drain = atof(v);
+		else die("unknown option --%s", a);
+	}
+	if (!strcmp(opt_scenario, "freeport"))
+		return run_freeport();
+	signal(SIGPIPE, SIG_IGN);
+	chat_mode = !strcmp(opt_mode, "chat");
+	if (!chat_mode && strcmp(opt_mode, "wspipe"))
+		die("--mode=wspipe|chat");
+	if (!opt_port || opt_subs < 1 || opt_res < 1 || opt_window < 1)
+		die("need --port, --subs >= 1, --resources >= 1, --window >= 1");
+	if (chat_mode && opt_res != 1)
+		die("chat mode has one resource");
+	if (!chat_mode && !opt_broker)
+		die("wspipe mode needs --broker=SOCKET");
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < opt_subs + 20)
+		die("open-file limit %ld too low for %ld subscribers", (long)rl.rlim_cur, opt_subs);
+
+	srv.sin_family = AF_INET;
+	srv.sin_port = htons((uint16_t)opt_port);
+	srv.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	subs = xcalloc((size_t)opt_subs, sizeof *subs);
+	ring_cnt = xcalloc(RING, sizeof *ring_cnt);
+	exp_per_res = xcalloc((size_t)opt_res, sizeof *exp_per_res);
+	for (long i = 0; i < opt_subs; i++) {
+		subs[i].fd = -1;
+		subs[i].res = (int)(i % opt_res);
+		subs[i].next_exp = subs[i].res ? (uint64_t)subs[i].res : (uint64_t)opt_res;
+		exp_per_res[subs[i].res]++;
+	}
+	struct mem_snap m0;
+	find_descendants();
+	mem_snap(&m0);
+
+	/* connect + subscribe */
+	double t0 = now_s(), dl = t0 + opt_timeout;
+	long next = 0;
+	long target_ready = opt_subs;
+	for (;;) {
+		long ready = chat_mode ? n_open : n_subscribed;
+		long inflight = n_started - n_dead - ready;
+		while (next < opt_subs && inflight < opt_inflight) {
+			sub_start(&subs[next++]);
+			inflight++;
+		}
+		if (ready >= target_ready)
+			break;
+		if (n_dead > 0 || now_s() > dl) {
+			printf("scenario=fanout mode=%s phase=setup error=1 started=%ld open=%ld subscribed=%ld dead=%ld first_error=\"%s\"\n",
+			       opt_mode, n_started, n_open, n_subscribed, n_dead, first_error);
+			return 1;
+		}
+		poll_once(10);
+	}
+	double t_conn = now_s() - t0;
+
+	/* publisher */
+	if (chat_mode) {
+		pubc.is_pub = 1;
+		pubc.fd = -1;
+		sub_start(&pubc);
+		while (pubc.state != C_OPEN && now_s() < dl)
+			poll_once(10);
+		if (pubc.state != C_OPEN)
+			die("publisher could not connect");
+	} else {
+		connect_unix_pub();
+	}
+
+	/* sync: every subscription is live end to end */
+	double t1 = now_s(), last_sync = 0;
+	while (n_synced < opt_subs - (long)n_dead) {
+		if (now_s() > dl) {
+			printf("scenario=fanout mode=%s phase=setup error=1 synced=%ld of %ld dead=%ld first_error=\"%s\"\n",
+			       opt_mode, n_synced, opt_subs, n_dead, first_error);
+			return 1;
+		}
+		if (now_s() - last_sync > 0.1) {
+			publish_sync();
+			last_sync = now_s();
+		}
+		poll_once(10);
+	}
+	/* let in-flight sync messages arrive */
+	double q = now_s();
+	while (now_s() - q < 0.3)
+		poll_once(10);
+	double t_sync = now_s() - t1;
+	find_descendants();
+	struct mem_snap m1;
+	mem_snap(&m1);
+	printf("scenario=fanout mode=%s phase=setup subs=%ld resources=%ld connect_secs=%.2f sync_secs=%.2f"
+	       " gw_rss0_kb=%ld gw_rss_idle_kb=%ld broker_rss_idle_kb=%ld desc_rss_idle_kb=%ld ndesc=%zu extra_rss_idle_kb=%ld\n",
+	       opt_mode, opt_subs, opt_res, t_conn, t_sync, m0.gw_rss, m1.gw_rss, m1.broker_rss,
+	       m1.desc_rss, ndesc, m1.extra_rss);
+	fflush(stdout);
+
+	char *phases = strdup(opt_phases), *save = NULL;
+	for (char *ph = strtok_r(phases, ",", &save); ph; ph = strtok_r(NULL, ",", &save))
+		run_phase(ph);
+	free(phases);
+	return 0;
+}
