@@ -1,0 +1,569 @@
+#!/usr/bin/env node
+// End-to-end tests of wspipe in a real browser (headless Chromium driven by
+// playwright-core). Emits TAP on stdout; exit status 0 when every case
+// passed or was skipped, 1 otherwise.
+//
+//   node tests/browser/e2e.mjs [NAME...]      (names: see CASES below)
+//
+// Environment:
+//   WSPIPE          binary under test (default: <repo>/src/wspipe)
+//   CHROMIUM        browser (default /usr/bin/chromium)
+//   SCREENSHOT_DIR  if set, each case saves a PNG of its page there
+//   E2E_DEBUG=1     copy every server's stderr to our stderr
+//
+// Every server runs on a fresh port of 127.0.0.1; every wait has a deadline.
+
+import { chromium } from 'playwright-core';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..', '..');
+const EXAMPLES = process.env.EXAMPLES_DIR || path.join(ROOT, 'examples');  // override: development only
+const WSPIPE = process.env.WSPIPE || path.join(ROOT, 'src', 'wspipe');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = process.env.SCREENSHOT_DIR || '';
+const DEBUG = !!process.env.E2E_DEBUG;
+const CASE_TIMEOUT_MS = 60_000;
+const TOTAL_TIMEOUT_MS = 600_000;
+
+// ---------------------------------------------------------------- helpers
+
+const live = new Set();            // child processes still to be stopped
+const tmpdirs = new Set();
+
+function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+// The promise's value, or `value` after ms (the timer does not outlive it).
+function within(promise, ms, value = null) {
+  let timer;
+  return Promise.race([promise, new Promise((r) => { timer = setTimeout(() => r(value), ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
+class Failure extends Error {}
+function check(cond, msg) { if (!cond) throw new Failure(msg); }
+function eq(got, want, msg) {
+  const g = JSON.stringify(got), w = JSON.stringify(want);
+  if (g !== w) throw new Failure(`${msg}: got ${g}, want ${w}`);
+}
+
+function mktemp(prefix) {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tmpdirs.add(d);
+  return d;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const done = (ok) => { sock.destroy(); resolve(ok); };
+    sock.setTimeout(1000, () => done(false));
+    sock.on('connect', () => done(true));
+    sock.on('error', () => done(false));
+  });
+}
+
+// Starts a server process; collects its stderr/stdout for diagnostics.
+function start(cmd, args, extraEnv = {}) {
+  const child = spawn(cmd, args, {
+    env: { ...process.env, ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,                 // own process group: a last-resort kill reaches its children
+  });
+  child.output = '';
+  const grab = (d) => {
+    child.output += d.toString();
+    if (child.output.length > 200_000) child.output = child.output.slice(-100_000);
+    if (DEBUG) process.stderr.write(d);
+  };
+  child.stdout.on('data', grab);
+  child.stderr.on('data', grab);
+  child.exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => { live.delete(child); resolve({ code, signal }); });
+    child.on('error', (err) => { live.delete(child); child.output += `spawn error: ${err.message}\n`; resolve({ code: null, signal: null, error: err }); });
+  });
+  child.exitInfo = null;
+  child.exited.then((x) => { child.exitInfo = x; });
+  child.label = [cmd, ...args].join(' ');
+  live.add(child);
+  return child;
+}
+
+// Waits until the port accepts connections (the process must stay up).
+async function waitPort(child, port, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (child.exitInfo) throw new Failure(`${child.label} exited early (${JSON.stringify(child.exitInfo)})`);
+    if (await canConnect(port)) return;
+    await sleep(50);
+  }
+  throw new Failure(`port ${port} not accepting after ${ms} ms`);
+}
+
+async function waitClosed(port, ms = 5_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!(await canConnect(port))) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+// SIGTERM by PID, wait; SIGKILL to its group if it does not go in time.
+async function stop(child, ms = 8_000) {
+  if (!child || child.exitInfo || child.exitCode !== null || child.signalCode !== null) {
+    return child ? (child.exitInfo || { code: child.exitCode, signal: child.signalCode }) : null;
+  }
+  try { process.kill(child.pid, 'SIGTERM'); } catch { /* gone */ }
+  const t = await within(child.exited, ms);
+  if (t) return t;
+  try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+  await within(child.exited, 2000);
+  return { code: null, signal: 'SIGKILL', hung: true };
+}
+
+function tail(text, lines = 15) {
+  return text.trimEnd().split('\n').slice(-lines);
+}
+
+// Processes (by /proc) having each of the words as a whole argument.
+function procsMatching(words) {
+  const out = [];
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let argv;
+    try { argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+    if (words.every((w) => argv.includes(w))) out.push(`${pid}: ${argv.join(' ')}`);
+  }
+  return out;
+}
+
+async function waitNoProcs(words, ms = 5_000) {
+  const deadline = Date.now() + ms;
+  let left = procsMatching(words);
+  while (left.length && Date.now() < deadline) { await sleep(50); left = procsMatching(words); }
+  return left;
+}
+
+const helpText = (() => {
+  const r = spawnSync(WSPIPE, ['--help'], { encoding: 'utf8', timeout: 5000 });
+  return (r.stdout || '') + (r.stderr || '');
+})();
+const has = (opt) => new RegExp(`(^|[\\s\\[])--?${opt}\\b`, 'm').test(helpText);
+
+const BROWSER_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+// A fresh browser with a fresh profile; closed (and the profile removed) by the case runner.
+async function browser(t, { tls = false } = {}) {
+  const profile = mktemp('wspipe-e2e-profile-');
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: tls ? [...BROWSER_ARGS, '--ignore-certificate-errors'] : BROWSER_ARGS,
+    ignoreHTTPSErrors: tls,
+    timeout: 30_000,
+  });
+  t.cleanups.push(async () => { await ctx.close().catch(() => {}); });
+  ctx.setDefaultTimeout(15_000);
+  return ctx;
+}
+
+// A page that records dialogs, console messages and uncaught errors.
+async function newPage(ctx, t) {
+  const page = ctx.pages().length && !ctx.pages()[0].usedByUs ? ctx.pages()[0] : await ctx.newPage();
+  page.usedByUs = true;
+  page.dialogs = [];
+  page.consoleLines = [];
+  page.errors = [];
+  page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  page.on('console', (m) => page.consoleLines.push(m.text()));
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  t.pages.push(page);
+  return page;
+}
+
+async function waitFor(what, fn, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Failure(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+async function shot(t, page, name) {
+  if (!SHOTS) return;
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true }).catch(() => {});
+}
+
+function noPageErrors(page, name) {
+  check(page.errors.length === 0, `${name}: uncaught page errors: ${page.errors.join(' | ')}`);
+}
+
+// Runs an example's run.sh on a free port; returns {child, port}.
+async function startExample(t, dir, args = [], env = {}) {
+  const port = await freePort();
+  const child = start('sh', [path.join(EXAMPLES, dir, 'run.sh'), ...args],
+    { WSPIPE, PORT: String(port), ADDRESS: '127.0.0.1', ...env });
+  t.servers.push(child);
+  await waitPort(child, port);
+  return { child, port };
+}
+
+// Stops a server started for a case and checks it went away cleanly.
+async function stopServer(child, port, { wantCode = 0 } = {}) {
+  const r = await stop(child);
+  check(!r.hung, `${child.label}: did not exit within 8 s of SIGTERM`);
+  if (wantCode !== undefined) {
+    check(r.code === wantCode, `${child.label}: exit ${JSON.stringify(r)}, want code ${wantCode}`);
+  }
+  check(await waitClosed(port), `port ${port} still accepting after the server stopped`);
+}
+
+// ---------------------------------------------------------------- cases
+
+const fizz = (n) => (n % 15 === 0 ? 'FizzBuzz' : n % 3 === 0 ? 'Fizz' : n % 5 === 0 ? 'Buzz' : String(n));
+
+const CASES = [];
+function test(name, needs, fn) { CASES.push({ name, needs, fn }); }
+
+test('ex1-echo: the alert says "Hello !"', ['staticdir'], async (t) => {
+  const { child, port } = await startExample(t, 'ex1-echo');
+  const ctx = await browser(t);
+  const page = await newPage(ctx, t);
+  const dialog = page.waitForEvent('dialog', { timeout: 15_000 });
+  await page.goto(`http://127.0.0.1:${port}/`);
+  eq((await dialog).message(), 'Hello !', 'alert text');
+  await waitFor('the dialog to be recorded', () => page.dialogs.length >= 1);
+  eq(page.dialogs, ['Hello !'], 'dialogs');
+  noPageErrors(page, 'ex1');
+  await shot(t, page, 'ex1-echo');
+  await ctx.close();
+  await stopServer(child, port);
+});
+
+test('ex2-fizzbuzz: 101 answers in order, 0 => FizzBuzz ... 100 => Buzz', ['staticdir'], async (t) => {
+  const { child, port } = await startExample(t, 'ex2-fizzbuzz');
+  const ctx = await browser(t);
+  const page = await newPage(ctx, t);
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.waitForFunction(() => document.querySelectorAll('#answers li').length >= 101, null, { timeout: 20_000 });
+  const got = await page.$$eval('#answers li', (lis) => lis.map((li) => li.textContent));
+  const want = Array.from({ length: 101 }, (_, n) => `${n} => ${fizz(n)}`);
+  eq(got.length, 101, 'number of answers');
+  eq(got[0], '0 => FizzBuzz', 'first answer');
+  eq(got[100], '100 => Buzz', 'last answer');
+  eq(got, want, 'answers');
+  eq(page.consoleLines.filter((l) => / => /.test(l)), want, 'console.log lines');
+  noPageErrors(page, 'ex2');
+  await shot(t, page, 'ex2-fizzbuzz');
+  await ctx.close();
+  await stopServer(child, port);
+});
+
+async function chatCase(t, kind) {
+  const chatPort = await freePort();
+  const { child, port } = await startExample(t, 'ex3-chat', [kind], { CHAT_PORT: String(chatPort) });
+  const ctx = await browser(t);
+  const url = `http://127.0.0.1:${port}/`;
+  const lines = (page) => page.$$eval('#chat .line', (ds) => ds.map((d) => d.textContent));
+  const waitLine = (page, who, pred, what) =>
+    waitFor(`${who} to show ${what}`, async () => (await lines(page)).find(pred));
+
+  const a = await newPage(ctx, t);
+  await a.goto(url);
+  const joinA = await waitLine(a, 'page A', (l) => /^client\d+ connected$/.test(l), 'its join line');
+  const nameA = joinA.split(' ')[0];
+  await a.waitForSelector('#send:not([disabled])');
+
+  const b = await newPage(ctx, t);
+  await b.goto(url);
+  const joinB = await waitLine(b, 'page B', (l) => /^client\d+ connected$/.test(l), 'its join line');
+  const nameB = joinB.split(' ')[0];
+  check(nameA !== nameB, `both pages got the name ${nameA}`);
+  await b.waitForSelector('#send:not([disabled])');
+  await waitLine(a, 'page A', (l) => l === `${nameB} connected`, `"${nameB} connected"`);
+
+  // Typed in A, sent with Enter: appears in both.
+  await a.fill('#input', 'hello from A');
+  await a.press('#input', 'Enter');
+  for (const [p, who] of [[a, 'page A'], [b, 'page B']]) {
+    await waitLine(p, who, (l) => l === `${nameA}: hello from A`, `"${nameA}: hello from A"`);
+  }
+  eq(await a.inputValue('#input'), '', 'input cleared after sending');
+
+  // Typed in B, sent with the button; HTML-looking text stays text.
+  const html = '<b>bold?</b> & <img src=x onerror=alert(1)>';
+  await b.fill('#input', html);
+  await b.click('#send');
+  for (const [p, who] of [[a, 'page A'], [b, 'page B']]) {
+    await waitLine(p, who, (l) => l === `${nameB}: ${html}`, 'the HTML-looking message as text');
+    eq(await p.$$eval('#chat img, #chat b', (e) => e.length), 0, `${who}: markup elements in #chat`);
+  }
+  await shot(t, a, `ex3-chat-${kind}`);
+
+  // B leaves: A is told.
+  await b.close();
+  await waitLine(a, 'page A', (l) => l === `${nameB} disconnected`, `"${nameB} disconnected"`);
+  eq(a.dialogs, [], 'dialogs on page A');
+  eq(b.dialogs, [], 'dialogs on page B');
+  noPageErrors(a, 'page A');
+  noPageErrors(b, 'page B');
+
+  // Stopping run.sh stops wspipe, every nc and the chat server.
+  await stopServer(child, port, { wantCode: 143 });
+  check(await waitClosed(chatPort), `chat server still listening on ${chatPort} after run.sh stopped`);
+  const left = await waitNoProcs([String(chatPort)]);
+  eq(left, [], 'processes left behind by run.sh');
+  await ctx.close();
+}
+
+test('ex3-chat (chat.py): a message typed in one page appears in both', ['staticdir', 'nc', 'python3'],
+  (t) => chatCase(t, 'py'));
+test('ex3-chat (chat.tcl): a message typed in one page appears in both', ['staticdir', 'nc', 'tclsh'],
+  (t) => chatCase(t, 'tcl'));
+
+test('devconsole: Enter sends, the echo shows as .in, HTML stays text', ['devconsole'], async (t) => {
+  const port = await freePort();
+  const child = start(WSPIPE, [`--port=${port}`, '--address=127.0.0.1', '--devconsole',
+    'sh', '-c', 'echo "uri $REQUEST_URI"; while IFS= read -r l; do [ "$l" = quit ] && exit 3; printf "%s\\n" "$l"; done']);
+  t.servers.push(child);
+  await waitPort(child, port);
+  const ctx = await browser(t);
+  const page = await newPage(ctx, t);
+  // The console connects to the page's own path and query.
+  await page.goto(`http://127.0.0.1:${port}/room/42?x=1`);
+  const ins = () => page.$$eval('#wspipe-log .in', (e) => e.map((x) => x.textContent));
+  const outs = () => page.$$eval('#wspipe-log .out', (e) => e.map((x) => x.textContent));
+  // The program's first line proves the WebSocket is open.
+  await waitFor('the first received line', async () => (await ins()).some((s) => s.includes('uri /room/42?x=1')));
+  check((await page.$$('#wspipe-log .event')).length >= 1, 'no .event element (open) in #wspipe-log');
+
+  await page.fill('#wspipe-input', 'hello console');
+  await page.press('#wspipe-input', 'Enter');
+  await waitFor('the echo as .in', async () => (await ins()).some((s) => s.includes('hello console')));
+  check((await outs()).some((s) => s.includes('hello console')), 'the sent message is not shown as .out');
+
+  const xss = '<img src=x onerror=alert(1)>';
+  await page.fill('#wspipe-input', xss);
+  await page.click('#wspipe-send');
+  await waitFor('the HTML-looking echo as text', async () => (await ins()).some((s) => s.includes(xss)));
+  eq(await page.$$eval('#wspipe-log img', (e) => e.length), 0, 'img elements in #wspipe-log');
+  await sleep(500);   // give a wrongly inserted onerror handler time to fire
+  eq(page.dialogs, [], 'dialogs');
+
+  // The program exits with status 3: the close event shows code 1011.
+  await page.fill('#wspipe-input', 'quit');
+  await page.press('#wspipe-input', 'Enter');
+  await waitFor('a close event with code 1011', async () =>
+    (await page.$$eval('#wspipe-log .event', (e) => e.map((x) => x.textContent))).some((s) => s.includes('1011')));
+  await shot(t, page, 'devconsole');
+  noPageErrors(page, 'devconsole');
+  await ctx.close();
+  await stopServer(child, port);
+});
+
+test('https + wss: ex1 over TLS says "Hello !"', ['staticdir', 'ssl', 'openssl'], async (t) => {
+  const dir = mktemp('wspipe-e2e-tls-');
+  const cert = path.join(dir, 'cert.pem'), key = path.join(dir, 'key.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost',
+    '-days', '1', '-keyout', key, '-out', cert,
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { encoding: 'utf8', timeout: 30_000 });
+  check(r.status === 0, `openssl failed: ${r.stderr}`);
+  const port = await freePort();
+  const child = start(WSPIPE, [`--port=${port}`, '--address=127.0.0.1', '--ssl', `--sslcert=${cert}`,
+    `--sslkey=${key}`, `--staticdir=${path.join(EXAMPLES, 'ex1-echo')}`, 'cat']);
+  t.servers.push(child);
+  await waitPort(child, port);
+  const ctx = await browser(t, { tls: true });
+  const page = await newPage(ctx, t);
+  const dialog = page.waitForEvent('dialog', { timeout: 15_000 });
+  const resp = await page.goto(`https://127.0.0.1:${port}/`);
+  check(resp && resp.ok(), `GET https://127.0.0.1:${port}/ -> ${resp && resp.status()}`);
+  eq(await page.evaluate(() => location.protocol), 'https:', 'page protocol');
+  eq((await dialog).message(), 'Hello !', 'alert text over wss');
+  noPageErrors(page, 'https');
+  await ctx.close();
+  await stopServer(child, port);
+});
+
+test('subprotocol: new WebSocket(url, "ex1") opens with ws.protocol === "ex1"', [], async (t) => {
+  let staticArgs = [];
+  if (has('staticdir')) {
+    const dir = mktemp('wspipe-e2e-proto-');
+    fs.writeFileSync(path.join(dir, 'index.html'), `<!DOCTYPE html><meta charset="utf-8"><title>proto</title>
+<pre id="out">waiting</pre>
+<script>
+  var ws = new WebSocket("ws://" + location.host + "/", "ex1");
+  var out = document.getElementById("out");
+  ws.onopen = function () { out.textContent = "open " + ws.protocol; ws.send("ping"); };
+  ws.onmessage = function (e) { out.textContent += "\\n" + e.data; };
+  ws.onclose = function (e) { out.textContent += "\\nclose " + e.code; };
+</script>`);
+    staticArgs = [`--staticdir=${dir}`];
+  }
+  const port = await freePort();
+  const child = start(WSPIPE, [`--port=${port}`, '--address=127.0.0.1', ...staticArgs,
+    'sh', '-c', 'echo "protocol=$WEBSOCKET_PROTOCOL"; exec cat']);
+  t.servers.push(child);
+  await waitPort(child, port);
+  const ctx = await browser(t);
+  const page = await newPage(ctx, t);
+  if (staticArgs.length) {
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.waitForFunction(() => /\nping$/m.test(document.getElementById('out').textContent));
+    eq((await page.textContent('#out')).split('\n'), ['open ex1', 'protocol=ex1', 'ping'], 'page log');
+  } else {
+    t.diag.push('wspipe has no --staticdir yet: the page is about:blank');
+  }
+  // More offers, evaluated in the page (same origin when served statically).
+  const probe = (protocols) => page.evaluate(({ url, protocols }) => new Promise((resolve) => {
+    const ws = protocols === null ? new WebSocket(url) : new WebSocket(url, protocols);
+    const res = { opened: false, protocol: null, first: null };
+    const timer = setTimeout(() => { res.timeout = true; resolve(res); }, 10_000);
+    ws.onopen = () => { res.opened = true; res.protocol = ws.protocol; };
+    ws.onmessage = (e) => { res.first = e.data; clearTimeout(timer); ws.close(); resolve(res); };
+    ws.onclose = () => { clearTimeout(timer); resolve(res); };
+  }), { url: `ws://127.0.0.1:${port}/`, protocols });
+  eq(await probe('ex1'), { opened: true, protocol: 'ex1', first: 'protocol=ex1' }, 'offer "ex1"');
+  eq(await probe(['ex2', 'ex1']), { opened: true, protocol: 'ex2', first: 'protocol=ex2' }, 'offer ["ex2","ex1"]');
+  eq(await probe(null), { opened: true, protocol: '', first: 'protocol=' }, 'no offer');
+  await stopServer(child, port);
+
+  // With --subprotocol=ex1 only ex1 is accepted.
+  const port2 = await freePort();
+  const child2 = start(WSPIPE, [`--port=${port2}`, '--address=127.0.0.1', '--subprotocol=ex1',
+    'sh', '-c', 'echo "protocol=$WEBSOCKET_PROTOCOL"; exec cat']);
+  t.servers.push(child2);
+  await waitPort(child2, port2);
+  const probe2 = (protocols) => page.evaluate(({ url, protocols }) => new Promise((resolve) => {
+    const ws = new WebSocket(url, protocols);
+    const res = { opened: false, protocol: null, first: null };
+    const timer = setTimeout(() => { res.timeout = true; resolve(res); }, 10_000);
+    ws.onopen = () => { res.opened = true; res.protocol = ws.protocol; };
+    ws.onmessage = (e) => { res.first = e.data; clearTimeout(timer); ws.close(); resolve(res); };
+    ws.onclose = () => { clearTimeout(timer); resolve(res); };
+  }), { url: `ws://127.0.0.1:${port2}/`, protocols });
+  eq(await probe2(['ex2', 'ex1']), { opened: true, protocol: 'ex1', first: 'protocol=ex1' },
+    '--subprotocol=ex1, offer ["ex2","ex1"]');
+  eq(await probe2('ex2'), { opened: false, protocol: null, first: null }, '--subprotocol=ex1, offer "ex2" (refused)');
+  noPageErrors(page, 'subprotocol');
+  await ctx.close();
+  await stopServer(child2, port2);
+});
+
+// ---------------------------------------------------------------- runner
+
+function which(prog) {
+  return spawnSync('sh', ['-c', `command -v ${prog}`], { encoding: 'utf8' }).status === 0;
+}
+function missing(needs) {
+  for (const n of needs) {
+    if (['staticdir', 'devconsole', 'ssl'].includes(n)) {
+      if (!has(n)) return `${path.basename(WSPIPE)} has no --${n}`;
+    } else if (!which(n)) {
+      return `${n} not installed`;
+    }
+  }
+  return null;
+}
+
+async function cleanupAll() {
+  for (const c of [...live]) await stop(c, 3000);
+  for (const d of tmpdirs) fs.rmSync(d, { recursive: true, force: true });
+  tmpdirs.clear();
+}
+
+async function main() {
+  const only = process.argv.slice(2);
+  const cases = only.length ? CASES.filter((c) => only.some((o) => c.name.startsWith(o))) : CASES;
+  console.log('TAP version 13');
+  console.log(`1..${cases.length}`);
+  console.log(`# wspipe: ${WSPIPE}`);
+  if (!fs.existsSync(CHROMIUM)) {
+    console.log(`# no browser at ${CHROMIUM}`);
+  }
+  let failed = 0;
+  for (const [i, c] of cases.entries()) {
+    const n = i + 1;
+    const why = !fs.existsSync(CHROMIUM) ? `no ${CHROMIUM}` : missing(c.needs);
+    if (why) { console.log(`ok ${n} - ${c.name} # SKIP ${why}`); continue; }
+    const t = { servers: [], pages: [], cleanups: [], diag: [] };
+    let err = null;
+    const began = Date.now();
+    let timer;
+    try {
+      await Promise.race([
+        c.fn(t),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Failure(`case took longer than ${CASE_TIMEOUT_MS / 1000} s`)), CASE_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (e) {
+      err = e;
+    } finally {
+      clearTimeout(timer);
+    }
+    for (const f of t.cleanups.reverse()) await f();
+    for (const s of t.servers) await stop(s, 3000);
+    const secs = ((Date.now() - began) / 1000).toFixed(1);
+    if (err) {
+      failed++;
+      console.log(`not ok ${n} - ${c.name} (${secs}s)`);
+      console.log(`# ${(err instanceof Failure ? err.message : err.stack || String(err)).split('\n').join('\n# ')}`);
+      for (const s of t.servers) {
+        console.log(`# --- ${s.label} (last lines of its output):`);
+        for (const l of tail(s.output)) console.log(`#   ${l}`);
+      }
+    } else {
+      console.log(`ok ${n} - ${c.name} (${secs}s)`);
+    }
+    for (const d of t.diag) console.log(`# ${d}`);
+  }
+  await cleanupAll();
+  console.log(`# ${failed ? `${failed} failed` : 'all passed or skipped'}`);
+  return failed ? 1 : 0;
+}
+
+const watchdog = setTimeout(async () => {
+  console.log(`Bail out! the whole run took longer than ${TOTAL_TIMEOUT_MS / 1000} s`);
+  await cleanupAll();
+  process.exit(1);
+}, TOTAL_TIMEOUT_MS);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, async () => {
+    console.log(`Bail out! interrupted by ${sig}`);
+    await cleanupAll();
+    process.exit(1);
+  });
+}
+
+main().then(async (code) => {
+  clearTimeout(watchdog);
+  process.exitCode = code;
+}, async (e) => {
+  console.log(`Bail out! ${e && e.stack ? e.stack.split('\n').join('\n# ') : e}`);
+  await cleanupAll();
+  process.exit(1);
+});
