@@ -116,6 +116,21 @@ listen_find(const char *name, size_t len, int create)
 	return (r);
 }
 
+/* The client's subscription to a resource, or NULL. */
+static struct lsub *
+listen_sub(struct lclient *lc, const char *name, size_t len)
+{
+	struct lres	*r;
+	struct lsub	*s;
+
+	if ((r = listen_find(name, len, 0)) == NULL)
+		return (NULL);
+	TAILQ_FOREACH(s, &lc->subs, centry)
+		if (s->r == r)
+			return (s);
+	return (NULL);
+}
+
 /* Returns 1 if a WebSocket to this path is a listen endpoint. */
 int
 listen_match(const char *path)
@@ -257,11 +272,7 @@ listen_subscribe(struct conn *c, const struct pubsub_msg *m)
 	struct lres	*r;
 	struct lsub	*s;
 
-	TAILQ_FOREACH(s, &lc->subs, centry)
-		if (s->r->name[m->resourcelen] == '\0' &&
-		    memcmp(s->r->name, m->resource, m->resourcelen) == 0)
-			break;
-	if (s == NULL) {
+	if ((s = listen_sub(lc, m->resource, m->resourcelen)) == NULL) {
 		if (lc->nsubs >= LISTEN_SUBS_MAX) {
 			listen_error(c, "too many subscriptions (1024 at most)");
 			return;
@@ -309,12 +320,8 @@ listen_unsubscribe(struct conn *c, const struct pubsub_msg *m)
 {
 	struct lsub	*s;
 
-	TAILQ_FOREACH(s, &c->lc->subs, centry)
-		if (s->r->name[m->resourcelen] == '\0' &&
-		    memcmp(s->r->name, m->resource, m->resourcelen) == 0) {
-			listen_unsub(s);
-			break;
-		}
+	if ((s = listen_sub(c->lc, m->resource, m->resourcelen)) != NULL)
+		listen_unsub(s);
 	listen_reply(c, "ok unsubscribe", m->resource, m->resourcelen, NULL,
 	    0);
 }
@@ -385,6 +392,8 @@ listen_input(struct conn *c, const uint8_t *data, size_t len, int fin)
 		return;
 	if (lc->toolong)
 		listen_error(c, "message too long");
+	else if (buf_len(&lc->msg) == 0)
+		listen_command(c, "", 0);
 	else
 		listen_command(c, (const char *)buf_head(&lc->msg),
 		    buf_len(&lc->msg));

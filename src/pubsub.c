@@ -71,6 +71,12 @@ pubsub_parse(const char *s, size_t len, struct pubsub_msg *m,
 	size_t		 i, n;
 
 	memset(m, 0, sizeof *m);
+	/* An empty message may come with no buffer at all. */
+	if (len == 0) {
+		*errstr = "an empty message (subscribe, unsubscribe, publish, "
+		    "ping)";
+		return (-1);
+	}
 	if (memchr(s, '\n', len) != NULL) {
 		*errstr = "a newline inside a message";
 		return (-1);

@@ -56,7 +56,7 @@ main(void)
 	size_t			 i;
 	int			 r, good;
 
-	plan(nv + 8);
+	plan(nv + 9);
 	for (i = 0; i < nv; i++) {
 		const struct vector	*v = &vectors[i];
 
@@ -99,6 +99,9 @@ main(void)
 	    "65537 bytes of data are refused");
 	free(line);
 
+	/* An empty WebSocket message may arrive with no buffer. */
+	ok(pubsub_parse(NULL, 0, &m, &errstr) == -1,
+	    "an empty message with no buffer is refused");
 	ok(pubsub_resource_valid("/a/b?c=d", 8), "a URI-like name is valid");
 	ok(!pubsub_resource_valid("", 0), "an empty name is not");
 	ok(!pubsub_resource_valid("a b", 3), "a name with a space is not");
