@@ -78,6 +78,7 @@ static size_t				 broker_retained_max = 64 * 1024 * 1024;
 static const char			*broker_path;
 static int				 broker_lfd = -1;
 static ev_io				 broker_accept;
+static ev_timer				 broker_backoff;
 static ev_signal			 broker_sigterm, broker_sigint;
 
 static void	broker_io_cb(struct ev_loop *, ev_io *, int);
@@ -417,8 +418,20 @@ broker_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_start(loop, &bc->io);
 		TAILQ_INSERT_TAIL(&broker_conns, bc, entry);
 	}
-	if (errno == EMFILE || errno == ENFILE)
-		log_warn("broker: accept");
+	/* Out of fds: pause accepting for a second rather than spin. */
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+	    errno == ENOMEM) {
+		log_warn("broker: accept: pausing for a second");
+		ev_io_stop(loop, &broker_accept);
+		ev_timer_set(&broker_backoff, 1.0, 0.0);
+		ev_timer_start(loop, &broker_backoff);
+	}
+}
+
+static void
+broker_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	ev_io_start(loop, &broker_accept);
 }
 
 static void
@@ -543,6 +556,7 @@ broker_main(int argc, char **argv)
 	ev_default_loop(EVFLAG_AUTO);
 	ev_io_init(&broker_accept, broker_accept_cb, broker_lfd, EV_READ);
 	ev_io_start(EV_DEFAULT, &broker_accept);
+	ev_timer_init(&broker_backoff, broker_backoff_cb, 1.0, 0.0);
 	ev_signal_init(&broker_sigterm, broker_signal_cb, SIGTERM);
 	ev_signal_start(EV_DEFAULT, &broker_sigterm);
 	ev_signal_init(&broker_sigint, broker_signal_cb, SIGINT);
