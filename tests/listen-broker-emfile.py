@@ -39,6 +39,10 @@ def cputime(pid):
 
 def main():
     signal.alarm(40)
+    # valgrind keeps fds of its own and lowers the limit we set.
+    if os.environ.get("WSPIPE_VALGRIND"):
+        print("1..0 # SKIP fd limits are not ours under valgrind")
+        return
     d = tempfile.mkdtemp(prefix="wspipe-broker-emfile-")
     path = os.path.join(d, "b.sock")
     log = open(os.path.join(d, "log"), "w+")
