@@ -102,31 +102,21 @@ env_header_name(const char *name)
 	return (var);
 }
 
-/* Adds HTTP_* variables; repeated headers are joined with ", ". */
+/*
+ * Adds HTTP_* variables.  http.c has already joined repeated headers with
+ * ", ", and names with '_' are dropped, so no two headers meet here.
+ */
 static void
 env_add_headers(struct strlist *l, struct http *h)
 {
 	const char	*name, *value;
 	char		*var, *joined, *p;
-	size_t		 i, len, first = l->n;
 	int		 k;
 
 	for (k = 0; k < http_header_count(h); k++) {
 		http_header_at(h, k, &name, &value);
 		if ((var = env_header_name(name)) == NULL)
 			continue;
-		len = strlen(var);
-		for (i = first; i < l->n; i++)
-			if (strncmp(l->v[i], var, len) == 0 &&
-			    l->v[i][len] == '=')
-				break;
-		if (i < l->n) {
-			xasprintf(&joined, "%s, %s", l->v[i], value);
-			free(l->v[i]);
-			l->v[i] = joined;
-			free(var);
-			continue;
-		}
 		xasprintf(&joined, "%s=%s", var, value);
 		free(var);
 		for (p = joined; *p != '\0'; p++)

@@ -228,8 +228,8 @@ handshake_origin_allowed(const char *origin, const char *host,
 		handshake_split_origin(origin, strlen(origin), &os, &osl,
 		    &oh, &ohl, &op, &opl);
 		hl = strlen(host);
-		if (!handshake_eq(oh, (op + opl) - oh, host, hl) &&
-		    !(opl == 0 && handshake_eq(oh, ohl, host, hl)))
+		/* Host carries the port only if the origin does. */
+		if (!handshake_eq(oh, (op + opl) - oh, host, hl))
 			return (0);
 	}
 	if (allowlist != NULL && !handshake_origin_listed(origin, allowlist))

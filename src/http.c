@@ -732,6 +732,25 @@ http_prepare(struct conn *c)
 	return (0);
 }
 
+/* Parses len buffered bytes, drops what was used; returns the parser's errno. */
+static enum http_errno
+http_execute(struct conn *c, struct http *h, size_t len)
+{
+	enum http_errno	err;
+	size_t		used;
+	int		counting = !h->header_end;
+
+	used = http_parser_execute(&h->parser, &http_settings,
+	    (const char *)buf_head(&c->in), len);
+	/* Upgrades end at the header block; others count to it. */
+	if (counting)
+		h->total += used;
+	buf_drain(&c->in, used);
+	if ((err = HTTP_PARSER_ERRNO(&h->parser)) == HPE_PAUSED)
+		http_parser_pause(&h->parser, 0);
+	return (err);
+}
+
 /*
  * Parses what is buffered: routes each request when its headers are in,
  * feeds a CGI body, and starts the next request on a kept-alive
@@ -742,8 +761,7 @@ http_process(struct conn *c)
 {
 	struct http	*h;
 	enum http_errno	 err;
-	size_t		 used, len;
-	int		 counting;
+	size_t		 len;
 
 	while (c->state == CONN_HTTP) {
 		if ((h = c->http) != NULL && h->done) {
@@ -764,30 +782,20 @@ http_process(struct conn *c)
 			return (0);
 		if (h == NULL)
 			h = c->http = http_new(c);
-		/* A CGI body goes no faster than the script takes it. */
-		if (h->to_cgi && len > cgi_room(c))
-			len = cgi_room(c);
-		if (len == 0)
-			return (0);
-		counting = !h->header_end;
-		used = http_parser_execute(&h->parser, &http_settings,
-		    (const char *)buf_head(&c->in), len);
-		/* Upgrades end at the header block; others count to it. */
-		if (counting)
-			h->total += used;
-		buf_drain(&c->in, used);
-		err = HTTP_PARSER_ERRNO(&h->parser);
-		if (err == HPE_PAUSED)
-			http_parser_pause(&h->parser, 0);
-		else if (h->status != 0) {
-			http_error(c, h->status, "request header too large");
-			return (0);
-		} else if (err != HPE_OK) {
-			http_error(c, 400, "malformed HTTP request");
-			return (0);
-		} else if (!h->done && h->total > HTTP_HEADER_MAX) {
-			http_error(c, 431, "request header too large");
-			return (0);
+		if ((err = http_execute(c, h, len)) != HPE_PAUSED) {
+			if (h->status != 0) {
+				http_error(c, h->status,
+				    "request header too large");
+				return (0);
+			}
+			if (err != HPE_OK) {
+				http_error(c, 400, "malformed HTTP request");
+				return (0);
+			}
+			if (!h->done && h->total > HTTP_HEADER_MAX) {
+				http_error(c, 431, "request header too large");
+				return (0);
+			}
 		}
 		if (h->parser.upgrade && h->done) {
 			if (http_prepare(c) == -1)
@@ -814,25 +822,19 @@ http_process(struct conn *c)
 		}
 		if (h->done && h->to_cgi)
 			cgi_body_done(c);
-		if (c->state == CONN_CGI && !h->done)
-			continue;
-		if (c->state == CONN_CGI)
-			return (0);
 	}
-	/* A CGI request's body keeps arriving while the script runs. */
+	/*
+	 * A CGI request's body keeps arriving while the script runs, no
+	 * faster than the script takes it.
+	 */
 	while (c->state == CONN_CGI && (h = c->http) != NULL && !h->done &&
 	    (len = buf_len(&c->in)) > 0) {
 		if (len > cgi_room(c))
 			len = cgi_room(c);
 		if (len == 0)
 			return (0);
-		used = http_parser_execute(&h->parser, &http_settings,
-		    (const char *)buf_head(&c->in), len);
-		buf_drain(&c->in, used);
-		err = HTTP_PARSER_ERRNO(&h->parser);
-		if (err == HPE_PAUSED)
-			http_parser_pause(&h->parser, 0);
-		else if (err != HPE_OK) {
+		err = http_execute(c, h, len);
+		if (err != HPE_OK && err != HPE_PAUSED) {
 			cgi_abort(c, "malformed request body");
 			return (0);
 		}
