@@ -124,6 +124,15 @@ cgi_abort(struct conn *c, const char *why)
 	conn_update(c);
 }
 
+static int
+cgi_has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 ? *s != '\t' : *s == 0x7f)
+			return (1);
+	return (0);
+}
+
 /* Checks "NNN reason" from a Status header. */
 static int
 cgi_status(const char *v, int *status)
@@ -154,6 +163,13 @@ cgi_head(struct conn *c, char *block, size_t len)
 			*next++ = '\0';
 		if (*line != '\0' && line[strlen(line) - 1] == '\r')
 			line[strlen(line) - 1] = '\0';
+		/*
+		 * RFC 9110 5.5: no CR (nor other control byte but tab) in a
+		 * field, or the script could write headers of its own into
+		 * our answer.
+		 */
+		if (cgi_has_control(line))
+			return (-1);
 		if ((colon = strchr(line, ':')) == NULL || colon == line ||
 		    n == (int)(sizeof lines / sizeof lines[0]))
 			return (-1);

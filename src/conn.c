@@ -29,6 +29,14 @@ int		shutting_down;
 
 static unsigned long	conn_ids;
 
+/*
+ * Connections that are over wait here until the loop is about to block:
+ * a callback may close c, and every caller up its stack may still read
+ * it (redis's freeClientAsync).
+ */
+static struct connlist	conn_dead_list = TAILQ_HEAD_INITIALIZER(conn_dead_list);
+static ev_prepare	conn_reaper;
+
 static void	conn_io_cb(struct ev_loop *, ev_io *, int);
 static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
 static void	conn_ping_cb(struct ev_loop *, ev_timer *, int);
@@ -107,6 +115,7 @@ void
 conn_open(struct conn *c)
 {
 	c->state = CONN_OPEN;
+	c->flags |= CONN_SESSION;
 	ws_parser_init(&c->ws, conf.maxmsg, 1);
 	utf8_init(&c->utf8);
 	ev_timer_stop(EV_DEFAULT, &c->timer);
@@ -137,9 +146,13 @@ conn_dead(struct conn *c)
 }
 
 /*
- * Keepalive.  The timer is not reset on every frame; when it fires it
- * looks at the last frame's time and sleeps again for what is left, as
- * libev's documentation suggests for activity timeouts.
+ * Keepalive, and the one time limit of a session: a client is alive while
+ * whole frames keep coming from it (a pong is one), so a client that is
+ * silent, trickles bytes of a frame it never finishes, or stops reading
+ * (which pauses us, so its pong is never read) is closed within
+ * --ping-interval + --ping-timeout of its last frame.  The timer is not
+ * reset on every frame; when it fires it looks at the last frame's time
+ * and sleeps again for what is left, as libev's documentation suggests.
  */
 static void
 conn_ping_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -151,38 +164,43 @@ conn_ping_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_stop(loop, w);
 		return;
 	}
-	/* Any frame since our ping proves the peer is alive. */
 	if (c->flags & CONN_PAUSED) {
-		/*
-		 * A pong would wait unread behind the data we are not
-		 * reading; only the TCP state can tell a reset.
-		 */
+		/* Unread input hides a reset from poll: ask TCP. */
 		if (conn_dead(c)) {
 			conn_close(c, "client connection reset");
 			return;
 		}
-		c->last_rx = now;
-		c->ping_sent = 0;
-		w->repeat = PAUSED_CHECK;
-		ev_timer_again(loop, w);
-		return;
+		/*
+		 * Paused because the program does not take its input: not
+		 * the client's doing, and its pong waits unread behind it.
+		 */
+		if (buf_len(&c->out) < HIGH_WATER) {
+			c->last_rx = now;
+			c->ping_sent = 0;
+		}
 	}
 	if (conf.ping_interval == 0) {
-		ev_timer_stop(loop, w);
+		if (c->flags & CONN_PAUSED) {
+			w->repeat = PAUSED_CHECK;
+			ev_timer_again(loop, w);
+		} else
+			ev_timer_stop(loop, w);
 		return;
 	}
+	/* Any frame since our ping proves the peer is alive. */
 	if (c->ping_sent != 0 && c->last_rx >= c->ping_sent)
 		c->ping_sent = 0;
 	if (c->ping_sent != 0 && conf.ping_timeout > 0 &&
 	    now - c->ping_sent >= conf.ping_timeout) {
-		conn_log(c, LOG_LEVEL_INFO, "no answer to a ping in %us",
+		conn_log(c, LOG_LEVEL_INFO, "no frame in %us after a ping",
 		    conf.ping_timeout);
 		conn_close(c, "ping timeout");
 		return;
 	}
 	if (c->ping_sent == 0 && now - c->last_rx >= conf.ping_interval) {
-		if (relay_send(c, WS_OP_PING, 1, "", 0) == 0)
-			c->ping_sent = now;
+		/* The wait starts even if a full queue leaves no room. */
+		(void)relay_send(c, WS_OP_PING, 1, "", 0);
+		c->ping_sent = now;
 		if (conn_flush(c) == -1)
 			return;
 		conn_update(c);
@@ -192,6 +210,8 @@ conn_ping_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		    c->ping_sent + conf.ping_timeout - now : conf.ping_interval;
 	else
 		next = c->last_rx + conf.ping_interval - now;
+	if ((c->flags & CONN_PAUSED) && next > PAUSED_CHECK)
+		next = PAUSED_CHECK;
 	w->repeat = next > 0.01 ? next : 0.01;
 	ev_timer_again(loop, w);
 }
@@ -245,8 +265,11 @@ conn_update(struct conn *c)
 	switch (c->state) {
 	case CONN_HTTP:
 	case CONN_CGI:
-		/* Pipelined requests wait in c->in until their turn. */
-		if (buf_room(&c->in) > 0)
+		/*
+		 * Pipelined requests wait in c->in until their turn, and
+		 * nothing more is read while the answers are not taken.
+		 */
+		if (buf_room(&c->in) > 0 && buf_len(&c->out) < HIGH_WATER)
 			events |= EV_READ;
 		break;
 	case CONN_LINGER:
@@ -415,8 +438,6 @@ conn_close(struct conn *c, const char *why)
 		close(c->file);
 		c->file = -1;
 	}
-	http_free(c->http);
-	c->http = NULL;
 	listen_close(c);
 	child_terminate(c);
 	if (c->child.flags & CHILD_REAPED)
@@ -449,18 +470,52 @@ conn_access(struct conn *c)
 	    c->why != NULL ? c->why : "closed");
 }
 
-/* Frees c once its socket is closed and its program is all gone. */
+/* Frees every connection that was retired since the last iteration. */
+void
+conn_reap(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&conn_dead_list)) != NULL) {
+		TAILQ_REMOVE(&conn_dead_list, c, entry);
+		buf_free(&c->in);
+		buf_free(&c->out);
+		buf_free(&c->cgi_head);
+		http_free(c->http);
+		listen_free(c);
+		free(c->path);
+		free(c);
+	}
+}
+
+static void
+conn_reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	ev_prepare_stop(loop, w);
+	conn_reap();
+}
+
+/*
+ * Retires c once its socket is closed and its program is all gone: it
+ * leaves the list of connections now and is freed when the loop is about
+ * to block, never under a caller that holds it.
+ */
 void
 conn_maybe_free(struct conn *c)
 {
-	if (!(c->flags & CONN_SOCK_CLOSED) || !child_done(c))
+	if (!(c->flags & CONN_SOCK_CLOSED) || !child_done(c) ||
+	    (c->flags & CONN_RETIRED))
 		return;
-	/* HTTP requests were logged one by one. */
-	if (c->child.pid != 0 && !c->cgi)
+	c->flags |= CONN_RETIRED;
+	/* HTTP requests were logged one by one; sessions are logged here. */
+	if (c->flags & CONN_SESSION)
 		conn_access(c);
 	TAILQ_REMOVE(&conns, c, entry);
-	free(c->path);
-	free(c);
+	TAILQ_INSERT_TAIL(&conn_dead_list, c, entry);
+	if (!ev_is_active(&conn_reaper)) {
+		ev_prepare_init(&conn_reaper, conn_reaper_cb);
+		ev_prepare_start(EV_DEFAULT, &conn_reaper);
+	}
 	if (shutting_down && TAILQ_EMPTY(&conns))
 		ev_break(EV_DEFAULT, EVBREAK_ALL);
 }
@@ -468,7 +523,8 @@ conn_maybe_free(struct conn *c)
 static void
 conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct conn	*c = w->data;
+	struct conn		*c = w->data;
+	unsigned long long	 left;
 
 	/* A TLS read may wait for writability and a write for input. */
 	if (c->tls != NULL) {
@@ -481,9 +537,14 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (conn_flush(c) == -1)
 			return;
 		if (c->file != -1) {
-			/* Progress on a long answer is not idleness. */
+			left = c->file_left;
 			static_pump(c);
-			ev_timer_again(loop, &c->timer);
+			/*
+			 * Progress on a long answer is not idleness, but
+			 * progress is a chunk taken, not a byte.
+			 */
+			if (c->file_left != left || c->file == -1)
+				ev_timer_again(loop, &c->timer);
 		}
 		if (c->lc != NULL)
 			listen_catch_up(c);

@@ -92,6 +92,10 @@ http_field_cb(http_parser *p, const char *at, size_t len)
 {
 	struct http	*h = p->data;
 
+	/* RFC 9112 5.1: whitespace before the colon is answered 400. */
+	if (memchr(at, ' ', len) != NULL || memchr(at, '\t', len) != NULL)
+		return (http_fail_cb(h, 400));
+
 	if (h->nhdrs == 0 || h->in_value) {
 		if (h->nhdrs == HTTP_HEADERS_MAX)
 			return (http_fail_cb(h, 431));
@@ -389,11 +393,19 @@ http_status_text(int status)
 	}
 }
 
+/*
+ * Queues answer bytes.  A new request is parsed only while the output is
+ * under HIGH_WATER and one answer's head is far smaller than what the cap
+ * leaves above it, so this cannot fail; if it ever did, the connection
+ * ends rather than the gateway.
+ */
 static void
 http_put(struct conn *c, const char *s)
 {
+	if (c->flags & CONN_SOCK_CLOSED)
+		return;
 	if (buf_append(&c->out, s, strlen(s)) == -1)
-		fatalx("http answer over the output cap");
+		conn_close(c, "answer over the output cap");
 }
 
 static void
@@ -764,6 +776,8 @@ http_process(struct conn *c)
 	size_t		 len;
 
 	while (c->state == CONN_HTTP) {
+		if (c->flags & CONN_SOCK_CLOSED)
+			return (-1);
 		if ((h = c->http) != NULL && h->done) {
 			/* Wait for the answer before the next request. */
 			if (!h->answered || c->file != -1)
@@ -780,11 +794,18 @@ http_process(struct conn *c)
 		}
 		if ((len = buf_len(&c->in)) == 0)
 			return (0);
+		/*
+		 * Backpressure: a pipelined request waits, unparsed, until
+		 * the client has taken the answers before it.
+		 */
+		if (h == NULL && buf_len(&c->out) >= HIGH_WATER)
+			return (0);
 		if (h == NULL)
 			h = c->http = http_new(c);
 		if ((err = http_execute(c, h, len)) != HPE_PAUSED) {
 			if (h->status != 0) {
-				http_error(c, h->status,
+				http_error(c, h->status, h->status == 400 ?
+				    "malformed HTTP request" :
 				    "request header too large");
 				return (0);
 			}

@@ -424,7 +424,16 @@ listen_close(struct conn *c)
 	while ((s = TAILQ_FIRST(&lc->subs)) != NULL)
 		listen_unsub(s);
 	buf_free(&lc->msg);
-	free(lc);
+}
+
+/* Frees what listen_open made, once nobody can hold c any more. */
+void
+listen_free(struct conn *c)
+{
+	if (c->lc == NULL)
+		return;
+	buf_free(&c->lc->msg);
+	free(c->lc);
 	c->lc = NULL;
 }
 

@@ -37,10 +37,39 @@ log_enabled(int level)
 	return (level >= log_level && level < LOG_LEVEL_NONE);
 }
 
+/*
+ * Appends src to line[n..size) with every control or 8-bit byte as a C
+ * octal escape, so that whatever a caller forgot to escape, no raw byte
+ * can forge or garble a log line.  Backslashes stay as they are: text
+ * already escaped by log_vis reads the same.  Returns the new length.
+ */
+static size_t
+log_visible(char *line, size_t n, size_t size, const char *src, size_t len)
+{
+	unsigned char	ch;
+	size_t		i;
+
+	for (i = 0; i < len; i++) {
+		ch = (unsigned char)src[i];
+		if (ch >= 0x20 && ch < 0x7f) {
+			if (n + 1 >= size)
+				break;
+			line[n++] = ch;
+			continue;
+		}
+		if (n + 4 >= size)
+			break;
+		snprintf(line + n, 5, "\\%03o", ch);
+		n += 4;
+	}
+	line[n] = '\0';
+	return (n);
+}
+
 void
 log_vmsg(int level, const char *tag, const char *fmt, va_list ap)
 {
-	char		 line[LOG_LINE_MAX];
+	char		 line[LOG_LINE_MAX], text[LOG_LINE_MAX];
 	struct tm	 tm;
 	time_t		 now;
 	size_t		 n;
@@ -56,10 +85,10 @@ log_vmsg(int level, const char *tag, const char *fmt, va_list ap)
 	if (r > 0)
 		n += (size_t)r < sizeof line - n ? (size_t)r :
 		    sizeof line - n - 1;
-	r = vsnprintf(line + n, sizeof line - n, fmt, ap);
+	r = vsnprintf(text, sizeof text, fmt, ap);
 	if (r > 0)
-		n += (size_t)r < sizeof line - n ? (size_t)r :
-		    sizeof line - n - 1;
+		n = log_visible(line, n, sizeof line,
+		    text, (size_t)r < sizeof text ? (size_t)r : sizeof text - 1);
 	if (n >= sizeof line - 1)
 		n = sizeof line - 2;
 	line[n++] = '\n';

@@ -102,5 +102,6 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 	if (conf.listen)
 		listen_shutdown();
+	conn_reap();
 	return (0);
 }

@@ -27,6 +27,8 @@ relay_send(struct conn *c, int op, int fin, const void *data, size_t len)
 	uint8_t	hdr[WS_HEADER_MAX];
 	size_t	hlen;
 
+	if (c->flags & CONN_SOCK_CLOSED)
+		return (-1);
 	hlen = ws_header(hdr, op, fin, len, NULL);
 	if (buf_room(&c->out) < hlen + len)
 		return (-1);
@@ -168,10 +170,13 @@ relay_client_input(struct conn *c, uint8_t *data, size_t len)
 	size_t		n;
 	int		stop = 0;
 
-	while (len > 0 && !stop) {
+	while (len > 0 && !stop && !(c->flags & CONN_SOCK_CLOSED)) {
 		n = ws_parse(&c->ws, data, len, &st);
 		data += n;
 		len -= n;
+		/* Liveness is a whole frame, not a byte (conn_ping_cb). */
+		if (st == WS_CONTROL || (st == WS_DATA && c->ws.remaining == 0))
+			c->last_rx = ev_now(EV_DEFAULT);
 		switch (st) {
 		case WS_MORE:
 			break;
@@ -187,6 +192,8 @@ relay_client_input(struct conn *c, uint8_t *data, size_t len)
 			break;
 		}
 	}
+	if (c->flags & CONN_SOCK_CLOSED)
+		return (-1);
 	if (c->child.fd != -1 && child_flush(c) == -1)
 		conn_log(c, LOG_LEVEL_DEBUG, "program closed its stdin");
 	if (conn_flush(c) == -1)
@@ -217,7 +224,6 @@ relay_client_read(struct conn *c)
 		return (0);
 	if (c->flags & CONN_FINISH)
 		return (0);
-	c->last_rx = ev_now(EV_DEFAULT);
 	return (relay_client_input(c, relay_scratch, n));
 }
 

@@ -154,6 +154,12 @@ static_serve(struct conn *c, struct http *h)
 	}
 	if (S_ISDIR(sb.st_mode)) {
 		if (path[strlen(path) - 1] != '/') {
+			/*
+			 * "//img/" or "/\\img/" in a Location is another host
+			 * to a browser: the redirect keeps one leading slash.
+			 */
+			while (path[1] == '/' || path[1] == '\\')
+				path++;
 			xasprintf(&loc, "%s/%s%s", path, *query != '\0' ?
 			    "?" : "", query);
 			http_redirect(c, 301, loc);
@@ -283,8 +289,10 @@ static_console(struct conn *c, struct http *h)
 	http_put_header(c, "Cache-Control", "no-store");
 	http_end_head(c);
 	if (!head && buf_append(&c->out, static_console_page,
-	    sizeof static_console_page - 1) == -1)
-		fatalx("console page over the output cap");
+	    sizeof static_console_page - 1) == -1) {
+		conn_close(c, "answer over the output cap");
+		return;
+	}
 	http_answered(c, head ? 0 : sizeof static_console_page - 1);
 }
 
@@ -307,8 +315,11 @@ static_listen_js(struct conn *c, struct http *h)
 	http_end_head(c);
 	if (!head && (buf_append(&c->out, pre, n) == -1 ||
 	    buf_append(&c->out, static_listen_js_text,
-	    sizeof static_listen_js_text - 1) == -1))
-		fatalx("listen.js over the output cap");
+	    sizeof static_listen_js_text - 1) == -1)) {
+		free(pre);
+		conn_close(c, "answer over the output cap");
+		return;
+	}
 	free(pre);
 	http_answered(c, head ? 0 : n + sizeof static_listen_js_text - 1);
 }

@@ -158,6 +158,8 @@ enum conn_state {
 #define CONN_FINISH		0x08	/* shut TCP once out is written */
 #define CONN_PAUSED		0x10	/* not reading: destination full */
 #define CONN_CLOSE_AFTER	0x20	/* no keep-alive after this answer */
+#define CONN_RETIRED		0x40	/* off the list, freed before blocking */
+#define CONN_SESSION		0x80	/* upgraded: a WebSocket session */
 
 /* A program run for one connection; embedded in its conn. */
 struct child {
@@ -246,6 +248,7 @@ void		 conn_fail(struct conn *, int, const char *);
 void		 conn_drain(struct conn *);
 void		 conn_send_close(struct conn *, int, const char *);
 void		 conn_maybe_free(struct conn *);
+void		 conn_reap(void);
 void		 conn_shutdown_all(void);
 void		 conn_open(struct conn *);
 void		 conn_log(struct conn *, int, const char *, ...)
@@ -333,6 +336,7 @@ int		 listen_match(const char *);
 const char	*listen_broker_path(void);
 void		 listen_open(struct conn *);
 void		 listen_close(struct conn *);
+void		 listen_free(struct conn *);
 void		 listen_input(struct conn *, const uint8_t *, size_t, int);
 void		 listen_catch_up(struct conn *);
 
