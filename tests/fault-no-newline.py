@@ -5,18 +5,23 @@
 # A program that writes 100 MB without a newline and exits: in text mode
 # the client receives exactly one text message of 104857600 bytes (sent
 # fragmented as it arrives; a ping on the way is answered at once), then
-# close 1000, and the gateway's memory stays bounded (VmRSS under 40 MB,
-# sampled every 100 ms) throughout.
+# close 1000, and the gateway's memory stays bounded (VmRSS grows by less
+# than 8 MB, sampled every 100 ms; ASan's quarantine off) throughout.
 #
 
+import os
 import struct
 import threading
 
-from rawws import (CLOSE, CONT, PING, PONG, TEXT, Gateway, Timeout, describe,
-                   proc_status, run, sanitized, testchild)
+from rawws import (CLOSE, CONT, PING, PONG, TEXT, Gateway, Timeout,
+                   asan_without_quarantine, describe, proc_status, run,
+                   testchild)
 
 SIZE = 104857600
-RSS_LIMIT = 40 * 1024           # kB
+# Growth of VmRSS from before the connection; measured ~2.5 MB (3.5 MB
+# with ASan): code and library pages touched for the first time, the
+# 64 KiB window, a frame.  With a window of 8 MiB it is ~19 MB.
+RSS_GROWTH = 8 * 1024           # kB
 
 
 class Sampler(threading.Thread):
@@ -40,7 +45,9 @@ class Sampler(threading.Thread):
 
 
 def main(t):
+    asan_without_quarantine()
     with Gateway([], [testchild(), "spew", str(SIZE)]) as gw:
+        base = proc_status(gw.pid, "VmRSS")
         sampler = Sampler(gw.pid)
         sampler.start()
         c = gw.client()
@@ -91,15 +98,17 @@ def main(t):
                  "got %s" % (describe(closefr) if closefr else None))
             if closefr is not None:
                 c.send_close(1000)
-            t.diag("gateway VmRSS peak %d kB" % sampler.peak)
-            if sanitized():
-                t.skip("gateway VmRSS stays under 40 MB",
-                       "AddressSanitizer build")
+            t.diag("gateway VmRSS %d kB at start, peak %d kB (+%d)" % (
+                base, sampler.peak, sampler.peak - base))
+            if os.environ.get("WSPIPE_VALGRIND"):
+                t.skip("gateway VmRSS grows by less than 8 MB",
+                       "under valgrind")
             else:
-                t.ok(sampler.samples > 0 and sampler.peak < RSS_LIMIT,
-                     "gateway VmRSS stays under 40 MB",
-                     "peak %d kB over %d samples" % (sampler.peak,
-                                                     sampler.samples))
+                t.ok(sampler.samples > 0 and
+                     sampler.peak - base < RSS_GROWTH,
+                     "gateway VmRSS grows by less than 8 MB",
+                     "%d kB at start, peak %d kB over %d samples" % (
+                         base, sampler.peak, sampler.samples))
         finally:
             sampler.stop.set()
             c.close()

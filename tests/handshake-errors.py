@@ -3,8 +3,10 @@
 #
 # Handshakes that must fail get a plain HTTP answer (400, 403, 405, 426,
 # 431) with Connection: close, Content-Type: text/plain and a one-line
-# reason, then the socket closes, and no program is spawned; --origin,
-# --sameorigin, --header*, and the 10 s handshake timeout.
+# reason, then the socket closes, and no program is spawned (also checked
+# right after each answer, with a program that outlives its connection
+# and a control showing such a program is seen); --origin, --sameorigin,
+# --header*, and the 10 s handshake timeout.
 
 import base64
 import os
@@ -76,39 +78,46 @@ def status_of(gw, lines):
     return r and r.status
 
 
+def refusals(host):
+    """(name, request, status, header) of each refused handshake."""
+    return [
+        ('plain GET', req(['GET / HTTP/1.1', 'Host: ' + host]), 400, None),
+        ('POST', req(ws_lines(host, method='POST')), 405, ('Allow', 'GET')),
+        ('version 8', req(ws_lines(host, version='8')), 426,
+         ('Sec-WebSocket-Version', '13')),
+        ('no version', req(ws_lines(host, version=None)), 426,
+         ('Sec-WebSocket-Version', '13')),
+        ('bad key', req(ws_lines(host, key='abc')), 400, None),
+        ('key of 15 bytes', req(ws_lines(
+            host, key=base64.b64encode(os.urandom(15)).decode())), 400, None),
+        ('no key', req(ws_lines(host, key=False)), 400, None),
+        ('two keys', req(ws_lines(host, extra=[
+            'Sec-WebSocket-Key: ' +
+            base64.b64encode(os.urandom(16)).decode()])), 400, None),
+        ('no Host', req(ws_lines(None)), 400, None),
+        ('HTTP/1.0', req(ws_lines(host, proto='HTTP/1.0')), 400, None),
+        ('no Upgrade: websocket', req(
+            [l for l in ws_lines(host) if not l.startswith('Upgrade')]),
+         400, None),
+        ('Connection without upgrade', req(
+            [l.replace('Connection: Upgrade', 'Connection: keep-alive')
+             for l in ws_lines(host)]), 400, None),
+        ('request with a body', req(
+            ws_lines(host, extra=['Content-Length: 5']), b'hello'), 400,
+         None),
+        ('header block over 8 KiB', req(
+            ws_lines(host, extra=['X-Big: ' + 'b' * 8300])), 431, None),
+        ('101 headers', req(ws_lines(host, extra=[
+            'X-H%d: v' % i for i in range(101)])), 431, None),
+    ]
+
+
 def body(t):
     gw = w.Gateway([w.TESTCHILD, 'echo'])
     host = '127.0.0.1:%d' % gw.port
 
-    check_error(t, gw, 'plain GET',
-                req(['GET / HTTP/1.1', 'Host: ' + host]), 400)
-    check_error(t, gw, 'POST', req(ws_lines(host, method='POST')), 405,
-                ('Allow', 'GET'))
-    check_error(t, gw, 'version 8', req(ws_lines(host, version='8')), 426,
-                ('Sec-WebSocket-Version', '13'))
-    check_error(t, gw, 'no version', req(ws_lines(host, version=None)), 426,
-                ('Sec-WebSocket-Version', '13'))
-    check_error(t, gw, 'bad key', req(ws_lines(host, key='abc')), 400)
-    check_error(t, gw, 'key of 15 bytes', req(ws_lines(
-        host, key=base64.b64encode(os.urandom(15)).decode())), 400)
-    check_error(t, gw, 'no key', req(ws_lines(host, key=False)), 400)
-    check_error(t, gw, 'two keys', req(ws_lines(host, extra=[
-        'Sec-WebSocket-Key: ' + base64.b64encode(os.urandom(16)).decode()])),
-        400)
-    check_error(t, gw, 'no Host', req(ws_lines(None)), 400)
-    check_error(t, gw, 'HTTP/1.0', req(ws_lines(host, proto='HTTP/1.0')),
-                400)
-    check_error(t, gw, 'no Upgrade: websocket', req(
-        [l for l in ws_lines(host) if not l.startswith('Upgrade')]), 400)
-    check_error(t, gw, 'Connection without upgrade', req(
-        [l.replace('Connection: Upgrade', 'Connection: keep-alive')
-         for l in ws_lines(host)]), 400)
-    check_error(t, gw, 'request with a body', req(
-        ws_lines(host, extra=['Content-Length: 5']), b'hello'), 400)
-    check_error(t, gw, 'header block over 8 KiB', req(
-        ws_lines(host, extra=['X-Big: ' + 'b' * 8300])), 431)
-    check_error(t, gw, '101 headers', req(ws_lines(host, extra=[
-        'X-H%d: v' % i for i in range(101)])), 431)
+    for name, request, status, header in refusals(host):
+        check_error(t, gw, name, request, status, header)
     t.eq(gw.children(), [], 'no program was spawned for any refusal')
 
     # The checks above must not refuse valid variants.
@@ -137,6 +146,38 @@ def body(t):
     c2.close()
     t.ok(w.wait_until(lambda: gw.children() == [], 3),
          'no program left behind')
+    t.eq(gw.stop(), 0, 'gateway exits 0 on SIGTERM')
+
+    # The check above comes after every refused socket is closed, when a
+    # program spawned by mistake would already be gone (echo exits at EOF).
+    # Here the program ignores SIGINT and SIGTERM, and --closems=1000 makes
+    # the gateway wait ~4 s before its SIGKILL: a program spawned for a
+    # refused handshake would still be seen right after the answer, as the
+    # control's program is seen right after its client closes.
+    gw = w.Gateway([w.TESTCHILD, 'ignore-term'], ['--closems=1000'])
+    host = '127.0.0.1:%d' % gw.port
+    c = w.RawWS(gw, timeout=5)
+    r = c.upgrade()
+    m = c.recv_message(5) if r is not None and r.status == 101 else None
+    c.close()
+    kids = gw.children()
+    pid = int(m[1]) if m else None
+    t.ok(pid is not None and kids == [pid],
+         'control: a program spawned for a connection is still seen right '
+         'after its client closes', 'answer %r, pid %r, children %r' %
+         (r and r.status, pid, kids))
+    t.ok(w.wait_until(lambda: gw.children() == [], 10),
+         'control: ... and ended by the gateway within 10 s')
+    spawned = []
+    for name, request, status, _ in refusals(host):
+        r = w.http_exchange(gw.hostport(), request)
+        kids = gw.children()
+        if r is None or r.status != status or kids:
+            spawned.append('%s: answer %r, children %r' % (
+                name, r and r.status, kids))
+            w.wait_until(lambda: gw.children() == [], 10)
+    t.ok(not spawned, 'no program is spawned for any refusal (children '
+         'checked right after each answer)', *spawned)
     t.eq(gw.stop(), 0, 'gateway exits 0 on SIGTERM')
 
     gw = w.Gateway([w.TESTCHILD, 'echo'], [
@@ -190,4 +231,4 @@ def body(t):
     t.eq(gw.stop(), 0, 'gateway exits 0 on SIGTERM')
 
 
-w.run(60, body, 60)
+w.run(64, body, 60)

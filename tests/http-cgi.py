@@ -5,6 +5,7 @@
 # (302), the request body on stdin (100 KB intact), the CGI environment,
 # 502 for scripts that fail or print no valid header block, no source of a
 # non-executable file, a 2 s script completes, stderr in the gateway log,
+# the 64 MiB output cap from both sides (60 MiB whole, 80 MB cut at it),
 # 413 over --maxmsg, 411 for chunked bodies, no escape from the directory,
 # and 429 over --maxforks.
 
@@ -17,6 +18,9 @@ OUTSIDE = b"CGI-ESCAPED-OUTSIDE-9d2e"
 SOURCE = b"NONEXEC-SOURCE-MARKER-51c7"
 STDERR = "CGI-STDERR-MARKER-0b6a"
 MAXMSG = 200000
+CAP = 64 * 2**20                # the gateway's cap on a script's output
+UNDER_CAP = 60 * 2**20          # under it: must arrive whole
+HUGE = 80000000                 # over it: cut at the cap
 
 
 def scripts(cgi, d):
@@ -34,7 +38,9 @@ def scripts(cgi, d):
     s("env.sh", "printf 'Content-Type: text/plain\\n\\n'\nexec env\n")
     s("fail.sh", "exit 1\n")
     s("hugeout.sh", "printf 'Content-Type: application/octet-stream\\n\\n'\n"
-      "exec head -c 80000000 /dev/zero\n")
+      "exec head -c %d /dev/zero\n" % HUGE)
+    s("undercap.sh", "printf 'Content-Type: application/octet-stream\\n\\n'\n"
+      "exec head -c %d /dev/zero\n" % UNDER_CAP)
     onewrite = h.write(os.path.join(d, "onewrite.txt"),
                        b"Content-Type: text/plain\n\n" + b"w" * 100000)
     s("onewrite.sh", "exec cat '%s'\n" % onewrite)
@@ -161,16 +167,25 @@ def body(t, gw, cgi):
             "status %d, %d bytes" % (r.status, len(r.body))
     h.point(t, "a 3 MB script output arrives intact", bigout)
 
+    # Both bounds of the cap, counted as the bytes stream in (not held).
+    def undercap():
+        t0 = time.monotonic()
+        r, n, zeros = h.fetch_count(gw.port, "/undercap.sh", 60)
+        return (r.status == 200 and n == UNDER_CAP and zeros), \
+            "status %d, %d of %d bytes (all NUL: %s) in %.1f s" % (
+                r.status, n, UNDER_CAP, zeros, time.monotonic() - t0)
+    h.point(t, "an output body of 60 MiB (under the 64 MiB cap) arrives "
+            "whole", undercap)
+
     def hugeout():
         t0 = time.monotonic()
-        r = h.fetch(gw.port, "/hugeout.sh", timeout=30)
-        n = len(r.body)
-        return (r.status == 200 and n <= 64 * 2**20 and
+        r, n, zeros = h.fetch_count(gw.port, "/hugeout.sh", 60)
+        return (r.status == 200 and UNDER_CAP < n <= CAP and zeros and
                 not r.has("Content-Length")), \
-            "status %d, %d bytes in %.1f s" % (r.status, n,
-                                               time.monotonic() - t0)
+            "status %d, %d bytes (cap %d) in %.1f s" % (
+                r.status, n, CAP, time.monotonic() - t0)
     h.point(t, "an output body over 64 MiB: the connection is closed at "
-            "the cap", hugeout)
+            "the cap (more than 60 MiB, at most 64 MiB delivered)", hugeout)
 
     def cgienv():
         if memo:

@@ -185,6 +185,35 @@ def fetch(port, target, method="GET", headers=(), body=b"",
         c.close()
 
 
+def fetch_count(port, target, timeout=60.0):
+    """GET target on a fresh connection (Connection: close) and count the
+    body without keeping it: (Response with an empty body, body bytes,
+    whether every body byte was NUL).  Only for close-delimited bodies;
+    raises if the answer is chunked or the deadline passes first."""
+    c = Conn(port, timeout)
+    try:
+        c.request("GET", target, ["Connection: close"])
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in c.buf:
+            if not c._fill_some(deadline):
+                raise RuntimeError("EOF before the HTTP answer: %r" %
+                                   bytes(c.buf[:300]))
+        i = c.buf.index(b"\r\n\r\n")
+        r = Response(bytes(c.buf[:i]).decode("latin-1"), b"")
+        if "chunked" in (r.get("Transfer-Encoding") or "").lower():
+            raise RuntimeError("chunked answer: %r" % r)
+        n = len(c.buf) - i - 4
+        zeros = c.buf[i + 4:].count(0) == n
+        del c.buf[:]
+        while c._fill_some(deadline):
+            n += len(c.buf)
+            zeros = zeros and c.buf.count(0) == len(c.buf)
+            del c.buf[:]
+        return r, n, zeros
+    finally:
+        c.close()
+
+
 # Fixtures
 
 def tmpdir(prefix="wspipe-http"):

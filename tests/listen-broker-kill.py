@@ -67,7 +67,7 @@ def main(t):
                                        "before"])
             if st != 0:
                 return False, err
-            return a.expect("update /k before")
+            return L.expect_only(a, "update /k before")
         L.point(t, "before the kill: a script's publish reaches the "
                 "subscriber", p_before)
 
@@ -103,12 +103,12 @@ def main(t):
                                        "after"])
             if st != 0:
                 return False, "publish: %s" % err
-            ok, why = a.expect("update /k after", 3.0)
+            ok, why = L.expect_only(a, "update /k after", 3.0)
             if not ok:
                 return False, "client a: " + why
             st, _, err = L.wspipe_run(["publish", "--socket=" + sock, "/k2",
                                        "after2"])
-            return b.expect("update /k2 after2", 3.0)
+            return L.expect_only(b, "update /k2 after2", 3.0)
         L.point(t, "after the restart: scripts publish again and the "
                 "existing clients get updates without resubscribing",
                 p_after)
@@ -118,7 +118,7 @@ def main(t):
             ok, why = b.expect("ok publish /k")
             if not ok:
                 return False, why
-            return a.expect("update /k from-b")
+            return L.expect_only(a, "update /k from-b")
         L.point(t, "after the restart: a browser publish reaches the other "
                 "client", p_browser)
 

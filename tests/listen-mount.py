@@ -47,7 +47,7 @@ def main(t):
             if not ok:
                 return False, why
             L.wspipe_run(["publish", "--socket=" + s1, "/m", "state"])
-            ok, why = w.expect("update /m state")
+            ok, why = L.expect_only(w, "update /m state")
             if not ok:
                 return False, why
             w.send("ping")
@@ -121,7 +121,8 @@ def main(t):
             ok, why = w.expect("published 0", 5.0)
             if not ok:
                 return False, "wspipe publish in the program: " + why
-            return sub.expect("update /fromprog hello from the program")
+            return L.expect_only(sub,
+                                 "update /fromprog hello from the program")
         L.point(t, "the program's `wspipe publish` (via $WSPIPE_BROKER) "
                 "reaches a /live subscriber", p_prog_publish)
 

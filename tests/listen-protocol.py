@@ -3,8 +3,10 @@
 #
 # Listen mode, browser protocol (wspipe --listen): subscribe and its ok;
 # a script's publish (--socket and $WSPIPE_BROKER) reaches every
-# subscriber; retained state for a late subscriber; publish order kept
-# over 200 states; 50 resources over one socket; unsubscribe; ping/pong;
+# subscriber; retained state for a late subscriber, once (also when the
+# gateway already holds it); publish order kept over 200 states; 50
+# resources over one socket; unsubscribe; ping/pong; counts are exact
+# (a ping after the expected messages must be answered by the next one);
 # each kind of malformed message answered with an error while the
 # connection stays usable (with the exact limits: 256-byte resource,
 # 65536-byte data); binary message -> close 1003; 1024 subscriptions at
@@ -53,7 +55,7 @@ def main(t):
             if st != 0:
                 return False, "wspipe publish exit %d: %s" % (st, err)
             for i, s in enumerate(subs):
-                ok, why = s.expect("update /a hello  wide world ")
+                ok, why = L.expect_only(s, "update /a hello  wide world ")
                 if not ok:
                     return False, "subscriber %d: %s" % (i, why)
             return True, None
@@ -64,7 +66,7 @@ def main(t):
             st, out, err = publish("/a", "via-env", env=True)
             if st != 0:
                 return False, "exit %d: %s" % (st, err)
-            return a.expect("update /a via-env")
+            return L.expect_only(a, "update /a via-env")
         L.point(t, "wspipe publish with $WSPIPE_BROKER reaches the "
                 "subscriber", p_env)
 
@@ -77,12 +79,34 @@ def main(t):
             return L.expect_seq(w, ["ok subscribe /ret",
                                     "update /ret early state"])
         L.point(t, "a state published before anyone subscribed arrives "
-                "right after ok subscribe", p_retained)
+                "right after ok subscribe, once", p_retained)
+
+        def p_cached():
+            # The gateway now holds /ret's state (the subscriber above
+            # keeps it subscribed): a second subscriber is served from
+            # there, and must get it exactly once too.
+            w = ws()
+            w.send("subscribe /ret")
+            ok, why = L.expect_seq(w, ["ok subscribe /ret",
+                                       "update /ret early state"])
+            if not ok:
+                return False, "second subscriber: " + why
+            w.send("subscribe /ret")
+            ok, why = L.expect_seq(w, ["ok subscribe /ret",
+                                       "update /ret early state"])
+            if not ok:
+                return False, "resubscribing: " + why
+            return True, None
+        L.point(t, "a later subscriber on the same gateway, and a "
+                "resubscription, get the held state once", p_cached)
 
         def p_order():
             w = ws()
             w.send("subscribe /ord")
             ok, why = w.expect("ok subscribe /ord")
+            if not ok:
+                return False, why
+            ok, why = L.subscribed(w, sock, "/ord")
             if not ok:
                 return False, why
             c = L.LineConn(sock)
@@ -137,7 +161,7 @@ def main(t):
                 return False, why
             publish("/u", "u2")
             publish("/u-probe", "probe")
-            return w.expect("update /u-probe probe")
+            return L.expect_only(w, "update /u-probe probe")
         L.point(t, "unsubscribe -> ok unsubscribe, no more updates "
                 "for it", p_unsub)
 
@@ -272,7 +296,7 @@ def main(t):
                 return False, why
             publish("/t2", "x")
             publish("/t2-probe", "probe")
-            return w.expect("update /t2-probe probe")
+            return L.expect_only(w, "update /t2-probe probe")
         L.point(t, "subscribing twice then unsubscribing once ends the "
                 "subscription (it was one)", p_twice_unsub)
 

@@ -47,7 +47,7 @@ def main(t):
                                        "from-script"])
             if st != 0:
                 return False, "script publish: " + err
-            return sub.expect("update /a from-script")
+            return L.expect_only(sub, "update /a from-script")
         L.point(t, "default: browser publish -> `error publish R not "
                 "allowed`, connection kept, nothing delivered", p_default)
 
@@ -60,7 +60,7 @@ def main(t):
                                          "update /any/thing some data"])
             if not ok:
                 return False, "publisher: " + why
-            return sub.expect("update /any/thing some data")
+            return L.expect_only(sub, "update /any/thing some data")
         L.point(t, "--listen-publish: ok publish, the update reaches "
                 "subscribers and the (subscribed) publisher", p_all)
 
@@ -90,7 +90,7 @@ def main(t):
                 ok, why = pub.expect("ok publish " + name)
                 if not ok:
                     return False, why
-                return sub.expect("update %s hi %s" % (name, name))
+                return L.expect_only(sub, "update %s hi %s" % (name, name))
             return fn
         L.point(t, "--listen-publish=/chat: /chat allowed and delivered",
                 allowed("/chat"))
@@ -106,7 +106,7 @@ def main(t):
                 if not ok:
                     return False, why
                 L.wspipe_run(["publish", "--socket=" + s2, name, "script"])
-                return sub.expect("update %s script" % name)
+                return L.expect_only(sub, "update %s script" % name)
             return fn
         L.point(t, "--listen-publish=/chat: /other -> error publish /other "
                 "not allowed, nothing delivered", refused("/other"))

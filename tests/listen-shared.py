@@ -60,7 +60,7 @@ def main(t):
             ok, why = c1.expect("ok publish /sh")
             if not ok:
                 return False, "publisher: " + why
-            return c2.expect("update /sh from gateway 1")
+            return L.expect_only(c2, "update /sh from gateway 1")
         L.point(t, "a client of gateway 1 publishes, a subscriber on "
                 "gateway 2 gets it", p_cross)
 
@@ -70,12 +70,19 @@ def main(t):
             if st != 0:
                 return False, err
             for name, c in (("gateway 1", c1), ("gateway 2", c2)):
-                ok, why = c.expect("update /both to everyone")
+                ok, why = L.expect_only(c, "update /both to everyone")
                 if not ok:
                     return False, "%s: %s" % (name, why)
-            return True, None
+            # Gateway 2 now holds the state: a late subscriber there is
+            # served it once, right after its ok.
+            late = fx.ws(g2.port)
+            late.send("subscribe /both")
+            ok, why = L.expect_seq(late, ["ok subscribe /both",
+                                          "update /both to everyone"])
+            late.close()
+            return ok, "late subscriber on gateway 2: %s" % why
         L.point(t, "a script publishing to S reaches the clients of both "
-                "gateways", p_script)
+                "gateways, once each (and a late subscriber)", p_script)
 
         def p_one_conn():
             ws = [fx.ws(g2.port) for _ in range(20)]
@@ -86,7 +93,7 @@ def main(t):
                 if not ok:
                     return False, why
             L.wspipe_run(["publish", "--socket=" + S, "/many/7", "seven"])
-            ok, why = ws[7].expect("update /many/7 seven")
+            ok, why = L.expect_only(ws[7], "update /many/7 seven")
             if not ok:
                 return False, why
             # The listening socket and one per gateway; the script's
@@ -121,11 +128,11 @@ def main(t):
                                        "after g1"])
             if st != 0:
                 return False, err
-            ok, why = c2.expect("update /both after g1")
+            ok, why = L.expect_only(c2, "update /both after g1")
             if not ok:
                 return False, why
             L.wspipe_run(["publish", "--socket=" + S, "/sh", "sh again"])
-            return c2.expect("update /sh sh again")
+            return L.expect_only(c2, "update /sh sh again")
         L.point(t, "gateway 2's client still gets its updates", p_g2_ok)
 
         def p_g1_killed():
@@ -139,7 +146,7 @@ def main(t):
             g3.proc.kill()
             g3.proc.wait(5)
             L.wspipe_run(["publish", "--socket=" + S, "/both", "after kill"])
-            ok, why = c2.expect("update /both after kill")
+            ok, why = L.expect_only(c2, "update /both after kill")
             if not ok:
                 return False, why
             return bk.poll() is None, "broker exited"

@@ -32,7 +32,8 @@ __all__ = ["Tap", "Timeout", "ScriptTimeout", "run", "point", "free_port",
            "children_of", "proc_status", "fd_count", "sanitized", "WSPIPE",
            "TESTCHILD", "Fixture", "LineConn", "WS", "LOOP", "arun",
            "wait_until", "cmdline", "broker_children", "broker_socket_of",
-           "pid_alive", "wspipe_run", "LineReader", "expect_seq"]
+           "pid_alive", "wspipe_run", "LineReader", "expect_seq", "no_more",
+           "expect_only"]
 
 LOOP = asyncio.new_event_loop()
 asyncio.set_event_loop(LOOP)
@@ -291,6 +292,40 @@ class WS:
             pass
 
 
+def subscribed(ws, sock, resource, timeout=10.0):
+    """Waits until the broker delivers resource's updates to ws.
+
+    "ok subscribe" means the gateway has the subscription; until the issue
+    about it is resolved, the broker may get it a moment later.  Publishes
+    markers from a script until one arrives, then reads up to the last
+    one: an event to synchronise on, not a sleep.  Returns (ok, why)."""
+    deadline = time.monotonic() + timeout
+    c = LineConn(sock)
+    n = 0
+    try:
+        while time.monotonic() < deadline:
+            n += 1
+            c.send("publish %s marker%d" % (resource, n))
+            try:
+                m = ws.recv(0.2)
+            except Timeout:
+                continue
+            except Closed as e:
+                return False, "closed (%s) while waiting" % e.args[0]
+            if not m.startswith("update %s marker" % resource):
+                return False, "unexpected %r" % short(m)
+            if m == "update %s marker%d" % (resource, n):
+                return True, None
+            out, found = ws.until("update %s marker%d" % (resource, n),
+                                  max(0.1, deadline - time.monotonic()))
+            if not found:
+                return False, "marker%d never came: %r" % (n, out[-3:])
+            return True, None
+    finally:
+        c.close()
+    return False, "no marker arrived within %.0f s" % timeout
+
+
 def short(s, n=100):
     if s is None:
         return s
@@ -299,17 +334,51 @@ def short(s, n=100):
     return s
 
 
-def expect_seq(ws, items, timeout=3.0):
-    """(ok, diag): ws receives exactly the messages items, in order."""
+def no_more(ws, timeout=3.0):
+    """(ok, diag): nothing more is queued for ws.  A ping sent now is
+    answered after whatever the gateway has already queued, so the very
+    next message must be its pong; anything before it is an extra."""
+    ws.send("ping")
+    deadline = time.monotonic() + timeout
+    extra = []
+    while True:
+        try:
+            m = ws.recv(max(0.0, deadline - time.monotonic()))
+        except Timeout:
+            return False, "no pong within %.1f s; extra messages %r" % (
+                timeout, [short(x) for x in extra[:3]])
+        except Closed as e:
+            return False, "connection closed (code %s) before pong; extra " \
+                "messages %r" % (e.args[0], [short(x) for x in extra[:3]])
+        if m == "pong":
+            if extra:
+                return False, "%d extra message(s) before pong: %r" % (
+                    len(extra), [short(x) for x in extra[:3]])
+            return True, None
+        extra.append(m)
+
+
+def expect_seq(ws, items, timeout=3.0, exact=True):
+    """(ok, diag): ws receives exactly the messages items, in order; with
+    exact, nothing more is queued behind them (no_more)."""
     got = ws.collect(len(items), timeout)
     if got == list(items):
-        return True, None
+        return no_more(ws) if exact else (True, None)
     for i, (a, b) in enumerate(zip(got, items)):
         if a != b:
             return False, "message %d: wanted %r, got %r (%d of %d came)" % (
                 i, short(b), short(a), len(got), len(items))
     return False, "only %d of %d messages came; last %r" % (
         len(got), len(items), short(got[-1]) if got else None)
+
+
+def expect_only(ws, want, timeout=2.0):
+    """(ok, diag): the next message is want and nothing more is queued
+    behind it (no_more)."""
+    ok, why = ws.expect(want, timeout)
+    if not ok:
+        return ok, why
+    return no_more(ws)
 
 
 # Reading a process's stdout with a deadline

@@ -3,9 +3,10 @@
 #
 # A program that never reads stdin: the client pushes 50 MB; the gateway
 # stops reading that client instead of buffering (its send stalls, RSS
-# grows < 30 MB), stays responsive to others, and when the client resets
+# grows < 2 MB), stays responsive to others, and when the client resets
 # the connection the program is reaped.
 
+import os
 import select
 import time
 
@@ -13,7 +14,10 @@ import wstest as w
 
 TOTAL = 50 * 1000 * 1000
 STALL = 2.0                     # s without room in our send buffer
-RSS_GROWTH = 30 * 1024          # KiB
+# Measured growth while stalled: ~0.25 MB (0.35 MB with ASan, 0.65 MB
+# under valgrind); with a flow-control window of 8 MiB instead of 64 KiB
+# it is ~8.4 MB.
+RSS_GROWTH = (4 if os.environ.get('WSPIPE_VALGRIND') else 2) * 1024  # KiB
 
 
 def push(c, gw, data):
@@ -51,7 +55,8 @@ def body(t):
         t.ok(stalled, '%s: sending 50 MB to a program that does not read '
              'stalls' % name, 'sent %d bytes without stalling' % sent)
         t.ok(peak - base < RSS_GROWTH, '%s: gateway RSS grew by less than '
-             '30 MB' % name, 'base %d KiB, peak %d KiB, %d bytes sent' %
+             '%d MB' % (name, RSS_GROWTH // 1024),
+             'base %d KiB, peak %d KiB, %d bytes sent' %
              (base, peak, sent))
         t.diag('%s: stalled after %.1f MB; RSS %d -> %d KiB' %
                (name, sent / 1e6, base, peak))

@@ -3,10 +3,12 @@
 #
 # SIGTERM (or SIGINT) to the gateway: it stops listening, every client gets
 # close 1001, every program is ended (even one ignoring SIGTERM), and the
-# gateway exits 0 within 5 s.
+# gateway exits 0 within 5 s.  While a program that ignores SIGTERM still
+# holds the gateway in its shutdown, new connections are already refused.
 
 import os
 import signal
+import socket
 import time
 
 import wstest as w
@@ -58,6 +60,53 @@ def body(t):
     gw = w.Gateway([w.TESTCHILD, 'echo'])
     t.eq(gw.stop(sig=signal.SIGINT), 0, 'idle gateway: SIGINT, exit 0')
 
+    # The listening socket must be closed at the start of the shutdown,
+    # not only when the process exits.  A program that ignores SIGTERM
+    # (and --closems=1000) keeps the gateway in its shutdown for about
+    # 4 s: new connections must be refused within it.
+    gw = w.Gateway([w.TESTCHILD, 'ignore-term'], ['--closems=1000'])
+    c = w.RawWS(gw, timeout=5)
+    try:
+        r = c.upgrade()
+        if r is None or r.status != 101:
+            raise RuntimeError('upgrade answered %r' % r)
+        prog = int(c.recv_message(5)[1])
+        t.ok(not refused(gw.port) and prog in gw.children(),
+             'shutdown grace: before SIGTERM a new connection is accepted '
+             'and the program runs')
+        os.kill(gw.pid, signal.SIGTERM)
+        t.eq(c.recv_close(5), (1001, 'server shutting down'),
+             'shutdown grace: the client gets close 1001')
+        gone = w.wait_until(lambda: refused(gw.port), 2.0)
+        running, kid = gw.running(), not w.dead(prog)
+        t.ok(gone and running and kid,
+             'shutdown grace: a new connection is refused while the '
+             'gateway still runs and its program is still alive',
+             'refused: %s, gateway running: %s, program alive: %s' %
+             (gone, running, kid))
+        try:
+            status = gw.proc.wait(10)
+        except Exception:
+            status = None
+        t.ok(status == 0 and w.dead(prog),
+             'shutdown grace: the gateway ends the program and exits 0',
+             'status %r, program dead: %s' % (status, w.dead(prog)))
+    finally:
+        c.close()
+
+
+def refused(port):
+    """True if a TCP connection to 127.0.0.1:port is refused."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(('127.0.0.1', port))
+        return False
+    except ConnectionRefusedError:
+        return True
+    finally:
+        s.close()
+
 
 w.need_websockets()
-w.run(19, body, 60)
+w.run(23, body, 60)

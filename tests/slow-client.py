@@ -3,17 +3,24 @@
 #
 # A client that does not read while the program writes 200 MB (spew): the
 # gateway stops reading the program (which blocks in write) and its RSS
-# stays bounded; once the client reads, every byte arrives (text mode: one
-# fragmented message; --binary: binary messages), then close 1000.
+# stays bounded (grows by less than 6 MB); once the client reads, every
+# byte arrives (text mode: one fragmented message; --binary: binary
+# messages), then close 1000.
 
 import fcntl
+import os
 import struct
 import termios
 
 import wstest as w
 
 SIZE = 200000000
-RSS_GROWTH = 30 * 1024          # KiB
+# The gateway holds at most the flow-control window (64 KiB) and a frame
+# per connection.  Growth from before the connection, measured: ~2.5 MB
+# (3.5 MB with ASan), most of it code and library pages touched for the
+# first time; with a window of 8 MiB it is 10-19 MB.  Under valgrind its
+# own translation cache grows by 15-28 MB, so the bound there is loose.
+RSS_GROWTH = (60 if os.environ.get('WSPIPE_VALGRIND') else 6) * 1024  # KiB
 
 
 def queued(sock):
@@ -74,10 +81,15 @@ def body(t):
              '%s: the program is blocked, not finished' % name,
              'children before %s, now %s' % (kids, gw.children()))
         t.ok(rss - base < RSS_GROWTH, '%s: gateway RSS grew by less than '
-             '30 MB while the client does not read' % name,
+             '%d MB while the client does not read' %
+             (name, RSS_GROWTH // 1024),
              'base %d KiB, now %d KiB; %d bytes queued at the client' %
              (base, rss, q))
+        t.diag('%s: RSS %d KiB at start, %d KiB stalled (+%d)' %
+               (name, base, rss, rss - base))
         total, allx, framing, close, peak = drain(c, gw, not mode)
+        t.diag('%s: RSS peak %d KiB while draining (+%d)' %
+               (name, peak, peak - base))
         t.eq(total, SIZE, '%s: the client then receives all %d bytes' %
              (name, SIZE))
         t.ok(allx, '%s: ... unchanged' % name)
