@@ -1,12 +1,12 @@
 /*
  * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
  *
- * --cgidir: plain HTTP requests run scripts as CGI/1.1 (RFC 3875).  The
- * script is the connection's child, spawned like a WebSocket program;
- * the request body streams to its stdin, and its output is parsed for
+ * --cgidir: plain HTTP requests run scripts as CGI/1.1 (RFC 3875).  A
+ * running script is a role of the connection: the request body streams
+ * to its stdin no faster than it takes it, and its output is parsed for
  * the header block (Status, Location, Content-Type and the rest), then
- * streamed to the client until the script's output ends.  The time and
- * the output size of a script are bounded.
+ * streamed to the client until the script's output ends, which ends the
+ * connection too.  The time and the output size of a script are bounded.
  */
 
 #include <sys/stat.h>
@@ -23,105 +23,121 @@
 #include "path.h"
 
 #define CGI_HEADER_MAX	8192
-#define CGI_TIMEOUT	30.0
 #define CGI_OUTPUT_MAX	(64ULL * 1024 * 1024)
 
-/*
- * Starts the script that the request's path names, if any.  Returns 0
- * when the path names no executable under --cgidir (the request goes on
- * to the next handler), else 1: the script runs, or the request failed.
- */
-int
-cgi_match(struct conn *c, struct http *h)
-{
-	char	 script[PATH_MAX], **env, *argv[2];
-	size_t	 used;
+struct cgi {
+	struct conn		*c;
+	struct http_request	*r;
+	struct child		 ch;
+	struct buf		 head;		/* the script's header block */
+	int			 sent;		/* our answer's head is out */
+	int			 status;
+	int			 over;		/* the answer is complete */
+	unsigned long long	 bytes;
+};
 
-	if (path_script(conf.cgidir, http_decoded(h), script, sizeof script,
+static const struct conn_ops	cgi_ops;
+static uint8_t			cgi_scratch[READ_MAX];
+
+static void	cgi_abort(struct cgi *, const char *);
+
+/* The script's path in script, if the request names one under --cgidir. */
+int
+cgi_match(struct http_request *r, char *script, size_t scriptsz)
+{
+	size_t	used;
+
+	if (path_script(conf.cgidir, r->decoded, script, scriptsz,
 	    &used) != 0 || access(script, X_OK) == -1)
 		return (0);
-	if (http_header(h, "Transfer-Encoding") != NULL) {
-		http_error(c, 411, "a CGI request body needs Content-Length");
-		return (1);
-	}
-	if (conf.maxmsg > 0 && http_content_length(h) > conf.maxmsg) {
-		http_error(c, 413, "request body too large");
-		return (1);
-	}
-	if (conf.maxforks > 0 && nchildren >= conf.maxforks) {
-		http_error(c, 429, "too many requests, try again later");
-		return (1);
-	}
-	http_set_script(h, used, script);
-	c->path = xstrdup(http_path(h));
-	env = env_build(c, h, NULL);
-	argv[0] = script;
-	argv[1] = NULL;
-	if (child_spawn(c, script, argv, env) == -1) {
-		env_free(env);
-		if (errno == EAGAIN || errno == ENOMEM || errno == EMFILE ||
-		    errno == ENFILE)
-			http_error(c, 503, "out of resources, try again later");
-		else
-			http_error(c, 502, "the script could not be started");
-		return (1);
-	}
-	env_free(env);
-	buf_init(&c->cgi_head, CGI_HEADER_MAX);
-	c->cgi = 1;
-	c->state = CONN_CGI;
-	c->timer.repeat = CGI_TIMEOUT;
-	ev_timer_again(EV_DEFAULT, &c->timer);
-	conn_log(c, LOG_LEVEL_DEBUG, "cgi %s pid %ld", script,
-	    (long)c->child.pid);
-	http_cgi_started(h);
-	if (!http_has_body(h))
-		child_close_stdin(c);
+	http_set_script(r, used, script);
 	return (1);
 }
 
-/* Room for request body bytes on their way to the script. */
-size_t
-cgi_room(struct conn *c)
+static void
+cgi_log(struct cgi *cg, int status, unsigned long long bytes,
+    const char *why)
 {
-	size_t	used = buf_len(&c->child.tochild);
-
-	return (used >= HIGH_WATER ? 0 : HIGH_WATER - used);
+	if (why != NULL)
+		conn_log(cg->c, LOG_LEVEL_ACCESS, "%s %s %d %llu %s",
+		    cg->r->method, cg->r->path, status, bytes, why);
+	else
+		conn_log(cg->c, LOG_LEVEL_ACCESS, "%s %s %d %llu",
+		    cg->r->method, cg->r->path, status, bytes);
 }
 
-int
-cgi_body(struct conn *c, const char *at, size_t len)
+/* Request body bytes for the script; the caller feeds no more than fit. */
+static int
+cgi_body_cb(void *arg, const char *at, size_t len)
 {
-	if (c->child.flags & CHILD_STDIN_SHUT)
-		return (0);
-	if (buf_append(&c->child.tochild, at, len) == -1)
+	struct cgi	*cg = arg;
+
+	if (child_write(&cg->ch, at, len) == -1)
 		return (-1);
-	(void)child_flush(c);
+	(void)child_flush(&cg->ch);
 	return (0);
 }
 
-void
-cgi_body_done(struct conn *c)
+/* Feeds what the script can take of the request body. */
+static void
+cgi_input(struct conn *c)
 {
-	child_close_stdin(c);
+	struct cgi	*cg = c->role;
+	struct buf	*in = &c->in;
+	enum http_event	 ev;
+	size_t		 len, room, used;
+
+	while (!http_request_done(cg->r) && !cg->over &&
+	    (len = buf_len(in)) > 0) {
+		room = child_queued(&cg->ch) >= HIGH_WATER ? 0 :
+		    HIGH_WATER - child_queued(&cg->ch);
+		if (len > room)
+			len = room;
+		if (len == 0)
+			return;
+		used = http_request_feed(cg->r, (const char *)buf_head(in), len,
+		    &ev);
+		buf_drain(in, used);
+		if (ev == HTTP_EV_ERROR) {
+			cgi_abort(cg, "malformed request body");
+			return;
+		}
+		if (ev == HTTP_EV_DONE)
+			child_close_stdin(&cg->ch);
+	}
 }
 
-/* Ends a CGI exchange that went wrong: 502 if nothing was sent yet. */
-void
-cgi_abort(struct conn *c, const char *why)
+/*
+ * Ends a CGI exchange: 502 (or status) if nothing was sent yet, else
+ * the connection ends where the answer stops.
+ */
+static void
+cgi_fail(struct cgi *cg, int status, const char *why)
 {
-	conn_log(c, LOG_LEVEL_INFO, "cgi failed: %s", why);
-	child_terminate(c);
-	buf_free(&c->cgi_head);
-	if (!c->cgi_sent) {
-		c->state = CONN_HTTP;
-		http_error(c, 502, why);
+	struct conn	*c = cg->c;
+
+	child_terminate(&cg->ch);
+	buf_free(&cg->head);
+	cg->over = 1;
+	if (!cg->sent) {
+		cgi_log(cg, status, strlen(why) + 1, why);
+		if (http_put_error(&c->out, status, why, NULL) == -1) {
+			conn_close(c, "answer over the output cap");
+			return;
+		}
+		c->why = why;
+		conn_finish(c);
 		return;
 	}
 	c->why = why;
-	c->flags |= CONN_FINISH;
-	c->state = CONN_CLOSING;
-	conn_update(c);
+	conn_finish(c);
+}
+
+static void
+cgi_abort(struct cgi *cg, const char *why)
+{
+	conn_log(cg->c, LOG_LEVEL_INFO, "cgi failed: %s", why);
+	cgi_fail(cg, 502, why);
 }
 
 static int
@@ -150,12 +166,13 @@ cgi_status(const char *v, int *status)
  * line): write the HTTP answer's head.  Returns -1 if it is malformed.
  */
 static int
-cgi_head(struct conn *c, char *block, size_t len)
+cgi_head(struct cgi *cg, char *block, size_t len)
 {
+	struct conn	*c = cg->c;
 	char	*line, *next, *colon, *value, *reason = NULL;
 	int	 status = 200, have_type = 0, have_location = 0, have_status = 0;
 	char	*lines[128];
-	int	 n = 0, i;
+	int	 n = 0, i, close = 1;
 
 	block[len] = '\0';
 	for (line = block; line != NULL && *line != '\0'; line = next) {
@@ -199,17 +216,18 @@ cgi_head(struct conn *c, char *block, size_t len)
 		return (-1);
 	if (have_location && !have_status)
 		status = 302;
-	c->flags |= CONN_CLOSE_AFTER;
-	http_head_reason(c, status, reason, NULL, -1);
+	cg->status = status;
+	if (http_put_head(&c->out, status, reason, NULL, -1, &close) == -1)
+		return (-1);
 	for (i = 0; i < n; i++) {
 		colon = strchr(lines[i], ':');
 		*colon = '\0';
 		for (value = colon + 1; *value == ' ' || *value == '\t'; value++)
 			;
-		http_put_header(c, lines[i], value);
+		if (http_put_field(&c->out, lines[i], value) == -1)
+			return (-1);
 	}
-	http_end_head(c);
-	return (0);
+	return (http_put(&c->out, "\r\n"));
 }
 
 /*
@@ -238,76 +256,249 @@ cgi_blank(const char *p, size_t len, size_t *skip)
 }
 
 /* Script output: the header block first, then the body as it comes. */
-void
-cgi_output(struct conn *c, const uint8_t *data, size_t n)
+static void
+cgi_output(struct cgi *cg, const uint8_t *data, size_t n)
 {
-	char	*block;
-	ssize_t	 end;
-	size_t	 skip = 0, len, take;
+	struct conn	*c = cg->c;
+	char		*block;
+	ssize_t		 end;
+	size_t		 skip = 0, len, take, before;
 
-	if (!c->cgi_sent) {
+	if (!cg->sent) {
 		/* Only the header block is held; the body may follow it. */
-		take = n < buf_room(&c->cgi_head) ? n : buf_room(&c->cgi_head);
-		(void)buf_append(&c->cgi_head, data, take);
-		len = buf_len(&c->cgi_head);
-		end = cgi_blank((const char *)buf_head(&c->cgi_head), len,
-		    &skip);
+		take = n < buf_room(&cg->head) ? n : buf_room(&cg->head);
+		(void)buf_append(&cg->head, data, take);
+		len = buf_len(&cg->head);
+		end = cgi_blank((const char *)buf_head(&cg->head), len, &skip);
 		if (end == -1) {
-			if (buf_room(&c->cgi_head) == 0)
-				cgi_abort(c, "CGI header block too large");
+			if (buf_room(&cg->head) == 0)
+				cgi_abort(cg, "CGI header block too large");
 			return;
 		}
 		block = xmalloc(len + 1);
-		memcpy(block, buf_head(&c->cgi_head), len);
-		if (cgi_head(c, block, end) == -1) {
+		memcpy(block, buf_head(&cg->head), len);
+		before = buf_len(&c->out);
+		if (cgi_head(cg, block, end) == -1) {
 			free(block);
-			cgi_abort(c, "malformed CGI header block");
+			/* Nothing of a refused head goes out. */
+			buf_truncate(&c->out, buf_len(&c->out) - before);
+			cgi_abort(cg, "malformed CGI header block");
 			return;
 		}
-		c->cgi_sent = 1;
+		cg->sent = 1;
 		(void)buf_append(&c->out, block + end + skip, len - end - skip);
-		c->cgi_bytes += len - end - skip;
+		cg->bytes += len - end - skip;
 		free(block);
-		buf_free(&c->cgi_head);
+		buf_free(&cg->head);
 		data += take;
 		n -= take;
 		if (n == 0)
 			return;
 	}
-	/* Reads are sized to fit (child_update); the caps are a backstop. */
-	if (c->cgi_bytes + n > CGI_OUTPUT_MAX ||
+	/* Reads are sized to fit (cgi_update); the caps are a backstop. */
+	if (cg->bytes + n > CGI_OUTPUT_MAX ||
 	    buf_append(&c->out, data, n) == -1) {
-		cgi_abort(c, "CGI output too large");
+		cgi_abort(cg, "CGI output too large");
 		return;
 	}
-	c->cgi_bytes += n;
+	cg->bytes += n;
 }
 
 /* The script's output ended. */
-void
-cgi_eof(struct conn *c)
+static void
+cgi_eof(struct cgi *cg)
 {
-	if (!c->cgi_sent) {
-		cgi_abort(c, "the script ended without a CGI header block");
+	if (!cg->sent) {
+		cgi_abort(cg, "the script ended without a CGI header block");
 		return;
 	}
-	http_answered(c, c->cgi_bytes);
-	child_terminate(c);
-	c->why = "cgi done";
-	c->flags |= CONN_FINISH;
-	c->state = CONN_CLOSING;
-	conn_update(c);
+	cgi_log(cg, cg->status, cg->bytes, NULL);
+	child_terminate(&cg->ch);
+	cg->over = 1;
+	cg->c->why = "cgi done";
+	conn_finish(cg->c);
 }
 
-void
-cgi_timeout(struct conn *c)
+static void
+cgi_readable_cb(void *arg)
 {
-	if (!c->cgi_sent) {
-		child_terminate(c);
-		buf_free(&c->cgi_head);
-		c->state = CONN_HTTP;
-		http_error(c, 504, "the script took too long");
+	struct cgi	*cg = arg;
+	ssize_t		 n;
+
+	if (cg->over) {
+		child_update(&cg->ch, 0);
 		return;
 	}
-	cgi_abort(c, "the script took too long");
+	n = child_read(&cg->ch, cgi_scratch, sizeof cgi_scratch);
+	if (n == -1)
+		return;
+	if (n == 0)
+		cgi_eof(cg);
+	else
+		cgi_output(cg, cgi_scratch, n);
+	if (conn_flush(cg->c) == 0)
+		conn_update(cg->c);
 }
+
+static void
+cgi_writable_cb(void *arg)
+{
+	struct cgi	*cg = arg;
+
+	/* Room for more request body, maybe. */
+	cgi_input(cg->c);
+	conn_update(cg->c);
+}
+
+static void
+cgi_gone_cb(void *arg)
+{
+	struct cgi	*cg = arg;
+
+	conn_maybe_free(cg->c);
+}
+
+static const struct child_cb cgi_child_cb = {
+	.readable = cgi_readable_cb,
+	.writable = cgi_writable_cb,
+	.gone = cgi_gone_cb
+};
+
+/*
+ * Starts the script the request names (cgi_match).  Returns 0 once it
+ * runs and the connection is its role, or an HTTP status, with *why.
+ */
+int
+cgi_start(struct conn *c, struct http_request *r, const char *script,
+    const char **why)
+{
+	struct cgi	*cg;
+	char		**env, *argv[2];
+	int		  ret;
+
+	if (http_field(r, "Transfer-Encoding") != NULL) {
+		*why = "a CGI request body needs Content-Length";
+		return (411);
+	}
+	if (conf.maxmsg > 0 && r->content_length > conf.maxmsg) {
+		*why = "request body too large";
+		return (413);
+	}
+	if (conf.maxforks > 0 && nchildren >= conf.maxforks) {
+		*why = "too many requests, try again later";
+		return (429);
+	}
+	cg = xcalloc(1, sizeof *cg);
+	cg->c = c;
+	cg->r = r;
+	env = env_build(c, r, NULL);
+	argv[0] = (char *)script;
+	argv[1] = NULL;
+	ret = child_spawn(&cg->ch, &cgi_child_cb, cg, c->tag, script, argv,
+	    env, 0);
+	env_free(env);
+	if (ret == -1) {
+		conn_log(c, LOG_LEVEL_ERROR, "cannot run %s: %s", script,
+		    strerror(errno));
+		free(cg);
+		if (errno == EAGAIN || errno == ENOMEM || errno == EMFILE ||
+		    errno == ENFILE) {
+			*why = "out of resources, try again later";
+			return (503);
+		}
+		*why = "the script could not be started";
+		return (502);
+	}
+	buf_init(&cg->head, CGI_HEADER_MAX);
+	conn_set_role(c, &cgi_ops, cg);
+	conn_set_timer(c, CGI_TIMEOUT);
+	conn_log(c, LOG_LEVEL_DEBUG, "cgi %s pid %ld", script,
+	    (long)cg->ch.pid);
+	http_request_body(r, cgi_body_cb, cg);
+	if (!r->has_body || http_request_done(r))
+		child_close_stdin(&cg->ch);
+	else
+		cgi_input(c);
+	return (0);
+}
+
+static void
+cgi_output_cb(struct conn *c)
+{
+}
+
+static void
+cgi_timeout(struct conn *c)
+{
+	struct cgi	*cg = c->role;
+
+	if (cg->over) {
+		conn_close(c, "the script's answer took too long");
+		return;
+	}
+	if (!cg->sent) {
+		cgi_fail(cg, 504, "the script took too long");
+		return;
+	}
+	cgi_abort(cg, "the script took too long");
+}
+
+/*
+ * The script is read while the client takes its output; the client is
+ * read while the request body is not all in and the script takes it.
+ */
+static int
+cgi_update(struct conn *c)
+{
+	struct cgi	*cg = c->role;
+
+	child_update(&cg->ch, !cg->over && buf_len(&c->out) < HIGH_WATER);
+	return (!cg->over && !http_request_done(cg->r) &&
+	    child_queued(&cg->ch) < HIGH_WATER);
+}
+
+static void
+cgi_shutdown(struct conn *c)
+{
+	conn_close(c, "server shutting down");
+}
+
+static void
+cgi_closed(struct conn *c)
+{
+	struct cgi	*cg = c->role;
+
+	cg->over = 1;
+	child_terminate(&cg->ch);
+	child_discard(&cg->ch);
+}
+
+static int
+cgi_busy(struct conn *c)
+{
+	struct cgi	*cg = c->role;
+
+	return (!child_done(&cg->ch));
+}
+
+static void
+cgi_free(struct conn *c)
+{
+	struct cgi	*cg = c->role;
+
+	buf_free(&cg->head);
+	http_request_free(cg->r);
+	free(cg);
+}
+
+static const struct conn_ops cgi_ops = {
+	.name = "cgi",
+	.input = cgi_input,
+	.output = cgi_output_cb,
+	.timeout = cgi_timeout,
+	.update = cgi_update,
+	.shutdown = cgi_shutdown,
+	.closed = cgi_closed,
+	.busy = cgi_busy,
+	.free = cgi_free
+};

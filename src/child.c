@@ -1,15 +1,21 @@
 /*
  * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
  *
- * The program behind a connection.  vfork and exec start it, and an exec
- * error comes back before we answer, so that a missing program becomes an
- * HTTP error, never a 101.  (glibc's posix_spawn works the same way but
- * leaves its two internal signals ignored in the new program.)
- * The program's stdin and stdout are one
- * AF_UNIX socketpair (one fd for us instead of two pipes) and its stderr
- * a pipe we log from.  It runs in a process group of its own with default
- * signal dispositions and an empty mask.  Termination is one table walked
- * by one timer, and only this file signals programs.
+ * A program we run: a connection's WebSocket program or CGI script, or a
+ * helper of ours (the broker).  This file knows nothing of connections:
+ * its owner hands it a table of callbacks (readable, writable, exited,
+ * gone) and an argument, as tmux's job_run does, and reads, writes and
+ * ends the program through the functions below.
+ *
+ * vfork and exec start it, and an exec error comes back before the
+ * owner answers, so that a missing program becomes an HTTP error, never
+ * a 101.  (glibc's posix_spawn works the same way but leaves its two
+ * internal signals ignored in the new program.)  The program's stdin and
+ * stdout are one AF_UNIX socketpair (one fd for us instead of two pipes)
+ * and its stderr a pipe we log from, a line at a time.  It runs in a
+ * process group of its own with default signal dispositions and an empty
+ * mask.  Termination is one table walked by one timer, and only this
+ * file signals programs.
  */
 
 #include <sys/prctl.h>
@@ -28,6 +34,9 @@
 
 int	nchildren;
 
+static TAILQ_HEAD(, child)	children = TAILQ_HEAD_INITIALIZER(children);
+static int			nall;
+
 /* Close stdin, then each signal after its delay (plus --closems). */
 static const struct {
 	int	sig;
@@ -39,15 +48,19 @@ static const struct {
 	{ 0, 0.050 }		/* polls until the group is gone */
 };
 
+/* A helper is asked with SIGTERM at once; this is where it starts. */
+#define CHILD_HELPER_STEP	1
+
 /* Polls after SIGKILL before a survivor is reported. */
 #define CHILD_KILL_POLLS	20
 
-#define CHILD_NSTEPS	(sizeof child_steps / sizeof child_steps[0])
+static uint8_t	child_scratch[READ_MAX];
 
 static void	child_io_cb(struct ev_loop *, ev_io *, int);
 static void	child_err_cb(struct ev_loop *, ev_io *, int);
 static void	child_exit_cb(struct ev_loop *, ev_child *, int);
 static void	child_term_cb(struct ev_loop *, ev_timer *, int);
+static void	child_maybe_gone(struct child *);
 
 static int
 child_nonblock(int fd)
@@ -135,100 +148,106 @@ child_fork(const char *path, char **argv, int io, int errfd, char **env,
 }
 
 /*
- * Runs one of our own helpers (the broker): stdin and stdout on
- * /dev/null, our stderr shared, killed by SIGTERM if we die.  The caller
- * watches the pid.  Returns -1 with errno set on failure.
+ * Starts a program for an owner that hears of it through cb and arg;
+ * tag starts its log lines.  CHILD_HELPER in flags: one of our own (the
+ * broker), with stdin and stdout on /dev/null and our stderr, sent
+ * SIGTERM if we die, not counted against --maxforks.  Returns -1 with
+ * errno set on failure, having logged nothing.
  */
-pid_t
-child_run(const char *path, char **argv, char **env)
-{
-	pid_t	pid;
-	int	null, saved;
-
-	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
-		return (-1);
-	pid = child_fork(path, argv, null, STDERR_FILENO, env, SIGTERM);
-	saved = errno;
-	close(null);
-	errno = saved;
-	return (pid);
-}
-
-/* Asks a helper started by child_run to stop. */
-void
-child_stop(pid_t pid)
-{
-	if (pid > 0)
-		(void)kill(pid, SIGTERM);
-}
-
-/* Starts the program of c; returns -1 with errno set on failure. */
 int
-child_spawn(struct conn *c, const char *path, char **argv, char **env)
+child_spawn(struct child *ch, const struct child_cb *cb, void *arg,
+    const char *tag, const char *path, char **argv, char **env, int flags)
 {
-	struct child	*ch = &c->child;
-	int		 sv[2], ep[2], saved;
-	pid_t		 pid;
+	int	sv[2], ep[2], saved;
+	pid_t	pid;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
-		return (-1);
-	if (pipe2(ep, O_CLOEXEC) == -1) {
+	memset(ch, 0, sizeof *ch);
+	ch->fd = ch->errfd = -1;
+	if (flags & CHILD_HELPER) {
+		if ((sv[0] = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+			return (-1);
+		pid = child_fork(path, argv, sv[0], STDERR_FILENO, env,
+		    SIGTERM);
 		saved = errno;
 		close(sv[0]);
+		if (pid == -1) {
+			errno = saved;
+			return (-1);
+		}
+		ch->flags = CHILD_HELPER | CHILD_EOF;
+	} else {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) ==
+		    -1)
+			return (-1);
+		if (pipe2(ep, O_CLOEXEC) == -1) {
+			saved = errno;
+			close(sv[0]);
+			close(sv[1]);
+			errno = saved;
+			return (-1);
+		}
+		pid = child_fork(path, argv, sv[1], ep[1], env, 0);
+		saved = errno;
 		close(sv[1]);
-		errno = saved;
-		return (-1);
-	}
-	pid = child_fork(path, argv, sv[1], ep[1], env, 0);
-	saved = errno;
-	close(sv[1]);
-	close(ep[1]);
-	if (pid == -1 || child_nonblock(sv[0]) == -1 ||
-	    child_nonblock(ep[0]) == -1) {
-		close(sv[0]);
-		close(ep[0]);
-		conn_log(c, LOG_LEVEL_ERROR, "cannot run %s: %s", path,
-		    strerror(saved));
-		errno = saved;
-		return (-1);
+		close(ep[1]);
+		if (pid == -1 || child_nonblock(sv[0]) == -1 ||
+		    child_nonblock(ep[0]) == -1) {
+			if (pid != -1) {
+				saved = errno;
+				(void)kill(pid, SIGKILL);
+				(void)waitpid(pid, NULL, 0);
+			}
+			close(sv[0]);
+			close(ep[0]);
+			errno = saved;
+			return (-1);
+		}
+		ch->fd = sv[0];
+		ch->errfd = ep[0];
+		buf_init(&ch->tochild, TOCHILD_CAP);
+		buf_init(&ch->errline, STDERR_LINE_MAX);
+		ev_io_init(&ch->io, child_io_cb, ch->fd, 0);
+		ch->io.data = ch;
+		ev_io_init(&ch->errio, child_err_cb, ch->errfd, EV_READ);
+		ch->errio.data = ch;
+		ev_io_start(EV_DEFAULT, &ch->errio);
+		nchildren++;
 	}
 	ch->pid = pid;
-	ch->fd = sv[0];
-	ch->errfd = ep[0];
-	buf_init(&ch->tochild, TOCHILD_CAP);
-	buf_init(&ch->errline, STDERR_LINE_MAX);
-	line_init(&ch->line, LINE_FRAGMENT);
-	ev_io_init(&ch->io, child_io_cb, ch->fd, 0);
-	ch->io.data = c;
-	ev_io_init(&ch->errio, child_err_cb, ch->errfd, EV_READ);
-	ch->errio.data = c;
-	ev_io_start(EV_DEFAULT, &ch->errio);
+	ch->cb = cb;
+	ch->arg = arg;
+	ch->tag = tag;
 	ev_child_init(&ch->cw, child_exit_cb, pid, 0);
-	ch->cw.data = c;
+	ch->cw.data = ch;
 	ev_child_start(EV_DEFAULT, &ch->cw);
 	ev_init(&ch->term, child_term_cb);
-	ch->term.data = c;
-	nchildren++;
+	ch->term.data = ch;
+	TAILQ_INSERT_TAIL(&children, ch, entry);
+	nall++;
 	return (0);
 }
 
-/* Derives what the stdio socket waits for from the buffers. */
-void
-child_update(struct conn *c)
+/* Programs and helpers whose process group is not known to be gone. */
+int
+child_count(void)
 {
-	struct child	*ch = &c->child;
-	int		 events = 0;
+	return (nall);
+}
+
+/*
+ * Derives what the stdio socket waits for: stdout while the owner wants
+ * it (or while its output is being dropped), stdin while bytes wait.
+ */
+void
+child_update(struct child *ch, int want_read)
+{
+	int	events = 0;
 
 	if (ch->fd == -1)
 		return;
-	if (!(ch->flags & CHILD_EOF)) {
-		/* After the client is gone, output is read and dropped. */
-		if (c->flags & CONN_SOCK_CLOSED)
-			events |= EV_READ;
-		else if ((c->state == CONN_OPEN || c->state == CONN_DRAIN ||
-		    c->state == CONN_CGI) && buf_len(&c->out) < HIGH_WATER)
-			events |= EV_READ;
-	}
+	if (!(ch->flags & CHILD_EOF) &&
+	    (want_read || (ch->flags & CHILD_DISCARD)))
+		events |= EV_READ;
 	if (buf_len(&ch->tochild) > ch->held &&
 	    !(ch->flags & CHILD_STDIN_SHUT))
 		events |= EV_WRITE;
@@ -242,37 +261,88 @@ child_update(struct conn *c)
 }
 
 /*
- * A message that failed, or that the client abandoned by closing, is not
- * accepted: if it is still held, the program never sees any of it.
+ * Reads the program's stdout: read(2)'s contract.  0 is the end of its
+ * output, after which the fds go once the program is reaped too.
+ */
+ssize_t
+child_read(struct child *ch, void *buf, size_t len)
+{
+	ssize_t	n;
+
+	if (ch->fd == -1 || (ch->flags & CHILD_EOF))
+		return (0);
+	n = read(ch->fd, buf, len);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return (-1);
+	if (n <= 0) {
+		ch->flags |= CHILD_EOF;
+		if (ch->flags & CHILD_REAPED)
+			child_close_fds(ch);
+		else
+			child_update(ch, 0);
+		child_maybe_gone(ch);
+		return (0);
+	}
+	return (n);
+}
+
+/* Queues bytes for the program's stdin; -1 if they do not fit. */
+int
+child_write(struct child *ch, const void *data, size_t len)
+{
+	if (ch->flags & (CHILD_STDIN_SHUT | CHILD_STDIN_EOF))
+		return (0);
+	return (buf_append(&ch->tochild, data, len));
+}
+
+/* Bytes the stdin queue can still take. */
+size_t
+child_room(const struct child *ch)
+{
+	return (buf_room(&ch->tochild));
+}
+
+/* Bytes waiting for the program's stdin. */
+size_t
+child_queued(const struct child *ch)
+{
+	return (buf_len(&ch->tochild));
+}
+
+/*
+ * The last len queued bytes are an unfinished message: they are not
+ * written until child_hold(ch, 0), and child_drop_held() forgets them.
  */
 void
-child_drop_held(struct conn *c)
+child_hold(struct child *ch, size_t len)
 {
-	struct child	*ch = &c->child;
+	ch->held = len;
+}
 
+void
+child_drop_held(struct child *ch)
+{
 	buf_truncate(&ch->tochild, ch->held);
 	ch->held = 0;
 }
 
 /* The program's input is complete: EOF once what is queued is written. */
 void
-child_close_stdin(struct conn *c)
+child_close_stdin(struct child *ch)
 {
-	struct child	*ch = &c->child;
-
 	ch->flags |= CHILD_STDIN_EOF;
 	if (ch->fd != -1)
-		(void)child_flush(c);
-	child_update(c);
+		(void)child_flush(ch);
 }
 
 /* Writes queued stdin bytes; returns -1 if the program cannot take them. */
 int
-child_flush(struct conn *c)
+child_flush(struct child *ch)
 {
-	struct child	*ch = &c->child;
-	ssize_t		 n;
+	ssize_t	n;
 
+	if (ch->fd == -1)
+		return (0);
 	while (buf_len(&ch->tochild) > ch->held &&
 	    !(ch->flags & CHILD_STDIN_SHUT)) {
 		n = write(ch->fd, buf_head(&ch->tochild),
@@ -282,6 +352,7 @@ child_flush(struct conn *c)
 				break;
 			/* The program closed its stdin: drop the rest. */
 			buf_free(&ch->tochild);
+			ch->held = 0;
 			ch->flags |= CHILD_STDIN_SHUT;
 			return (-1);
 		}
@@ -296,39 +367,104 @@ child_flush(struct conn *c)
 	return (0);
 }
 
+/* The owner is gone: stdout is read and dropped from now on. */
+void
+child_discard(struct child *ch)
+{
+	ch->flags |= CHILD_DISCARD;
+	if (ch->pid == 0)
+		return;
+	if ((ch->flags & CHILD_REAPED) && ch->fd != -1)
+		child_close_fds(ch);
+	else
+		child_update(ch, 0);
+	child_maybe_gone(ch);
+}
+
 static void
 child_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct conn	*c = w->data;
+	struct child	*ch = w->data;
+	ssize_t		 n;
 
 	if (revents & EV_WRITE) {
-		(void)child_flush(c);
-		if ((c->state == CONN_OPEN || c->state == CONN_CGI) &&
-		    !(c->flags & CONN_SOCK_CLOSED)) {
-			/* Room for more request body, maybe. */
-			if (c->state == CONN_CGI && http_process(c) == -1)
-				return;
-			conn_update(c);
-		}
+		(void)child_flush(ch);
+		if (!(ch->flags & CHILD_DISCARD) && ch->cb->writable != NULL)
+			ch->cb->writable(ch->arg);
 	}
-	if (revents & EV_READ)
-		relay_child_read(c);
-	else
-		child_update(c);
+	if (!(revents & EV_READ) || ch->fd == -1)
+		return;
+	if (ch->flags & CHILD_DISCARD) {
+		while ((n = child_read(ch, child_scratch,
+		    sizeof child_scratch)) > 0)
+			;
+		return;
+	}
+	ch->cb->readable(ch->arg);
+}
+
+/* Logs one stderr line of the program, escaped. */
+static void
+child_stderr_line(struct child *ch, const uint8_t *s, size_t len)
+{
+	char	line[4 * STDERR_LINE_MAX + 1];
+
+	log_vis(line, sizeof line, (const char *)s, len);
+	log_msg(LOG_LEVEL_ERROR, ch->tag, "stderr: %s", line);
+}
+
+/*
+ * Drains the program's stderr into the log, a line at a time; a line
+ * longer than STDERR_LINE_MAX is logged in pieces, so it is always read.
+ */
+static void
+child_stderr_read(struct child *ch)
+{
+	const uint8_t	*p, *nl;
+	ssize_t		 n;
+	size_t		 len, take;
+
+	n = read(ch->errfd, child_scratch, sizeof child_scratch);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (buf_len(&ch->errline) > 0)
+			child_stderr_line(ch, buf_head(&ch->errline),
+			    buf_len(&ch->errline));
+		buf_free(&ch->errline);
+		ch->flags |= CHILD_ERR_EOF;
+		ev_io_stop(EV_DEFAULT, &ch->errio);
+		return;
+	}
+	for (p = child_scratch, len = n; len > 0; ) {
+		nl = memchr(p, '\n', len);
+		take = nl != NULL ? (size_t)(nl - p) : len;
+		if (take > buf_room(&ch->errline))
+			take = buf_room(&ch->errline);
+		(void)buf_append(&ch->errline, p, take);
+		p += take;
+		len -= take;
+		if (len > 0 && *p == '\n') {
+			p++;
+			len--;
+		} else if (buf_room(&ch->errline) > 0)
+			continue;
+		child_stderr_line(ch, buf_head(&ch->errline),
+		    buf_len(&ch->errline));
+		buf_drain(&ch->errline, buf_len(&ch->errline));
+	}
 }
 
 static void
 child_err_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	relay_stderr_read(w->data);
+	child_stderr_read(w->data);
 }
 
 /* Closes our ends once nothing more can come from them. */
 void
-child_close_fds(struct conn *c)
+child_close_fds(struct child *ch)
 {
-	struct child	*ch = &c->child;
-
 	if (ch->fd != -1) {
 		ev_io_stop(EV_DEFAULT, &ch->io);
 		close(ch->fd);
@@ -337,26 +473,37 @@ child_close_fds(struct conn *c)
 	if (ch->errfd != -1) {
 		/* Log what the program said last before closing. */
 		if (!(ch->flags & CHILD_ERR_EOF))
-			relay_stderr_read(c);
+			child_stderr_read(ch);
 		ev_io_stop(EV_DEFAULT, &ch->errio);
 		close(ch->errfd);
 		ch->errfd = -1;
 	}
 	buf_free(&ch->tochild);
 	buf_free(&ch->errline);
-	line_free(&ch->line);
+	ch->held = 0;
 }
 
 /* Returns 1 when nothing of the program is left to wait for. */
 int
-child_done(struct conn *c)
+child_done(const struct child *ch)
 {
-	struct child	*ch = &c->child;
-
 	if (ch->pid == 0)
 		return (1);
 	return ((ch->flags & CHILD_REAPED) && ch->fd == -1 &&
 	    ch->errfd == -1 && !ev_is_active(&ch->term));
+}
+
+/* Tells the owner, once, that the program is all gone. */
+static void
+child_maybe_gone(struct child *ch)
+{
+	if (ch->pid == 0 || !child_done(ch) || (ch->flags & CHILD_GONE))
+		return;
+	ch->flags |= CHILD_GONE;
+	TAILQ_REMOVE(&children, ch, entry);
+	nall--;
+	if (ch->cb->gone != NULL)
+		ch->cb->gone(ch->arg);
 }
 
 /* Returns 1 if the program's process group still has members. */
@@ -386,38 +533,42 @@ child_arm(struct child *ch)
 
 /*
  * The conversation is over: close the program's stdin and start the
- * termination sequence, which ends early once the group is gone.
+ * termination sequence, which ends early once the group is gone.  A
+ * helper gets SIGTERM at once.
  */
 void
-child_terminate(struct conn *c)
+child_terminate(struct child *ch)
 {
-	struct child	*ch = &c->child;
-
 	if (ch->pid == 0 || (ch->flags & CHILD_TERMINATING))
 		return;
 	ch->flags |= CHILD_TERMINATING;
-	child_drop_held(c);
+	child_drop_held(ch);
 	if (ch->fd != -1)
-		(void)child_flush(c);
-	child_update(c);
-	if ((ch->flags & CHILD_REAPED) && !child_group_alive(ch))
+		(void)child_flush(ch);
+	if ((ch->flags & CHILD_REAPED) && !child_group_alive(ch)) {
+		child_maybe_gone(ch);
 		return;
-	ch->term_step = 0;
+	}
 	ch->term_polls = 0;
+	ch->term_step = 0;
+	if (ch->flags & CHILD_HELPER) {
+		ch->term_step = CHILD_HELPER_STEP;
+		(void)kill(-ch->pid, SIGTERM);
+		ch->term_step++;
+	}
 	child_arm(ch);
 }
 
 static void
 child_term_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct conn	*c = w->data;
-	struct child	*ch = &c->child;
+	struct child	*ch = w->data;
 	int		 sig = child_steps[ch->term_step].sig;
 
 	if (!child_group_alive(ch) || (sig != 0 && kill(-ch->pid, sig) == -1 &&
 	    errno == ESRCH)) {
 		ev_timer_stop(loop, w);
-		conn_maybe_free(c);
+		child_maybe_gone(ch);
 		return;
 	}
 	if (sig == 0) {
@@ -426,13 +577,13 @@ child_term_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			child_arm(ch);
 			return;
 		}
-		conn_log(c, LOG_LEVEL_ERROR, "SIGKILL did not end group %ld",
-		    (long)ch->pid);
+		log_msg(LOG_LEVEL_ERROR, ch->tag,
+		    "SIGKILL did not end group %ld", (long)ch->pid);
 		ev_timer_stop(loop, w);
-		conn_maybe_free(c);
+		child_maybe_gone(ch);
 		return;
 	}
-	conn_log(c, LOG_LEVEL_DEBUG, "sent signal %d to group %ld", sig,
+	log_msg(LOG_LEVEL_DEBUG, ch->tag, "sent signal %d to group %ld", sig,
 	    (long)ch->pid);
 	ch->term_step++;
 	child_arm(ch);
@@ -441,38 +592,38 @@ child_term_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 child_exit_cb(struct ev_loop *loop, ev_child *w, int revents)
 {
-	struct conn	*c = w->data;
-	struct child	*ch = &c->child;
+	struct child	*ch = w->data;
 
 	ev_child_stop(loop, w);
 	ch->status = w->rstatus;
 	ch->flags |= CHILD_REAPED;
-	nchildren--;
+	if (!(ch->flags & CHILD_HELPER))
+		nchildren--;
 	if (WIFSIGNALED(ch->status))
-		conn_log(c, LOG_LEVEL_DEBUG, "pid %ld killed by signal %d",
+		log_msg(LOG_LEVEL_DEBUG, ch->tag, "pid %ld killed by signal %d",
 		    (long)ch->pid, WTERMSIG(ch->status));
 	else
-		conn_log(c, LOG_LEVEL_DEBUG, "pid %ld exited %d",
+		log_msg(LOG_LEVEL_DEBUG, ch->tag, "pid %ld exited %d",
 		    (long)ch->pid, WEXITSTATUS(ch->status));
 	if (ev_is_active(&ch->term) && !child_group_alive(ch))
 		ev_timer_stop(loop, &ch->term);
-	if (c->flags & CONN_SOCK_CLOSED) {
-		child_close_fds(c);
-		conn_maybe_free(c);
-		return;
-	}
-	/* Output may still be in the socket: finish it, then close. */
-	if (ch->flags & CHILD_EOF)
-		relay_child_eof(c);
+	/* Output may still be in the socket: the owner reads it first. */
+	if ((ch->flags & (CHILD_EOF | CHILD_DISCARD)) && ch->fd != -1)
+		child_close_fds(ch);
+	else if (ch->fd == -1 && ch->errfd != -1)
+		child_close_fds(ch);
+	if (!(ch->flags & CHILD_DISCARD) && ch->cb->exited != NULL)
+		ch->cb->exited(ch->arg);
+	child_maybe_gone(ch);
 }
 
 /* At shutdown's deadline: SIGKILL every group that is left. */
 void
 child_kill_all(void)
 {
-	struct conn	*c;
+	struct child	*ch;
 
-	TAILQ_FOREACH(c, &conns, entry)
-		if (c->child.pid != 0 && child_group_alive(&c->child))
-			(void)kill(-c->child.pid, SIGKILL);
+	TAILQ_FOREACH(ch, &children, entry)
+		if (child_group_alive(ch))
+			(void)kill(-ch->pid, SIGKILL);
 }

@@ -1,16 +1,20 @@
 /*
  * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
  *
- * A client connection from accept to free.  conn_update() derives what
- * the socket waits for from buffer state after every event; conn_close()
- * is the only place the socket is closed.  A conn is freed only once its
- * socket is closed and its program is reaped and its process group gone,
- * in whichever order those happen; the access line is written then,
- * when the exit status is known.
+ * The transport of a client connection, from accept to free: the socket
+ * and TLS, the input and output buffers, what the socket waits for, one
+ * timer, and the one close path.  It names no role: what a connection
+ * does (answer HTTP requests, run a WebSocket session, a CGI script) is
+ * reached through the role's struct conn_ops, and a role changes with
+ * conn_set_role().  conn_update() derives what the socket waits for from
+ * buffer state and the role's answer after every event; conn_close() is
+ * the only place the socket is closed.  A conn is retired once its
+ * socket is closed and its role holds nothing that outlives it (a
+ * program), and freed when the loop is about to block: never under a
+ * caller that still holds it.
  */
 
 #include <sys/socket.h>
-#include <sys/wait.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,16 +34,15 @@ int		shutting_down;
 static unsigned long	conn_ids;
 
 /*
- * Connections that are over wait here until the loop is about to block:
- * a callback may close c, and every caller up its stack may still read
- * it (redis's freeClientAsync).
+ * Connections that are over wait here until the loop is about to block
+ * (redis's freeClientAsync): a hook may close c, and every caller up
+ * its stack may still read it.
  */
-static struct connlist	conn_dead_list = TAILQ_HEAD_INITIALIZER(conn_dead_list);
+static struct connlist	conn_retired = TAILQ_HEAD_INITIALIZER(conn_retired);
 static ev_prepare	conn_reaper;
 
 static void	conn_io_cb(struct ev_loop *, ev_io *, int);
 static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
-static void	conn_ping_cb(struct ev_loop *, ev_timer *, int);
 
 void
 conn_log(struct conn *c, int level, const char *fmt, ...)
@@ -66,74 +69,92 @@ conn_peer(struct conn *c, struct sockaddr *sa)
 	} else if (sa->sa_family == AF_INET6) {
 		inet_ntop(AF_INET6, &s6->sin6_addr, c->addr, sizeof c->addr);
 		snprintf(c->port, sizeof c->port, "%u", ntohs(s6->sin6_port));
-	} else {
+	} else if (sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &s4->sin_addr, c->addr, sizeof c->addr);
 		snprintf(c->port, sizeof c->port, "%u", ntohs(s4->sin_port));
+	} else {
+		strlcpy(c->addr, "local", sizeof c->addr);
+		strlcpy(c->port, "0", sizeof c->port);
 	}
 	snprintf(c->tag, sizeof c->tag, "#%lu %s%s%s:%s", c->id,
 	    strchr(c->addr, ':') != NULL ? "[" : "", c->addr,
 	    strchr(c->addr, ':') != NULL ? "]" : "", c->port);
 }
 
-/* Takes over an accepted, non-blocking socket. */
-void
-conn_new(int fd, struct sockaddr *sa, socklen_t salen)
+/*
+ * Takes over an accepted, non-blocking socket and gives it its first
+ * role; returns NULL (the socket closed) if TLS cannot start.
+ */
+struct conn *
+conn_new(int fd, struct sockaddr *sa, const struct conn_ops *ops,
+    void *role)
 {
 	struct conn	*c;
 
 	c = xcalloc(1, sizeof *c);
 	c->id = ++conn_ids;
 	c->fd = fd;
-	c->child.fd = c->child.errfd = -1;
-	c->file = -1;
 	c->start = ev_now(EV_DEFAULT);
-	c->state = CONN_HTTP;
-	buf_init(&c->in, HTTP_IN_CAP);
+	buf_init(&c->in, CONN_IN_CAP);
 	buf_init(&c->out, OUT_CAP);
 	conn_peer(c, sa);
 	if (tls_enabled() && (c->tls = tls_new(fd)) == NULL) {
 		conn_log(c, LOG_LEVEL_ERROR, "cannot start TLS");
 		close(fd);
 		free(c);
-		return;
+		return (NULL);
 	}
 	ev_io_init(&c->io, conn_io_cb, fd, EV_READ);
 	c->io.data = c;
 	ev_io_start(EV_DEFAULT, &c->io);
 	ev_init(&c->timer, conn_timer_cb);
 	c->timer.data = c;
-	c->timer.repeat = HANDSHAKE_TIMEOUT;
-	ev_timer_again(EV_DEFAULT, &c->timer);
-	ev_init(&c->ping, conn_ping_cb);
-	c->ping.data = c;
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	conn_log(c, LOG_LEVEL_DEBUG, "accepted");
+	conn_set_role(c, ops, role);
+	return (c);
 }
 
-/* The upgrade is answered: relay from now on. */
+/* From now on c plays another role (an upgrade, a CGI script). */
 void
-conn_open(struct conn *c)
+conn_set_role(struct conn *c, const struct conn_ops *ops, void *role)
 {
-	c->state = CONN_OPEN;
-	c->flags |= CONN_SESSION;
-	ws_parser_init(&c->ws, conf.maxmsg, 1);
-	utf8_init(&c->utf8);
-	ev_timer_stop(EV_DEFAULT, &c->timer);
-	c->last_rx = ev_now(EV_DEFAULT);
-	if (conf.ping_interval > 0) {
-		c->ping.repeat = conf.ping_interval;
-		ev_timer_again(EV_DEFAULT, &c->ping);
+	c->ops = ops;
+	c->role = role;
+}
+
+/* Starts or restarts the role's timer; 0 stops it. */
+void
+conn_set_timer(struct conn *c, double after)
+{
+	if (c->flags & (CONN_SOCK_CLOSED | CONN_LINGER))
+		return;
+	if (after <= 0) {
+		ev_timer_stop(EV_DEFAULT, &c->timer);
+		return;
 	}
+	c->timer.repeat = after;
+	ev_timer_again(EV_DEFAULT, &c->timer);
+}
+
+/* Everything is said: shut TCP once the output is written. */
+void
+conn_finish(struct conn *c)
+{
+	c->flags |= CONN_FINISH;
+	conn_update(c);
 }
 
 /* Returns 1 if the kernel knows the client's connection is gone. */
-static int
+int
 conn_dead(struct conn *c)
 {
 	struct tcp_info	ti;
-	socklen_t	len = sizeof ti;
+	socklen_t	len;
 	int		err = 0;
 
+	if (c->flags & CONN_SOCK_CLOSED)
+		return (1);
 	len = sizeof err;
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
 	    err != 0)
@@ -145,152 +166,37 @@ conn_dead(struct conn *c)
 	return (0);
 }
 
-/*
- * Keepalive, and the one time limit of a session: a client is alive while
- * whole frames keep coming from it (a pong is one), so a client that is
- * silent, trickles bytes of a frame it never finishes, or stops reading
- * (which pauses us, so its pong is never read) is closed within
- * --ping-interval + --ping-timeout of its last frame.  The timer is not
- * reset on every frame; when it fires it looks at the last frame's time
- * and sleeps again for what is left, as libev's documentation suggests.
- */
-static void
-conn_ping_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct conn	*c = w->data;
-	ev_tstamp	 now = ev_now(loop), next;
-
-	if (c->state != CONN_OPEN) {
-		ev_timer_stop(loop, w);
-		return;
-	}
-	if (c->flags & CONN_PAUSED) {
-		/* Unread input hides a reset from poll: ask TCP. */
-		if (conn_dead(c)) {
-			conn_close(c, "client connection reset");
-			return;
-		}
-		/*
-		 * Paused because the program does not take its input: not
-		 * the client's doing, and its pong waits unread behind it.
-		 */
-		if (buf_len(&c->out) < HIGH_WATER) {
-			c->last_rx = now;
-			c->ping_sent = 0;
-		}
-	}
-	if (conf.ping_interval == 0) {
-		if (c->flags & CONN_PAUSED) {
-			w->repeat = PAUSED_CHECK;
-			ev_timer_again(loop, w);
-		} else
-			ev_timer_stop(loop, w);
-		return;
-	}
-	/* Any frame since our ping proves the peer is alive. */
-	if (c->ping_sent != 0 && c->last_rx >= c->ping_sent)
-		c->ping_sent = 0;
-	if (c->ping_sent != 0 && conf.ping_timeout > 0 &&
-	    now - c->ping_sent >= conf.ping_timeout) {
-		conn_log(c, LOG_LEVEL_INFO, "no frame in %us after a ping",
-		    conf.ping_timeout);
-		conn_close(c, "ping timeout");
-		return;
-	}
-	if (c->ping_sent == 0 && now - c->last_rx >= conf.ping_interval) {
-		/* The wait starts even if a full queue leaves no room. */
-		(void)relay_send(c, WS_OP_PING, 1, "", 0);
-		c->ping_sent = now;
-		if (conn_flush(c) == -1)
-			return;
-		conn_update(c);
-	}
-	if (c->ping_sent != 0)
-		next = conf.ping_timeout > 0 ?
-		    c->ping_sent + conf.ping_timeout - now : conf.ping_interval;
-	else
-		next = c->last_rx + conf.ping_interval - now;
-	if ((c->flags & CONN_PAUSED) && next > PAUSED_CHECK)
-		next = PAUSED_CHECK;
-	w->repeat = next > 0.01 ? next : 0.01;
-	ev_timer_again(loop, w);
-}
-
-static void
-conn_set_timer(struct conn *c, ev_tstamp after)
-{
-	c->timer.repeat = after;
-	ev_timer_again(EV_DEFAULT, &c->timer);
-}
-
-/* Entering a pause, make sure the TCP state is looked at soon. */
-static void
-conn_set_paused(struct conn *c, int paused)
-{
-	if (paused == ((c->flags & CONN_PAUSED) != 0))
-		return;
-	if (!paused) {
-		c->flags &= ~CONN_PAUSED;
-		return;
-	}
-	c->flags |= CONN_PAUSED;
-	if (!ev_is_active(&c->ping) ||
-	    ev_timer_remaining(EV_DEFAULT, &c->ping) > PAUSED_CHECK) {
-		c->ping.repeat = PAUSED_CHECK;
-		ev_timer_again(EV_DEFAULT, &c->ping);
-	}
-}
-
 /* Recomputes what the socket waits for (STYLE 6: interest is derived). */
 void
 conn_update(struct conn *c)
 {
-	struct child	*ch = &c->child;
-	int		 events = 0;
+	int	events = 0, want;
 
 	if (c->flags & CONN_SOCK_CLOSED)
 		return;
 	if ((c->flags & CONN_FINISH) && buf_len(&c->out) == 0 &&
-	    c->state != CONN_LINGER) {
+	    !(c->flags & CONN_LINGER)) {
 		/*
 		 * Everything is said: half-close and drain until the peer's
-		 * EOF, so that a close frame is never lost to a reset.
+		 * EOF, so that our last bytes are never lost to a reset.
 		 */
 		if (c->tls != NULL)
 			tls_close_notify(c->tls);
 		(void)shutdown(c->fd, SHUT_WR);
-		c->state = CONN_LINGER;
-		conn_set_timer(c, LINGER_TIMEOUT);
+		c->flags |= CONN_LINGER;
+		c->timer.repeat = LINGER_TIMEOUT;
+		ev_timer_again(EV_DEFAULT, &c->timer);
 	}
-	switch (c->state) {
-	case CONN_HTTP:
-	case CONN_CGI:
-		/*
-		 * Pipelined requests wait in c->in until their turn, and
-		 * nothing more is read while the answers are not taken.
-		 */
-		if (buf_room(&c->in) > 0 && buf_len(&c->out) < HIGH_WATER)
-			events |= EV_READ;
-		break;
-	case CONN_LINGER:
+	/* The role derives its own interest whatever the socket's. */
+	want = c->ops->update(c);
+	if (c->flags & CONN_SOCK_CLOSED)
+		return;
+	if (c->flags & CONN_LINGER)
 		events |= EV_READ;
-		break;
-	case CONN_DRAIN:
-		/* Frames are dropped now; only EOF or a reset matters. */
+	else if (!(c->flags & CONN_FINISH) && want && buf_room(&c->in) > 0)
 		events |= EV_READ;
-		break;
-	case CONN_OPEN:
-	case CONN_CLOSING:
-		if ((c->flags & CONN_FINISH) ||
-		    buf_len(&c->out) >= HIGH_WATER ||
-		    buf_len(&ch->tochild) >= HIGH_WATER)
-			break;
-		events |= EV_READ;
-		break;
-	}
 	if (buf_len(&c->out) > 0)
 		events |= EV_WRITE;
-	conn_set_paused(c, c->state == CONN_OPEN && !(events & EV_READ));
 	if (c->tls != NULL) {
 		/* TLS may need the other direction to make progress. */
 		if ((events & EV_READ) && c->want_r != 0)
@@ -302,17 +208,16 @@ conn_update(struct conn *c)
 		    tls_pending(c->tls))
 			ev_feed_event(EV_DEFAULT, &c->io, EV_READ);
 	}
-	if (events != (c->io.events & (EV_READ | EV_WRITE))) {
+	if (events != (c->io.events & (EV_READ | EV_WRITE)) ||
+	    (events != 0) != ev_is_active(&c->io)) {
 		ev_io_stop(EV_DEFAULT, &c->io);
 		ev_io_set(&c->io, c->fd, events);
 		if (events != 0)
 			ev_io_start(EV_DEFAULT, &c->io);
 	}
-	child_update(c);
 }
 
-/* Reads from the client, through TLS when it is on; read(2)'s contract. */
-ssize_t
+static ssize_t
 conn_recv(struct conn *c, void *buf, size_t len)
 {
 	if (c->tls == NULL)
@@ -328,6 +233,35 @@ conn_send(struct conn *c, const void *buf, size_t len)
 	return (tls_write(c->tls, buf, len, &c->want_w));
 }
 
+/*
+ * Reads what c->in has room for, at most READ_MAX; returns bytes read,
+ * or 0 with c closed at EOF or on an error, or -1 if nothing came.
+ */
+static ssize_t
+conn_read(struct conn *c)
+{
+	unsigned char	*p;
+	size_t		 want;
+	ssize_t		 n;
+
+	want = buf_room(&c->in) < READ_MAX ? buf_room(&c->in) : READ_MAX;
+	if (want == 0 || (p = buf_reserve(&c->in, want)) == NULL)
+		return (-1);
+	n = conn_recv(c, p, want);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return (-1);
+		conn_close(c, "client connection reset");
+		return (0);
+	}
+	if (n == 0) {
+		conn_close(c, "client closed the connection");
+		return (0);
+	}
+	buf_commit(&c->in, n);
+	return (n);
+}
+
 /* Writes what is queued; returns -1 if the connection was closed. */
 int
 conn_flush(struct conn *c)
@@ -335,7 +269,7 @@ conn_flush(struct conn *c)
 	ssize_t	n;
 
 	if (c->flags & CONN_SOCK_CLOSED)
-		return (0);
+		return (-1);
 	while (buf_len(&c->out) > 0) {
 		n = conn_send(c, buf_head(&c->out), buf_len(&c->out));
 		if (n == -1) {
@@ -349,67 +283,27 @@ conn_flush(struct conn *c)
 	return (0);
 }
 
-/* Sends a close frame once; then only the peer's close is awaited. */
-void
-conn_send_close(struct conn *c, int code, const char *reason)
+/* Queues bytes for the client; -1 if they do not fit (or c is closed). */
+int
+conn_write(struct conn *c, const void *data, size_t len)
 {
-	uint8_t	payload[WS_CONTROL_MAX];
-	size_t	len = 0;
-
-	if (c->flags & CONN_CLOSE_SENT)
-		return;
-	/* An empty close is answered with 1000 (Autobahn 7.3.1). */
-	if (code == WS_CLOSE_NO_STATUS)
-		code = WS_CLOSE_NORMAL;
-	len = ws_close_payload(payload, code, reason);
-	(void)relay_send(c, WS_OP_CLOSE, 1, payload, len);
-	c->flags |= CONN_CLOSE_SENT;
-	if (c->close_code == 0)
-		c->close_code = code;
-	c->state = CONN_CLOSING;
-	if (!(c->flags & CONN_FINISH))
-		conn_set_timer(c, CLOSE_TIMEOUT);
+	if (c->flags & (CONN_SOCK_CLOSED | CONN_FINISH))
+		return (-1);
+	return (buf_append(&c->out, data, len));
 }
 
-/* Fails the WebSocket connection (RFC 6455 7.1.7). */
+/* Writes c's output from its own callback, after the current event. */
 void
-conn_fail(struct conn *c, int code, const char *why)
+conn_kick(struct conn *c)
 {
-	conn_log(c, LOG_LEVEL_INFO, "failing with %d: %s", code, why);
-	c->why = why;
-	c->close_code = code;
-	c->close_reason = why;
-	conn_drain(c);
+	if (!(c->flags & CONN_SOCK_CLOSED))
+		ev_feed_event(EV_DEFAULT, &c->io, EV_WRITE);
 }
 
 /*
- * The client closed or broke the protocol: no more frames are read.  The
- * program's stdin is closed, and what it prints until its stdout ends
- * (at most DRAIN_TIMEOUT + --closems) is still delivered before our close
- * frame, so that the answers to messages already accepted are not lost.
+ * Closes the client socket and tells the role, which lets go of what
+ * depends on it (a program is told by stdin EOF).  c stays readable.
  */
-void
-conn_drain(struct conn *c)
-{
-	if (c->state != CONN_OPEN) {
-		if (c->state == CONN_CLOSING && (c->flags & CONN_CLOSE_RCVD))
-			c->flags |= CONN_FINISH;
-		conn_update(c);
-		return;
-	}
-	c->state = CONN_DRAIN;
-	ev_timer_stop(EV_DEFAULT, &c->ping);
-	child_terminate(c);
-	/* No program (listen mode), or its output is over: close now. */
-	if (c->child.pid == 0 || (c->child.flags & CHILD_EOF)) {
-		relay_drained(c);
-		return;
-	}
-	conn_set_timer(c, DRAIN_TIMEOUT + conf.closems / 1000.0);
-	conn_update(c);
-}
-
-/* Closes the client socket; the program is told by stdin EOF. */
 void
 conn_close(struct conn *c, const char *why)
 {
@@ -417,12 +311,8 @@ conn_close(struct conn *c, const char *why)
 		return;
 	if (c->why == NULL)
 		c->why = why;
-	/* RFC 6455 7.1.5: no close frame means 1006. */
-	if (c->close_code == 0 && c->state != CONN_HTTP)
-		c->close_code = WS_CLOSE_ABNORMAL;
 	ev_io_stop(EV_DEFAULT, &c->io);
 	ev_timer_stop(EV_DEFAULT, &c->timer);
-	ev_timer_stop(EV_DEFAULT, &c->ping);
 	if (c->tls != NULL) {
 		tls_free(c->tls);
 		c->tls = NULL;
@@ -433,57 +323,21 @@ conn_close(struct conn *c, const char *why)
 	c->end = ev_now(EV_DEFAULT);
 	buf_free(&c->in);
 	buf_free(&c->out);
-	buf_free(&c->cgi_head);
-	if (c->file != -1) {
-		close(c->file);
-		c->file = -1;
-	}
-	listen_close(c);
-	child_terminate(c);
-	if (c->child.flags & CHILD_REAPED)
-		child_close_fds(c);
-	else
-		child_update(c);
+	c->ops->closed(c);
 	conn_maybe_free(c);
 }
 
-static void
-conn_access(struct conn *c)
-{
-	struct child	*ch = &c->child;
-	char		 path[256], status[48];
-
-	log_vis(path, sizeof path, c->path != NULL ? c->path : "-",
-	    c->path != NULL ? strlen(c->path) : 1);
-	if (ch->pid == 0)
-		snprintf(status, sizeof status, "-");
-	else if (WIFSIGNALED(ch->status))
-		snprintf(status, sizeof status, "pid %ld signal %d",
-		    (long)ch->pid, WTERMSIG(ch->status));
-	else
-		snprintf(status, sizeof status, "pid %ld exit %d",
-		    (long)ch->pid, WEXITSTATUS(ch->status));
-	conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d %.3fs in %llu/%lluB "
-	    "out %llu/%lluB: %s", path, status, c->close_code, c->end - c->start,
-	    (unsigned long long)c->msgs_in, (unsigned long long)c->bytes_in,
-	    (unsigned long long)c->msgs_out, (unsigned long long)c->bytes_out,
-	    c->why != NULL ? c->why : "closed");
-}
-
-/* Frees every connection that was retired since the last iteration. */
+/* Frees every connection that was retired since the loop last blocked. */
 void
 conn_reap(void)
 {
 	struct conn	*c;
 
-	while ((c = TAILQ_FIRST(&conn_dead_list)) != NULL) {
-		TAILQ_REMOVE(&conn_dead_list, c, entry);
+	while ((c = TAILQ_FIRST(&conn_retired)) != NULL) {
+		TAILQ_REMOVE(&conn_retired, c, entry);
+		c->ops->free(c);
 		buf_free(&c->in);
 		buf_free(&c->out);
-		buf_free(&c->cgi_head);
-		http_free(c->http);
-		listen_free(c);
-		free(c->path);
 		free(c);
 	}
 }
@@ -496,35 +350,45 @@ conn_reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 }
 
 /*
- * Retires c once its socket is closed and its program is all gone: it
- * leaves the list of connections now and is freed when the loop is about
- * to block, never under a caller that holds it.
+ * Retires c once its socket is closed and its role waits for nothing
+ * (a program is all gone): it leaves the list of connections now and is
+ * freed when the loop is about to block.
  */
 void
 conn_maybe_free(struct conn *c)
 {
-	if (!(c->flags & CONN_SOCK_CLOSED) || !child_done(c) ||
-	    (c->flags & CONN_RETIRED))
+	if (!(c->flags & CONN_SOCK_CLOSED) || (c->flags & CONN_RETIRED) ||
+	    c->ops->busy(c))
 		return;
 	c->flags |= CONN_RETIRED;
-	/* HTTP requests were logged one by one; sessions are logged here. */
-	if (c->flags & CONN_SESSION)
-		conn_access(c);
 	TAILQ_REMOVE(&conns, c, entry);
-	TAILQ_INSERT_TAIL(&conn_dead_list, c, entry);
+	TAILQ_INSERT_TAIL(&conn_retired, c, entry);
 	if (!ev_is_active(&conn_reaper)) {
 		ev_prepare_init(&conn_reaper, conn_reaper_cb);
 		ev_prepare_start(EV_DEFAULT, &conn_reaper);
 	}
-	if (shutting_down && TAILQ_EMPTY(&conns))
-		ev_break(EV_DEFAULT, EVBREAK_ALL);
+}
+
+/*
+ * Writes what is queued and, if the client took some, lets the role
+ * produce more.  Returns -1 if c was closed.
+ */
+static int
+conn_drain_out(struct conn *c)
+{
+	size_t	before = buf_len(&c->out);
+
+	if (conn_flush(c) == -1)
+		return (-1);
+	if (buf_len(&c->out) < before && !(c->flags & CONN_LINGER))
+		c->ops->output(c);
+	return ((c->flags & CONN_SOCK_CLOSED) ? -1 : 0);
 }
 
 static void
 conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct conn		*c = w->data;
-	unsigned long long	 left;
+	struct conn	*c = w->data;
 
 	/* A TLS read may wait for writability and a write for input. */
 	if (c->tls != NULL) {
@@ -533,39 +397,23 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (c->want_w & revents)
 			revents |= EV_WRITE;
 	}
-	if (revents & EV_WRITE) {
-		if (conn_flush(c) == -1)
-			return;
-		if (c->file != -1) {
-			left = c->file_left;
-			static_pump(c);
-			/*
-			 * Progress on a long answer is not idleness, but
-			 * progress is a chunk taken, not a byte.
-			 */
-			if (c->file_left != left || c->file == -1)
-				ev_timer_again(loop, &c->timer);
-		}
-		if (c->lc != NULL)
-			listen_catch_up(c);
-	}
-	if (revents & EV_READ) {
-		switch (c->state) {
-		case CONN_HTTP:
-		case CONN_CGI:
-			if (http_read(c) == -1)
-				return;
-			break;
-		case CONN_OPEN:
-		case CONN_DRAIN:
-		case CONN_CLOSING:
-		case CONN_LINGER:
-			if (relay_client_read(c) == -1)
-				return;
-			break;
-		}
-	} else if (c->state == CONN_HTTP && http_process(c) == -1)
+	if ((revents & EV_WRITE) && conn_drain_out(c) == -1)
 		return;
+	if (revents & EV_READ) {
+		if (c->flags & CONN_LINGER) {
+			/* Whatever comes now is dropped; EOF ends it. */
+			while (conn_read(c) > 0)
+				buf_free(&c->in);
+			if (c->flags & CONN_SOCK_CLOSED)
+				return;
+		} else if (conn_read(c) > 0 || buf_len(&c->in) > 0)
+			c->ops->input(c);
+		if (c->flags & CONN_SOCK_CLOSED)
+			return;
+		/* Answers go out now, not a loop iteration later. */
+		if (buf_len(&c->out) > 0 && conn_drain_out(c) == -1)
+			return;
+	}
 	conn_update(c);
 }
 
@@ -574,27 +422,14 @@ conn_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct conn	*c = w->data;
 
-	switch (c->state) {
-	case CONN_HTTP:
-		conn_close(c, c->http != NULL || c->file != -1 ?
-		    "request timeout" : "idle timeout");
-		break;
-	case CONN_CGI:
-		cgi_timeout(c);
-		break;
-	case CONN_DRAIN:
-		relay_drained(c);
-		break;
-	case CONN_CLOSING:
-		conn_close(c, "no close frame from the client");
-		break;
-	default:
-		conn_close(c, c->why != NULL ? c->why : "closed");
-		break;
+	if (c->flags & CONN_LINGER) {
+		conn_close(c, NULL);
+		return;
 	}
+	c->ops->timeout(c);
 }
 
-/* SIGTERM: every client gets 1001, every program its termination. */
+/* SIGTERM: each connection's role ends it its own way. */
 void
 conn_shutdown_all(void)
 {
@@ -604,19 +439,8 @@ conn_shutdown_all(void)
 	TAILQ_FOREACH_SAFE(c, &conns, entry, tmp) {
 		if (c->flags & CONN_SOCK_CLOSED)
 			continue;
-		if (c->state == CONN_HTTP || c->state == CONN_CGI) {
-			conn_close(c, "server shutting down");
-			continue;
-		}
-		if (c->state == CONN_OPEN) {
-			c->why = "server shutting down";
-			conn_send_close(c, WS_CLOSE_GOING_AWAY,
-			    "server shutting down");
-			child_terminate(c);
-		}
+		c->ops->shutdown(c);
 		if (conn_flush(c) == 0)
 			conn_update(c);
 	}
-	if (TAILQ_EMPTY(&conns))
-		ev_break(EV_DEFAULT, EVBREAK_ALL);
 }

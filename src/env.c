@@ -107,14 +107,15 @@ env_header_name(const char *name)
  * ", ", and names with '_' are dropped, so no two headers meet here.
  */
 static void
-env_add_headers(struct strlist *l, struct http *h)
+env_add_headers(struct strlist *l, struct http_request *h)
 {
 	const char	*name, *value;
 	char		*var, *joined, *p;
 	int		 k;
 
-	for (k = 0; k < http_header_count(h); k++) {
-		http_header_at(h, k, &name, &value);
+	for (k = 0; k < h->nfields; k++) {
+		name = h->fields[k].name;
+		value = h->fields[k].value;
 		if ((var = env_header_name(name)) == NULL)
 			continue;
 		xasprintf(&joined, "%s=%s", var, value);
@@ -158,11 +159,11 @@ env_is_address(const char *s)
  * most X-Forwarded-For entry that is not a trusted proxy itself.
  */
 static void
-env_remote(struct conn *c, struct http *h, char *out, size_t outsz,
+env_remote(struct conn *c, struct http_request *h, char *out, size_t outsz,
     int *https)
 {
-	const char	*xff = http_header(h, "X-Forwarded-For");
-	const char	*proto = http_header(h, "X-Forwarded-Proto");
+	const char	*xff = http_field(h, "X-Forwarded-For");
+	const char	*proto = http_field(h, "X-Forwarded-Proto");
 	char		*list, *item, *p;
 
 	strlcpy(out, c->addr, outsz);
@@ -197,13 +198,13 @@ env_remote(struct conn *c, struct http *h, char *out, size_t outsz,
  * protocol, a CGI script.
  */
 char **
-env_build(struct conn *c, struct http *h, const char *protocol)
+env_build(struct conn *c, struct http_request *h, const char *protocol)
 {
 	struct strlist	 l = { NULL, 0 };
-	const char	*script = http_script_name(h);
-	const char	*info = http_path_info(h);
-	const char	*file = http_script_file(h);
-	const char	*type = http_header(h, "Content-Type");
+	const char	*script = h->script_name;
+	const char	*info = h->path_info;
+	const char	*file = h->script_file;
+	const char	*type = http_field(h, "Content-Type");
 	char		 id[64], remote[64], *translated = NULL, len[32];
 	size_t		 i;
 	int		 https;
@@ -215,10 +216,10 @@ env_build(struct conn *c, struct http *h, const char *protocol)
 	env_add(&l, "REMOTE_ADDR", remote);
 	env_add(&l, "REMOTE_HOST", remote);
 	env_add(&l, "REMOTE_PORT", c->port);
-	env_add_host(&l, http_header(h, "Host"));
-	env_add(&l, "SERVER_PROTOCOL", http_protocol(h));
+	env_add_host(&l, http_field(h, "Host"));
+	env_add(&l, "SERVER_PROTOCOL", h->proto);
 	env_add(&l, "GATEWAY_INTERFACE", "CGI/1.1");
-	env_add(&l, "REQUEST_METHOD", http_method(h));
+	env_add(&l, "REQUEST_METHOD", h->method);
 	if (script != NULL) {
 		/* RFC 3875 4.1.6: PATH_TRANSLATED maps PATH_INFO. */
 		env_add(&l, "SCRIPT_NAME", script);
@@ -235,14 +236,14 @@ env_build(struct conn *c, struct http *h, const char *protocol)
 	} else {
 		/* websocketd: the whole path is PATH_INFO, translated too. */
 		env_add(&l, "SCRIPT_NAME", "");
-		env_add(&l, "PATH_INFO", http_decoded(h));
-		env_add(&l, "PATH_TRANSLATED", http_decoded(h));
+		env_add(&l, "PATH_INFO", h->decoded);
+		env_add(&l, "PATH_TRANSLATED", h->decoded);
 	}
-	env_add(&l, "QUERY_STRING", http_query(h));
-	env_add(&l, "REQUEST_URI", http_url(h));
+	env_add(&l, "QUERY_STRING", h->query);
+	env_add(&l, "REQUEST_URI", h->url);
 	env_add(&l, "AUTH_TYPE", "");
-	snprintf(len, sizeof len, "%llu", http_content_length(h));
-	env_add(&l, "CONTENT_LENGTH", http_has_body(h) ? len : "");
+	snprintf(len, sizeof len, "%llu", h->content_length);
+	env_add(&l, "CONTENT_LENGTH", h->has_body ? len : "");
 	env_add(&l, "CONTENT_TYPE", type != NULL && protocol == NULL ?
 	    type : "");
 	env_add(&l, "REMOTE_IDENT", "");
@@ -252,7 +253,7 @@ env_build(struct conn *c, struct http *h, const char *protocol)
 	env_add(&l, "UNIQUE_ID", id);
 	if (protocol != NULL)
 		env_add(&l, "WEBSOCKET_PROTOCOL", protocol);
-	if (conf.listen)
+	if (conf.listen && listen_broker_path() != NULL)
 		env_add(&l, "WSPIPE_BROKER", listen_broker_path());
 	if (https)
 		env_add(&l, "HTTPS", "on");

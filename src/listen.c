@@ -43,7 +43,7 @@ struct lsub {
 	TAILQ_ENTRY(lsub)	 rentry;	/* in the resource's list */
 	TAILQ_ENTRY(lsub)	 centry;	/* in the client's list */
 	TAILQ_ENTRY(lsub)	 dentry;	/* in the client's late list */
-	struct conn		*c;
+	struct lclient		*lc;
 	struct lres		*r;
 	int			 late;		/* newest state not sent yet */
 };
@@ -58,6 +58,7 @@ struct lres {
 };
 
 struct lclient {
+	struct session		*s;
 	TAILQ_HEAD(, lsub)	 subs;
 	TAILQ_HEAD(, lsub)	 late;
 	size_t			 nsubs;
@@ -77,8 +78,8 @@ static struct {
 	char		*path;
 	char		*dir;		/* private directory we made, or NULL */
 	int		 own;		/* we run the broker */
-	pid_t		 pid;
-	ev_child	 cw;
+	struct child	 ch;		/* our broker, while running */
+	int		 running;
 	ev_timer	 restart;
 	int		 fd;
 	ev_io		 io;
@@ -175,7 +176,7 @@ listen_broker_send(const char *verb, const char *r, size_t rlen,
 
 /* Sends one text message of the listen protocol to a client. */
 static void
-listen_reply(struct conn *c, const char *a, const char *b, size_t blen,
+listen_reply(struct lclient *lc, const char *a, const char *b, size_t blen,
     const char *d, size_t dlen)
 {
 	char	msg[PUBSUB_LINE_MAX + 2];
@@ -192,13 +193,13 @@ listen_reply(struct conn *c, const char *a, const char *b, size_t blen,
 		memcpy(msg + n, d, dlen);
 		n += dlen;
 	}
-	(void)relay_send(c, WS_OP_TEXT, 1, msg, n);
+	(void)session_send(lc->s, WS_OP_TEXT, 1, msg, n);
 }
 
 static void
-listen_error(struct conn *c, const char *text)
+listen_error(struct lclient *lc, const char *text)
 {
-	listen_reply(c, "error", text, strlen(text), NULL, 0);
+	listen_reply(lc, "error", text, strlen(text), NULL, 0);
 }
 
 /*
@@ -208,31 +209,30 @@ listen_error(struct conn *c, const char *text)
 static void
 listen_deliver(struct lsub *s)
 {
-	struct conn	*c = s->c;
+	struct lclient	*lc = s->lc;
 	struct lres	*r = s->r;
-	struct lclient	*lc = c->lc;
 
 	if (r->data == NULL)
 		return;
-	if (buf_len(&c->out) >= HIGH_WATER) {
+	if (session_queued(lc->s) >= HIGH_WATER) {
 		if (!s->late) {
 			s->late = 1;
 			TAILQ_INSERT_TAIL(&lc->late, s, dentry);
 		}
 		return;
 	}
-	listen_reply(c, "update", r->name, strlen(r->name), r->data,
+	listen_reply(lc, "update", r->name, strlen(r->name), r->data,
 	    r->datalen);
 }
 
 /* The client's queue has room again: send what it missed, newest only. */
-void
-listen_catch_up(struct conn *c)
+static void
+listen_catch_up(void *arg)
 {
-	struct lclient	*lc = c->lc;
+	struct lclient	*lc = arg;
 	struct lsub	*s;
 
-	while (lc != NULL && buf_len(&c->out) < HIGH_WATER &&
+	while (session_open(lc->s) && session_queued(lc->s) < HIGH_WATER &&
 	    (s = TAILQ_FIRST(&lc->late)) != NULL) {
 		TAILQ_REMOVE(&lc->late, s, dentry);
 		s->late = 0;
@@ -246,7 +246,6 @@ listen_update(const char *name, size_t len, const char *data, size_t dlen)
 {
 	struct lres	*r;
 	struct lsub	*s;
-	struct conn	*c;
 
 	if ((r = listen_find(name, len, 0)) == NULL)
 		return;
@@ -258,28 +257,25 @@ listen_update(const char *name, size_t len, const char *data, size_t dlen)
 		if (!s->late)
 			listen_deliver(s);
 	/* One write per client, after the loop: c stays valid in it. */
-	TAILQ_FOREACH(s, &r->subs, rentry) {
-		c = s->c;
-		if (buf_len(&c->out) > 0)
-			ev_feed_event(EV_DEFAULT, &c->io, EV_WRITE);
-	}
+	TAILQ_FOREACH(s, &r->subs, rentry)
+		if (session_queued(s->lc->s) > 0)
+			conn_kick(session_conn(s->lc->s));
 }
 
 static void
-listen_subscribe(struct conn *c, const struct pubsub_msg *m)
+listen_subscribe(struct lclient *lc, const struct pubsub_msg *m)
 {
-	struct lclient	*lc = c->lc;
 	struct lres	*r;
 	struct lsub	*s;
 
 	if ((s = listen_sub(lc, m->resource, m->resourcelen)) == NULL) {
 		if (lc->nsubs >= LISTEN_SUBS_MAX) {
-			listen_error(c, "too many subscriptions (1024 at most)");
+			listen_error(lc, "too many subscriptions (1024 at most)");
 			return;
 		}
 		r = listen_find(m->resource, m->resourcelen, 1);
 		s = xcalloc(1, sizeof *s);
-		s->c = c;
+		s->lc = lc;
 		s->r = r;
 		TAILQ_INSERT_TAIL(&r->subs, s, rentry);
 		TAILQ_INSERT_TAIL(&lc->subs, s, centry);
@@ -289,14 +285,14 @@ listen_subscribe(struct conn *c, const struct pubsub_msg *m)
 			(void)listen_broker_send("subscribe", r->name,
 			    strlen(r->name), NULL, 0);
 	}
-	listen_reply(c, "ok subscribe", m->resource, m->resourcelen, NULL, 0);
+	listen_reply(lc, "ok subscribe", m->resource, m->resourcelen, NULL, 0);
 	listen_deliver(s);
 }
 
 static void
 listen_unsub(struct lsub *s)
 {
-	struct lclient	*lc = s->c->lc;
+	struct lclient	*lc = s->lc;
 	struct lres	*r = s->r;
 
 	TAILQ_REMOVE(&r->subs, s, rentry);
@@ -316,93 +312,94 @@ listen_unsub(struct lsub *s)
 }
 
 static void
-listen_unsubscribe(struct conn *c, const struct pubsub_msg *m)
+listen_unsubscribe(struct lclient *lc, const struct pubsub_msg *m)
 {
 	struct lsub	*s;
 
-	if ((s = listen_sub(c->lc, m->resource, m->resourcelen)) != NULL)
+	if ((s = listen_sub(lc, m->resource, m->resourcelen)) != NULL)
 		listen_unsub(s);
-	listen_reply(c, "ok unsubscribe", m->resource, m->resourcelen, NULL,
+	listen_reply(lc, "ok unsubscribe", m->resource, m->resourcelen, NULL,
 	    0);
 }
 
 static void
-listen_publish(struct conn *c, const struct pubsub_msg *m)
+listen_publish(struct lclient *lc, const struct pubsub_msg *m)
 {
 	size_t	n;
 
 	if (conf.listen_publish == NULL || ((n = strlen(
 	    conf.listen_publish)) > 0 && (m->resourcelen < n ||
 	    memcmp(m->resource, conf.listen_publish, n) != 0))) {
-		listen_reply(c, "error publish", m->resource, m->resourcelen,
+		listen_reply(lc, "error publish", m->resource, m->resourcelen,
 		    "not allowed", 11);
 		return;
 	}
 	if (listen_broker_send("publish", m->resource, m->resourcelen,
 	    m->data, m->datalen) == -1) {
-		listen_reply(c, "error publish", m->resource, m->resourcelen,
+		listen_reply(lc, "error publish", m->resource, m->resourcelen,
 		    "broker unavailable", 18);
 		return;
 	}
-	listen_reply(c, "ok publish", m->resource, m->resourcelen, NULL, 0);
+	listen_reply(lc, "ok publish", m->resource, m->resourcelen, NULL, 0);
 }
 
 /* One complete message from a listen client. */
 static void
-listen_command(struct conn *c, const char *s, size_t len)
+listen_command(struct lclient *lc, const char *s, size_t len)
 {
 	struct pubsub_msg	 m;
 	const char		*errstr;
 
 	if (pubsub_parse(s, len, &m, &errstr) == -1) {
-		listen_error(c, errstr);
+		listen_error(lc, errstr);
 		return;
 	}
 	switch (m.verb) {
 	case PUBSUB_SUBSCRIBE:
-		listen_subscribe(c, &m);
+		listen_subscribe(lc, &m);
 		break;
 	case PUBSUB_UNSUBSCRIBE:
-		listen_unsubscribe(c, &m);
+		listen_unsubscribe(lc, &m);
 		break;
 	case PUBSUB_PUBLISH:
-		listen_publish(c, &m);
+		listen_publish(lc, &m);
 		break;
 	case PUBSUB_PING:
-		listen_reply(c, "pong", NULL, 0, NULL, 0);
+		listen_reply(lc, "pong", NULL, 0, NULL, 0);
 		break;
 	default:
-		listen_error(c, "unknown command (subscribe, unsubscribe, "
+		listen_error(lc, "unknown command (subscribe, unsubscribe, "
 		    "publish, ping)");
 		break;
 	}
 }
 
 /* A piece of a text message from a listen client. */
-void
-listen_input(struct conn *c, const uint8_t *data, size_t len, int fin)
+static int
+listen_message(void *arg, const uint8_t *data, size_t len, int fin)
 {
-	struct lclient	*lc = c->lc;
+	struct lclient	*lc = arg;
 
 	if (!lc->toolong && buf_append(&lc->msg, data, len) == -1) {
 		lc->toolong = 1;
 		buf_free(&lc->msg);
 	}
 	if (!fin)
-		return;
+		return (0);
 	if (lc->toolong)
-		listen_error(c, "message too long");
+		listen_error(lc, "message too long");
 	else if (buf_len(&lc->msg) == 0)
-		listen_command(c, "", 0);
+		listen_command(lc, "", 0);
 	else
-		listen_command(c, (const char *)buf_head(&lc->msg),
+		listen_command(lc, (const char *)buf_head(&lc->msg),
 		    buf_len(&lc->msg));
 	lc->toolong = 0;
 	buf_free(&lc->msg);
+	return (0);
 }
 
-void
-listen_open(struct conn *c)
+struct lclient *
+listen_new(void)
 {
 	struct lclient	*lc;
 
@@ -410,32 +407,86 @@ listen_open(struct conn *c)
 	TAILQ_INIT(&lc->subs);
 	TAILQ_INIT(&lc->late);
 	buf_init(&lc->msg, PUBSUB_LINE_MAX);
-	c->lc = lc;
+	return (lc);
 }
 
-void
-listen_close(struct conn *c)
+static void
+listen_attach(void *arg, struct session *s)
 {
-	struct lclient	*lc = c->lc;
+	struct lclient	*lc = arg;
+
+	lc->s = s;
+}
+
+/* Commands are handled as they come: there is always room. */
+static int
+listen_room(void *arg)
+{
+	return (1);
+}
+
+static void
+listen_update_cb(void *arg)
+{
+}
+
+/* A listen client has nothing more to say once its client is done. */
+static int
+listen_drain(void *arg)
+{
+	return (1);
+}
+
+/* The client is gone or we are: it leaves every resource. */
+static void
+listen_stop(void *arg, int gone)
+{
+	struct lclient	*lc = arg;
 	struct lsub	*s;
 
-	if (lc == NULL)
+	if (!gone)
 		return;
 	while ((s = TAILQ_FIRST(&lc->subs)) != NULL)
 		listen_unsub(s);
 	buf_free(&lc->msg);
 }
 
-/* Frees what listen_open made, once nobody can hold c any more. */
-void
-listen_free(struct conn *c)
+static int
+listen_busy(void *arg)
 {
-	if (c->lc == NULL)
-		return;
-	buf_free(&c->lc->msg);
-	free(c->lc);
-	c->lc = NULL;
+	return (0);
 }
+
+static void
+listen_status(void *arg, char *out, size_t outsz)
+{
+	strlcpy(out, "-", outsz);
+}
+
+static void
+listen_free(void *arg)
+{
+	struct lclient	*lc = arg;
+	struct lsub	*s;
+
+	while ((s = TAILQ_FIRST(&lc->subs)) != NULL)
+		listen_unsub(s);
+	buf_free(&lc->msg);
+	free(lc);
+}
+
+const struct session_backend listen_backend = {
+	.attach = listen_attach,
+	.message = listen_message,
+	.room = listen_room,
+	.update = listen_update_cb,
+	.writable = listen_catch_up,
+	.drain = listen_drain,
+	.stop = listen_stop,
+	.busy = listen_busy,
+	.status = listen_status,
+	.free = listen_free
+};
 
 /* The broker link is up: (re)subscribe to everything our clients want. */
 static void
@@ -568,32 +619,47 @@ listen_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void	listen_broker_start(void);
 
 static void
-listen_broker_exit_cb(struct ev_loop *loop, ev_child *w, int revents)
+listen_broker_exited_cb(void *arg)
 {
-	ev_child_stop(loop, w);
-	lb.pid = 0;
-	if (shutting_down)
-		return;
-	log_warnx("the broker (pid %d) ended with status %d; restarting it",
-	    w->rpid, w->rstatus);
-	ev_timer_again(loop, &lb.restart);
+	if (!shutting_down)
+		log_warnx("the broker (pid %ld) ended with status %d; "
+		    "restarting it", (long)lb.ch.pid, lb.ch.status);
 }
+
+/* Its process group is gone too: a new one may start. */
+static void
+listen_broker_gone_cb(void *arg)
+{
+	lb.running = 0;
+	if (!shutting_down)
+		ev_timer_again(EV_DEFAULT, &lb.restart);
+}
+
+static const struct child_cb listen_broker_cb = {
+	.exited = listen_broker_exited_cb,
+	.gone = listen_broker_gone_cb
+};
 
 static void
 listen_restart_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	ev_timer_stop(loop, w);
-	if (!shutting_down)
+	if (!shutting_down && !lb.running)
 		listen_broker_start();
 }
 
-/* Runs our own binary as `wspipe broker`, ended if we die. */
+/*
+ * Runs our own binary as `wspipe broker`, through child.c like every
+ * program, so that it is ended and reaped like one; it is also sent
+ * SIGTERM if we die.
+ */
 static void
 listen_broker_start(void)
 {
 	static char	 name[] = "wspipe", cmd[] = "broker";
 	static char	 info[] = "--loglevel=info", error[] = "--loglevel=error";
 	char		*argv[5], *env[2], *sock, *envvar;
+	int		 r;
 
 	xasprintf(&sock, "--socket=%s", lb.path);
 	xasprintf(&envvar, "WSPIPE_BROKER=%s", lb.path);
@@ -604,17 +670,16 @@ listen_broker_start(void)
 	argv[4] = NULL;
 	env[0] = envvar;
 	env[1] = NULL;
-	lb.pid = child_run(conf.self, argv, env);
+	r = child_spawn(&lb.ch, &listen_broker_cb, NULL, NULL, conf.self,
+	    argv, env, CHILD_HELPER);
 	free(sock);
 	free(envvar);
-	if (lb.pid == -1) {
-		lb.pid = 0;
+	if (r == -1) {
 		log_warn("cannot start the broker");
 		ev_timer_again(EV_DEFAULT, &lb.restart);
 		return;
 	}
-	ev_child_init(&lb.cw, listen_broker_exit_cb, lb.pid, 0);
-	ev_child_start(EV_DEFAULT, &lb.cw);
+	lb.running = 1;
 	/* Its socket appears in a moment; connecting retries until then. */
 	lb.backoff = LISTEN_RETRY_MIN / 2;
 	if (lb.fd == -1) {
@@ -659,7 +724,10 @@ listen_init(void)
 	return (0);
 }
 
-/* At exit: our own broker goes, and its socket and directory with it. */
+/*
+ * Shutting down: the broker link closes and our own broker is ended
+ * (child.c reaps it before the loop ends).
+ */
 void
 listen_shutdown(void)
 {
@@ -667,11 +735,14 @@ listen_shutdown(void)
 		listen_broker_down("shutting down");
 	ev_timer_stop(EV_DEFAULT, &lb.retry);
 	ev_timer_stop(EV_DEFAULT, &lb.restart);
-	if (lb.own && lb.pid != 0) {
-		child_stop(lb.pid);
-		ev_child_stop(EV_DEFAULT, &lb.cw);
-		lb.pid = 0;
-	}
+	if (lb.own && lb.running)
+		child_terminate(&lb.ch);
+}
+
+/* At exit: our own broker's socket and directory go. */
+void
+listen_cleanup(void)
+{
 	if (lb.own && lb.path != NULL)
 		(void)unlink(lb.path);
 	if (lb.dir != NULL)

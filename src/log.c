@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <vis.h>
 
-#include "wspipe.h"
+#include "log.h"
 
 #define LOG_LINE_MAX	2048
 

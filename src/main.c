@@ -19,6 +19,7 @@
 
 static ev_signal	main_sigterm, main_sigint;
 static ev_timer		main_deadline;
+static ev_prepare	main_done;
 
 /* Keeps fds 0-2 taken, so that no socket or pipe of ours lands there. */
 static void
@@ -37,9 +38,15 @@ main_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	log_warnx("shutdown deadline reached: killing what is left");
 	child_kill_all();
-	if (conf.listen)
-		listen_shutdown();
 	ev_break(loop, EVBREAK_ALL);
+}
+
+/* The loop ends once every connection is gone and every child reaped. */
+static void
+main_done_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	if (TAILQ_EMPTY(&conns) && child_count() == 0)
+		ev_break(loop, EVBREAK_ALL);
 }
 
 static void
@@ -52,6 +59,9 @@ main_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	main_deadline.repeat = SHUTDOWN_GRACE + 3 * conf.closems / 1000.0;
 	ev_timer_again(loop, &main_deadline);
 	conn_shutdown_all();
+	if (conf.listen)
+		listen_shutdown();
+	ev_prepare_start(loop, &main_done);
 }
 
 int
@@ -84,6 +94,11 @@ main(int argc, char **argv)
 	ev_signal_init(&main_sigint, main_signal_cb, SIGINT);
 	ev_signal_start(loop, &main_sigint);
 	ev_init(&main_deadline, main_deadline_cb);
+	ev_prepare_init(&main_done, main_done_cb);
+	http_set_headers(HTTP_EXTRA_ALL, conf.headers.v, conf.headers.n);
+	http_set_headers(HTTP_EXTRA_HTTP, conf.headers_http.v,
+	    conf.headers_http.n);
+	http_set_headers(HTTP_EXTRA_WS, conf.headers_ws.v, conf.headers_ws.n);
 	if (conf.ssl && tls_init(conf.sslcert, conf.sslkey, &errstr) == -1) {
 		fprintf(stderr, "wspipe: %s\n", errstr);
 		exit(EXIT_CONFIG);
@@ -91,8 +106,10 @@ main(int argc, char **argv)
 	if (conf.listen && listen_init() == -1)
 		exit(EXIT_CONFIG);
 	if (server_listen() == -1) {
-		if (conf.listen)
+		if (conf.listen) {
 			listen_shutdown();
+			listen_cleanup();
+		}
 		exit(EXIT_LISTEN);
 	}
 	log_info("%s %s %s %s", WSPIPE_NAME, PACKAGE_VERSION,
@@ -101,7 +118,7 @@ main(int argc, char **argv)
 	    conf.command != NULL ? conf.command : "");
 	ev_run(loop, 0);
 	if (conf.listen)
-		listen_shutdown();
+		listen_cleanup();
 	conn_reap();
 	return (0);
 }

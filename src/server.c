@@ -62,7 +62,9 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct listener		*l = w->data;
 	struct sockaddr_storage	 ss;
+	struct conn		*c;
 	socklen_t		 len;
+	void			*role;
 	int			 fd, i;
 
 	for (i = 0; i < ACCEPT_BATCH; i++) {
@@ -79,7 +81,14 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("accept");
 			return;
 		}
-		conn_new(fd, (struct sockaddr *)&ss, len);
+		role = httpd_new();
+		if ((c = conn_new(fd, (struct sockaddr *)&ss, &httpd_ops,
+		    role)) == NULL) {
+			free(role);
+			continue;
+		}
+		/* The request must come in time (slowloris). */
+		conn_set_timer(c, HANDSHAKE_TIMEOUT);
 	}
 }
 

@@ -3,8 +3,9 @@
  *
  * Plain HTTP answers that come from us rather than from a program:
  * files under --staticdir (GET and HEAD, conditional requests, no
- * directory listings) and the --devconsole page.  A file is sent in
- * chunks as the client takes them, never read whole.
+ * directory listings), the --devconsole page and listen.js.  Each is
+ * written into the client's output buffer and knows no connection; a
+ * file is sent in chunks as the client takes them, never read whole.
  */
 
 #include <sys/stat.h>
@@ -80,10 +81,11 @@ static_date(time_t t, char *out, size_t outsz)
 
 /* RFC 7232 3.2 and 3.3: returns 1 if the client's copy is current. */
 static int
-static_not_modified(struct http *h, const char *etag, time_t mtime)
+static_not_modified(const struct http_request *r, const char *etag,
+    time_t mtime)
 {
-	const char	*inm = http_header(h, "If-None-Match");
-	const char	*ims = http_header(h, "If-Modified-Since");
+	const char	*inm = http_field(r, "If-None-Match");
+	const char	*ims = http_field(r, "If-Modified-Since");
 	struct tm	 tm;
 
 	if (inm != NULL)
@@ -96,118 +98,134 @@ static_not_modified(struct http *h, const char *etag, time_t mtime)
 	return (timegm(&tm) >= mtime);
 }
 
-/* Sends what the client can take of the open file; ends the answer. */
-void
-static_pump(struct conn *c)
+/*
+ * Queues what the client can take of the answer's file, up to
+ * HIGH_WATER.  Returns -1 if the file shrank or failed (the length sent
+ * is then a lie: the connection must end), else 0; a->fd is -1 once the
+ * whole body is queued.
+ */
+int
+static_pump(struct buf *out, struct http_answer *a)
 {
 	unsigned char	*p;
 	ssize_t		 n;
 	size_t		 want;
 
-	while (c->file != -1 && buf_len(&c->out) < HIGH_WATER) {
-		want = c->file_left < READ_MAX ? c->file_left : READ_MAX;
-		if ((p = buf_reserve(&c->out, want)) == NULL)
+	while (a->fd != -1 && buf_len(out) < HIGH_WATER) {
+		want = a->left < READ_MAX ? a->left : READ_MAX;
+		if ((p = buf_reserve(out, want)) == NULL)
 			break;
-		n = read(c->file, p, want);
+		n = read(a->fd, p, want);
 		if (n <= 0) {
-			/* The file shrank or failed: the length is a lie. */
-			conn_log(c, LOG_LEVEL_ERROR, "static file read failed");
-			close(c->file);
-			c->file = -1;
-			c->flags |= CONN_FINISH;
-			return;
+			close(a->fd);
+			a->fd = -1;
+			return (-1);
 		}
-		buf_commit(&c->out, n);
-		c->file_left -= n;
-		if (c->file_left == 0) {
-			close(c->file);
-			c->file = -1;
-			http_answered(c, c->file_size);
+		buf_commit(out, n);
+		a->left -= n;
+		if (a->left == 0) {
+			close(a->fd);
+			a->fd = -1;
 		}
 	}
+	return (0);
 }
 
-/* Answers a GET or HEAD for a file under --staticdir. */
-void
-static_serve(struct conn *c, struct http *h)
+/* Ends an answer's head; -1 if it did not fit. */
+static int
+static_end(struct buf *out)
+{
+	return (http_put(out, "\r\n"));
+}
+
+/*
+ * Answers a GET or HEAD for a file under --staticdir into out.  Returns
+ * 0 once the head is queued (the body is queued or left in a->fd), or
+ * an error status for the caller to answer, with *why.
+ */
+int
+static_serve(struct buf *out, const struct http_request *r,
+    struct http_answer *a, const char **why)
 {
 	struct stat	 sb;
-	const char	*path = http_path(h), *query = http_query(h);
+	const char	*path = r->path;
 	char		 real[PATH_MAX], index[PATH_MAX], date[64], etag[64];
 	char		*loc;
-	int		 status, fd, head;
+	int		 status, fd, bad;
 
-	head = strcmp(http_method(h), "HEAD") == 0;
-	if (!head && strcmp(http_method(h), "GET") != 0) {
-		http_error(c, 405, "only GET and HEAD are served here");
-		return;
+	if (!r->head && !r->get) {
+		*why = "only GET and HEAD are served here";
+		return (405);
 	}
-	if ((status = path_resolve(conf.staticdir, http_decoded(h), real,
+	if ((status = path_resolve(conf.staticdir, r->decoded, real,
 	    sizeof real)) != 0) {
-		http_error(c, status, status == 403 ? "forbidden" :
-		    "not found");
-		return;
+		*why = status == 403 ? "forbidden" : "not found";
+		return (status);
 	}
-	if (stat(real, &sb) == -1) {
-		http_error(c, 404, "not found");
-		return;
-	}
+	*why = "not found";
+	if (stat(real, &sb) == -1)
+		return (404);
 	if (S_ISDIR(sb.st_mode)) {
 		if (path[strlen(path) - 1] != '/') {
 			/*
 			 * "//img/" or "/\\img/" in a Location is another host
 			 * to a browser: the redirect keeps one leading slash.
 			 */
-			while (path[1] == '/' || path[1] == '\\')
-				path++;
-			xasprintf(&loc, "%s/%s%s", path, *query != '\0' ?
-			    "?" : "", query);
-			http_redirect(c, 301, loc);
+			path += strspn(path, "/\\");
+			xasprintf(&loc, "/%s/%s%s", path, *r->query != '\0' ?
+			    "?" : "", r->query);
+			a->status = 301;
+			bad = http_put_head(out, 301, NULL,
+			    "text/plain; charset=utf-8", 0, &a->close) == -1 ||
+			    http_put_field(out, "Location", loc) == -1 ||
+			    static_end(out) == -1;
 			free(loc);
-			return;
+			*why = "answer over the output cap";
+			return (bad ? 500 : 0);
 		}
 		if (snprintf(index, sizeof index, "%s/index.html", real) >=
 		    (int)sizeof index || stat(index, &sb) == -1 ||
-		    !S_ISREG(sb.st_mode)) {
-			http_error(c, 404, "not found");
-			return;
-		}
+		    !S_ISREG(sb.st_mode))
+			return (404);
 		strlcpy(real, index, sizeof real);
 	}
-	if (!S_ISREG(sb.st_mode)) {
-		http_error(c, 404, "not found");
-		return;
-	}
+	if (!S_ISREG(sb.st_mode))
+		return (404);
 	snprintf(etag, sizeof etag, "\"%llx-%llx\"",
 	    (unsigned long long)sb.st_size,
 	    (unsigned long long)sb.st_mtim.tv_sec * 1000000000ULL +
 	    (unsigned long long)sb.st_mtim.tv_nsec);
 	static_date(sb.st_mtime, date, sizeof date);
-	if (static_not_modified(h, etag, sb.st_mtime)) {
-		http_head(c, 304, NULL, -1);
-		http_put_header(c, "ETag", etag);
-		http_put_header(c, "Last-Modified", date);
-		http_end_head(c);
-		http_answered(c, 0);
-		return;
+	if (static_not_modified(r, etag, sb.st_mtime)) {
+		a->status = 304;
+		*why = "answer over the output cap";
+		if (http_put_head(out, 304, NULL, NULL, -1, &a->close) == -1 ||
+		    http_put_field(out, "ETag", etag) == -1 ||
+		    http_put_field(out, "Last-Modified", date) == -1 ||
+		    static_end(out) == -1)
+			return (500);
+		return (0);
 	}
 	if ((fd = open(real, O_RDONLY | O_CLOEXEC)) == -1) {
-		http_error(c, errno == EACCES ? 403 : 404, errno == EACCES ?
-		    "forbidden" : "not found");
-		return;
+		*why = errno == EACCES ? "forbidden" : "not found";
+		return (errno == EACCES ? 403 : 404);
 	}
-	http_head(c, 200, static_type(real), sb.st_size);
-	http_put_header(c, "ETag", etag);
-	http_put_header(c, "Last-Modified", date);
-	http_end_head(c);
-	if (head || sb.st_size == 0) {
+	a->status = 200;
+	if (http_put_head(out, 200, NULL, static_type(real), sb.st_size,
+	    &a->close) == -1 || http_put_field(out, "ETag", etag) == -1 ||
+	    http_put_field(out, "Last-Modified", date) == -1 ||
+	    static_end(out) == -1) {
 		close(fd);
-		http_answered(c, 0);
-		return;
+		*why = "answer over the output cap";
+		return (500);
 	}
-	c->file = fd;
-	c->file_left = c->file_size = sb.st_size;
-	static_pump(c);
+	if (r->head || sb.st_size == 0) {
+		close(fd);
+		return (0);
+	}
+	a->fd = fd;
+	a->left = a->bytes = sb.st_size;
+	return (0);
 }
 
 /*
@@ -275,51 +293,49 @@ static const char static_console_page[] =
 "</script></body></html>\n";
 
 /* Answers a plain GET or HEAD with the console page. */
-void
-static_console(struct conn *c, struct http *h)
+int
+static_console(struct buf *out, const struct http_request *r,
+    struct http_answer *a, const char **why)
 {
-	int	head = strcmp(http_method(h), "HEAD") == 0;
-
-	if (!head && strcmp(http_method(h), "GET") != 0) {
-		http_error(c, 405, "only GET and HEAD are served here");
-		return;
+	if (!r->head && !r->get) {
+		*why = "only GET and HEAD are served here";
+		return (405);
 	}
-	http_head(c, 200, "text/html; charset=utf-8",
-	    sizeof static_console_page - 1);
-	http_put_header(c, "Cache-Control", "no-store");
-	http_end_head(c);
-	if (!head && buf_append(&c->out, static_console_page,
-	    sizeof static_console_page - 1) == -1) {
-		conn_close(c, "answer over the output cap");
-		return;
-	}
-	http_answered(c, head ? 0 : sizeof static_console_page - 1);
+	a->status = 200;
+	a->bytes = r->head ? 0 : sizeof static_console_page - 1;
+	*why = "answer over the output cap";
+	if (http_put_head(out, 200, NULL, "text/html; charset=utf-8",
+	    sizeof static_console_page - 1, &a->close) == -1 ||
+	    http_put_field(out, "Cache-Control", "no-store") == -1 ||
+	    static_end(out) == -1 || (!r->head && buf_append(out,
+	    static_console_page, sizeof static_console_page - 1) == -1))
+		return (500);
+	return (0);
 }
 
 /* GET /wspipe/listen.js, with this gateway's listen path baked in. */
-void
-static_listen_js(struct conn *c, struct http *h)
+int
+static_listen_js(struct buf *out, const struct http_request *r,
+    struct http_answer *a, const char **why)
 {
 	char	*pre;
-	int	 n, head = strcmp(http_method(h), "HEAD") == 0;
+	int	 n, bad;
 
-	if (!head && strcmp(http_method(h), "GET") != 0) {
-		http_error(c, 405, "only GET and HEAD are served here");
-		return;
+	if (!r->head && !r->get) {
+		*why = "only GET and HEAD are served here";
+		return (405);
 	}
 	n = xasprintf(&pre, "var WSPIPE_LISTEN_PATH = \"%s\";\n",
 	    conf.listen_path != NULL ? conf.listen_path : "/");
-	http_head(c, 200, "text/javascript; charset=utf-8",
-	    n + (long long)sizeof static_listen_js_text - 1);
-	http_put_header(c, "Cache-Control", "no-cache");
-	http_end_head(c);
-	if (!head && (buf_append(&c->out, pre, n) == -1 ||
-	    buf_append(&c->out, static_listen_js_text,
-	    sizeof static_listen_js_text - 1) == -1)) {
-		free(pre);
-		conn_close(c, "answer over the output cap");
-		return;
-	}
+	a->status = 200;
+	a->bytes = r->head ? 0 : n + sizeof static_listen_js_text - 1;
+	bad = http_put_head(out, 200, NULL, "text/javascript; charset=utf-8",
+	    n + (long long)sizeof static_listen_js_text - 1, &a->close) == -1 ||
+	    http_put_field(out, "Cache-Control", "no-cache") == -1 ||
+	    static_end(out) == -1 || (!r->head &&
+	    (buf_append(out, pre, n) == -1 || buf_append(out,
+	    static_listen_js_text, sizeof static_listen_js_text - 1) == -1));
 	free(pre);
-	http_answered(c, head ? 0 : n + sizeof static_listen_js_text - 1);
+	*why = "answer over the output cap";
+	return (bad ? 500 : 0);
 }

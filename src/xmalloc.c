@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "wspipe.h"
+#include "log.h"
+#include "xmalloc.h"
 
 void *
 xmalloc(size_t size)

@@ -11,9 +11,11 @@ import base64
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -37,6 +39,11 @@ except ImportError:                             # pragma: no cover
 
 class Timeout(Exception):
     pass
+
+
+# Under valgrind (make check-valgrind) the gateway is many times slower:
+# deadlines are multiplied by this.
+SLOW = 4 if os.environ.get('WSPIPE_VALGRIND') else 1
 
 
 # ---------------------------------------------------------------- TAP
@@ -400,6 +407,19 @@ class Gateway:
         return rss_kib(self.pid)
 
 
+_MEMERR = re.compile(r'ERROR: AddressSanitizer|ERROR: LeakSanitizer|'
+                     r'runtime error:|^==\d+== (Invalid (read|write|free)|'
+                     r'Conditional jump|Use of uninitialised|Syscall param|'
+                     r'Mismatched free|Source and destination overlap)')
+
+
+def memory_errors(text):
+    """Lines of a gateway log that report a memory error: ASan/UBSan, or
+    valgrind, which reports and carries on (its exit status comes only
+    at the end)."""
+    return [l[:200] for l in text.splitlines() if _MEMERR.search(l)]
+
+
 def rss_env(env=None):
     """The environment for a gateway whose RSS a test measures: under
     AddressSanitizer, freed memory sits in a 256 MB quarantine, which is
@@ -577,15 +597,20 @@ class RawWS:
     """A socket speaking just enough HTTP and WebSocket framing to send
     anything, read exactly what comes back, or not read at all."""
 
-    def __init__(self, gw_or_addr, timeout=10):
+    def __init__(self, gw_or_addr, timeout=10, ctx=None, rcvbuf=None):
         if isinstance(gw_or_addr, Gateway):
             addr = gw_or_addr.hostport()
         else:
             addr = gw_or_addr
         fam = socket.AF_INET6 if ':' in addr[0] else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
+        if rcvbuf is not None:  # before connect, so the window stays small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
         self.sock.connect(addr)
+        if ctx is not None:     # TLS: wrap after connecting, handshake now
+            self.sock = ctx.wrap_socket(self.sock,
+                                        server_hostname='localhost')
         self.addr = addr
         self.buf = bytearray()
         self.eof = False
@@ -622,6 +647,25 @@ class RawWS:
         head = bytes(self.buf[:i - 4])
         del self.buf[:i]
         return parse_head(head)
+
+    def read_response(self, method='GET'):
+        """One whole answer with a Content-Length (or none, for HEAD, 1xx,
+        204 and 304) from the stream: an HTTPResponse with .body, or None
+        if the socket closed before it was complete."""
+        r = self.read_head()
+        if r is None:
+            return None
+        n = 0
+        cl = r.get('Content-Length')
+        if method != 'HEAD' and r.status not in (204, 304) and \
+                r.status >= 200 and cl is not None and cl.isdigit():
+            n = int(cl)
+        while len(self.buf) < n:
+            if not self._fill():
+                return None
+        r.body = bytes(self.buf[:n])
+        del self.buf[:n]
+        return r
 
     def read_to_eof(self):
         while self._fill():
@@ -757,6 +801,28 @@ class RawWS:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                  struct.pack('ii', 1, 0))
         self.sock.close()
+
+
+def make_cert(d, name='cert'):
+    """A self-signed certificate for localhost and its key (PEM files in
+    d): (cert path, key path)."""
+    cert = os.path.join(d, name + '.pem')
+    key = os.path.join(d, name + '-key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec',
+                    '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+                    '-keyout', key, '-out', cert, '-days', '2',
+                    '-subj', '/CN=localhost'],
+                   check=True, timeout=60, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+def client_ctx():
+    """A TLS client context that does not verify the server."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def http_exchange(addr, request, timeout=10, linger=2):

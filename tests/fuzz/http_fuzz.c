@@ -1,73 +1,88 @@
 /*
  * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
  *
- * libFuzzer target for the HTTP side of a connection: the input is
- * written to a socketpair whose other end is a real struct conn, and the
- * event loop runs until the connection is gone.  Spawning is disabled by
- * a saturated --maxforks, so a valid handshake ends in a 429.
+ * libFuzzer target for http.c alone: the input is a stream of pipelined
+ * requests, fed in pieces whose sizes come from its first byte, each
+ * request read to its end or its error as the gateway does, and every
+ * answer helper run on what was parsed.  No event loop, no socket.
  */
 
-#include <sys/socket.h>
-
-#include <netinet/in.h>
-
-#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "../../src/wspipe.h"
+#include "../../src/http.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-static void
-fuzz_init(void)
+static int
+fuzz_body_cb(void *arg, const char *at, size_t len)
 {
-	static char	*argv[] = { "/bin/true", NULL };
+	size_t	*total = arg;
 
-	conf.maxforks = 1;
-	nchildren = 1;
-	conf.maxmsg = 1 << 20;
-	conf.command = argv[0];
-	conf.argv = argv;
-	conf.passenv = "PATH";
-	log_init(LOG_LEVEL_NONE);
-	(void)ev_default_loop(EVFLAG_AUTO);
+	*total += len;
+	/* A body over 1 MiB is refused, as a full script would. */
+	return (*total > (1 << 20) ? -1 : 0);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int		 init;
-	struct sockaddr_in	 sin;
-	struct conn		*c, *tmp;
-	int			 sv[2], i;
+	struct http_request	*r = NULL;
+	enum http_event		 ev;
+	struct buf		 out;
+	const char		*p;
+	size_t			 step, len, n, total = 0;
+	int			 close, requests = 0;
 
-	if (!init) {
-		fuzz_init();
-		init = 1;
-	}
-	if (size > 60000)
+	if (size < 1)
 		return (0);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1)
-		abort();
-	memset(&sin, 0, sizeof sin);
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(40000);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	conn_new(sv[0], (struct sockaddr *)&sin, sizeof sin);
-	if (write(sv[1], data, size) != (ssize_t)size)
-		abort();
-	(void)shutdown(sv[1], SHUT_WR);
-	for (i = 0; i < 50 && !TAILQ_EMPTY(&conns); i++) {
-		ev_run(EV_DEFAULT, EVRUN_NOWAIT);
-		/* Drain answers so the connection can finish. */
-		while (read(sv[1], (char[4096]){ 0 }, 4096) > 0)
-			;
+	step = data[0] == 0 ? size : data[0];
+	p = (const char *)data + 1;
+	len = size - 1;
+	buf_init(&out, 4096);
+	while (len > 0 && requests < 64) {
+		if (r == NULL) {
+			r = http_request_new();
+			http_request_body(r, fuzz_body_cb, &total);
+		}
+		n = http_request_feed(r, p, len < step ? len : step, &ev);
+		if (n > len)
+			abort();
+		p += n;
+		len -= n;
+		if (ev == HTTP_EV_HEAD) {
+			/* Everything the router and env.c read is there. */
+			if (r->method == NULL || r->path == NULL ||
+			    r->decoded == NULL || r->query == NULL ||
+			    r->url == NULL)
+				abort();
+			(void)http_field(r, "Host");
+			if (strlen(r->decoded) > 0)
+				http_set_script(r, strlen(r->decoded) / 2,
+				    "/script");
+			close = !r->keepalive;
+			(void)http_put_head(&out, 200, NULL, "text/plain", 0,
+			    &close);
+			buf_free(&out);
+		} else if (ev == HTTP_EV_ERROR) {
+			if (r->status < 400 || r->status > 499 ||
+			    r->errstr == NULL)
+				abort();
+			(void)http_put_error(&out, r->status, r->errstr, NULL);
+			buf_free(&out);
+			break;
+		} else if (ev == HTTP_EV_DONE) {
+			if (r->upgrade)
+				break;
+			http_request_free(r);
+			r = NULL;
+			total = 0;
+			requests++;
+		} else if (n == 0)
+			break;
 	}
-	TAILQ_FOREACH_SAFE(c, &conns, entry, tmp)
-		conn_close(c, "fuzz iteration over");
-	close(sv[1]);
+	http_request_free(r);
+	buf_free(&out);
 	return (0);
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "tap.h"
-#include "../src/pubsub.h"
+#include "../../src/pubsub.h"
 
 struct vector {
 	const char		*line;

@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "tap.h"
-#include "../src/line.h"
-#include "../src/ws.h"
+#include "../../src/line.h"
+#include "../../src/ws.h"
 
 #define MAXMSGS	16
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "tap.h"
-#include "../src/path.h"
+#include "../../src/path.h"
 
 static char	top[256], root[512];
 

@@ -1,0 +1,479 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * The first role of every connection: HTTP/1.1 requests, one after the
+ * other on a kept-alive connection, each read with http.c and routed
+ * when its header block is in.  An answer of ours (a file, the console
+ * page, listen.js, an error) is queued here; a CGI script or a WebSocket
+ * upgrade hands the connection to another role.  A pipelined request is
+ * not parsed, and the socket not read, while the answers before it wait
+ * unread above HIGH_WATER: that is the backpressure that keeps a flood
+ * of requests from growing our output without bound.
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wspipe.h"
+#include "handshake.h"
+#include "path.h"
+
+struct httpd {
+	struct conn		*c;
+	struct http_request	*req;		/* NULL between requests */
+	struct http_answer	 a;
+	int			 answered;	/* the whole answer is queued */
+};
+
+static void	httpd_process(struct conn *);
+
+void *
+httpd_new(void)
+{
+	struct httpd	*hd;
+
+	hd = xcalloc(1, sizeof *hd);
+	hd->a.fd = -1;
+	return (hd);
+}
+
+/* The access line of a plain request. */
+static void
+httpd_log(struct conn *c, const struct http_request *r, int status,
+    unsigned long long bytes, const char *why)
+{
+	if (why != NULL)
+		conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d %llu %s",
+		    r != NULL && r->method != NULL ? r->method : "-",
+		    r != NULL && r->path != NULL ? r->path : "-", status,
+		    bytes, why);
+	else
+		conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d %llu", r->method,
+		    r->path, status, bytes);
+}
+
+/*
+ * Fails the request with status and a fixed plain-text reason; the
+ * connection closes once the answer is written.
+ */
+static void
+httpd_error(struct conn *c, int status, const char *why)
+{
+	struct httpd		*hd = c->role;
+	struct http_request	*r = hd->req;
+	const char		*extra = NULL;
+
+	httpd_log(c, r != NULL && r->method != NULL ? r : NULL, status,
+	    strlen(why) + 1, why);
+	if (status == 426)
+		extra = "Sec-WebSocket-Version: 13\r\n";
+	/* A WebSocket needs GET; our files take HEAD too. */
+	else if (status == 405)
+		extra = r != NULL && handshake_has_token(http_field(r,
+		    "Upgrade"), "websocket") ? "Allow: GET\r\n" :
+		    "Allow: GET, HEAD\r\n";
+	if (http_put_error(&c->out, status, why, extra) == -1) {
+		conn_close(c, "answer over the output cap");
+		return;
+	}
+	c->why = why;
+	hd->answered = 1;
+	hd->a.close = 1;
+	if (hd->a.fd != -1) {
+		close(hd->a.fd);
+		hd->a.fd = -1;
+	}
+	conn_finish(c);
+}
+
+/* The whole answer is queued: log it. */
+static void
+httpd_answered(struct conn *c)
+{
+	struct httpd	*hd = c->role;
+
+	hd->answered = 1;
+	httpd_log(c, hd->req, hd->a.status, hd->a.bytes, NULL);
+}
+
+/* Checks an upgrade request (RFC 6455 4.2.1); returns 0 or an HTTP status. */
+static int
+httpd_check_upgrade(struct http_request *r, const char **why)
+{
+	const char	*host = http_field(r, "Host");
+	const char	*version = http_field(r, "Sec-WebSocket-Version");
+
+	if (!r->get) {
+		*why = "only GET can open a WebSocket";
+		return (405);
+	}
+	if (r->major < 1 || (r->major == 1 && r->minor < 1)) {
+		*why = "HTTP/1.1 or later is required";
+		return (400);
+	}
+	if (!handshake_has_token(http_field(r, "Upgrade"), "websocket")) {
+		*why = "this is a WebSocket endpoint: Upgrade: websocket "
+		    "is missing";
+		return (400);
+	}
+	if (!handshake_has_token(http_field(r, "Connection"), "upgrade")) {
+		*why = "Connection: Upgrade is missing";
+		return (400);
+	}
+	if (host == NULL || *host == '\0' || strpbrk(host, " ,\t") != NULL) {
+		*why = "one Host header is required";
+		return (400);
+	}
+	if (r->has_body) {
+		*why = "a handshake has no body";
+		return (400);
+	}
+	if (version == NULL || strcmp(version, "13") != 0) {
+		*why = "only WebSocket version 13 is supported";
+		return (426);
+	}
+	if (!handshake_key_valid(http_field(r, "Sec-WebSocket-Key"))) {
+		*why = "Sec-WebSocket-Key is missing or invalid";
+		return (400);
+	}
+	if (!handshake_origin_allowed(http_field(r, "Origin"), host,
+	    conf.origin, conf.sameorigin)) {
+		*why = "origin not allowed";
+		return (403);
+	}
+	return (0);
+}
+
+/* Queues the 101 answer; -1 if it did not fit. */
+static int
+httpd_switch(struct conn *c, struct http_request *r, const char *protocol)
+{
+	char	accept[HANDSHAKE_ACCEPT_LEN + 1];
+
+	handshake_accept(http_field(r, "Sec-WebSocket-Key"), accept);
+	if (http_put_status(&c->out, 101, NULL) == -1 ||
+	    http_put_field(&c->out, "Upgrade", "websocket") == -1 ||
+	    http_put_field(&c->out, "Connection", "Upgrade") == -1 ||
+	    http_put_field(&c->out, "Sec-WebSocket-Accept", accept) == -1 ||
+	    (*protocol != '\0' && http_put_field(&c->out,
+	    "Sec-WebSocket-Protocol", protocol) == -1) ||
+	    http_put_extra(&c->out, HTTP_EXTRA_ALL) == -1 ||
+	    http_put_extra(&c->out, HTTP_EXTRA_WS) == -1 ||
+	    http_put(&c->out, "\r\n") == -1)
+		return (-1);
+	return (0);
+}
+
+/* Splits "/a/b" under --dir into the script and what follows it. */
+static int
+httpd_dir_script(struct http_request *r, char *script, size_t scriptsz)
+{
+	size_t	used;
+	int	ret;
+
+	ret = path_script(conf.dir, r->decoded, script, scriptsz, &used);
+	if (ret != 0)
+		return (ret);
+	if (access(script, X_OK) == -1)
+		return (404);
+	http_set_script(r, used, script);
+	return (0);
+}
+
+/*
+ * A complete upgrade request: check it, start what answers it, answer
+ * 101 and hand the connection to a WebSocket session.  The program runs
+ * before the answer, so that a failed spawn is an HTTP error, not an
+ * upgraded socket that dies at once.
+ */
+static void
+httpd_upgrade(struct conn *c)
+{
+	struct httpd		*hd = c->role;
+	struct http_request	*r = hd->req;
+	struct program		*p;
+	struct lclient		*lc;
+	const char		*why = NULL;
+	char			 protocol[128], script[PATH_MAX], **env;
+	char			 path[PATH_MAX], *argv[2];
+	int			 status, ret;
+
+	if ((status = httpd_check_upgrade(r, &why)) != 0) {
+		httpd_error(c, status, why);
+		return;
+	}
+	protocol[0] = '\0';
+	ret = handshake_subprotocol(http_field(r, "Sec-WebSocket-Protocol"),
+	    conf.subprotocol, protocol, sizeof protocol);
+	if (ret == -1) {
+		httpd_error(c, 400, "no offered subprotocol is accepted");
+		return;
+	}
+	strlcpy(path, r->path, sizeof path);
+	if (listen_match(r->decoded)) {
+		/* Listen mode: no program, the gateway itself answers. */
+		if (httpd_switch(c, r, protocol) == -1) {
+			conn_close(c, "answer over the output cap");
+			return;
+		}
+		conn_log(c, LOG_LEVEL_INFO, "listen %s", path);
+		lc = listen_new();
+		(void)session_start(c, &listen_backend, lc, path, 1);
+		http_request_free(r);
+		free(hd);
+		return;
+	}
+	if (conf.dir != NULL && httpd_dir_script(r, script,
+	    sizeof script) != 0) {
+		/* Whatever the reason, there is no such program. */
+		httpd_error(c, 404, "no such program");
+		return;
+	}
+	if (conf.maxforks > 0 && nchildren >= conf.maxforks) {
+		httpd_error(c, 429, "too many connections, try again later");
+		return;
+	}
+	env = env_build(c, r, protocol);
+	argv[0] = script;
+	argv[1] = NULL;
+	p = program_new(c, conf.dir != NULL ? script : conf.command,
+	    conf.dir != NULL ? argv : conf.argv, env);
+	env_free(env);
+	if (p == NULL) {
+		if (errno == EAGAIN || errno == ENOMEM || errno == EMFILE ||
+		    errno == ENFILE)
+			httpd_error(c, 503, "out of resources, try again later");
+		else
+			httpd_error(c, 500, "the program could not be started");
+		return;
+	}
+	if (httpd_switch(c, r, protocol) == -1) {
+		/* The program goes with the session's close path. */
+		(void)session_start(c, &program_backend, p, path,
+		    !conf.binary);
+		conn_close(c, "answer over the output cap");
+		return;
+	}
+	conn_log(c, LOG_LEVEL_INFO, "upgrade %s pid %ld%s%s", path,
+	    (long)program_pid(p), *protocol != '\0' ? " protocol " : "",
+	    protocol);
+	(void)session_start(c, &program_backend, p, path, !conf.binary);
+	http_request_free(r);
+	free(hd);
+}
+
+/*
+ * Routes a plain request once its header block is in.  A new role is
+ * one more line here.
+ */
+static void
+httpd_route(struct conn *c)
+{
+	struct httpd		*hd = c->role;
+	struct http_request	*r = hd->req;
+	const char		*why = "not found";
+	char			 script[PATH_MAX];
+	int			 status;
+
+	/* Upgrade: websocket without Connection: upgrade is a bad upgrade. */
+	if (handshake_has_token(http_field(r, "Upgrade"), "websocket"))
+		status = httpd_check_upgrade(r, &why);
+	else if (conf.listen && strcmp(r->decoded, "/wspipe/listen.js") == 0)
+		status = static_listen_js(&c->out, r, &hd->a, &why);
+	else if (conf.cgidir != NULL && cgi_match(r, script, sizeof script)) {
+		if ((status = cgi_start(c, r, script, &why)) == 0) {
+			/* The script's role owns the request now. */
+			free(hd);
+			return;
+		}
+	} else if (conf.staticdir != NULL)
+		status = static_serve(&c->out, r, &hd->a, &why);
+	else if (conf.devconsole)
+		status = static_console(&c->out, r, &hd->a, &why);
+	else if (conf.cgidir != NULL)
+		status = 404;
+	else {
+		status = 400;
+		why = "this is a WebSocket endpoint: Upgrade: websocket "
+		    "is missing";
+	}
+	if (status != 0) {
+		httpd_error(c, status, why);
+		return;
+	}
+	if (hd->a.fd != -1 && static_pump(&c->out, &hd->a) == -1) {
+		conn_log(c, LOG_LEVEL_ERROR, "static file read failed");
+		hd->a.close = 1;
+		conn_finish(c);
+		return;
+	}
+	if (hd->a.fd == -1)
+		httpd_answered(c);
+}
+
+/* The client took some output: send more of a file, then go on. */
+static void
+httpd_output(struct conn *c)
+{
+	struct httpd	*hd = c->role;
+
+	if (hd->a.fd != -1) {
+		if (static_pump(&c->out, &hd->a) == -1) {
+			/* The file shrank or failed: the length is a lie. */
+			conn_log(c, LOG_LEVEL_ERROR, "static file read failed");
+			hd->a.close = 1;
+			conn_finish(c);
+			return;
+		}
+		/*
+		 * Progress on a long answer is not idleness; progress is a
+		 * chunk taken (a pump), not a byte.
+		 */
+		conn_set_timer(c, HANDSHAKE_TIMEOUT);
+		if (hd->a.fd == -1)
+			httpd_answered(c);
+	}
+	httpd_process(c);
+}
+
+/*
+ * Parses what is buffered: routes each request when its header block
+ * is in, and starts the next request on a kept-alive connection once
+ * the answer is queued and the output has room.
+ */
+static void
+httpd_process(struct conn *c)
+{
+	struct httpd		*hd = c->role;
+	struct http_request	*r;
+	enum http_event		 ev;
+	size_t			 used, len;
+
+	while (!(c->flags & (CONN_SOCK_CLOSED | CONN_FINISH)) &&
+	    c->ops == &httpd_ops) {
+		if ((r = hd->req) != NULL && http_request_done(r)) {
+			/* Wait for the answer before the next request. */
+			if (!hd->answered || hd->a.fd != -1)
+				return;
+			if (hd->a.close) {
+				conn_finish(c);
+				return;
+			}
+			http_request_free(r);
+			hd->req = NULL;
+			memset(&hd->a, 0, sizeof hd->a);
+			hd->a.fd = -1;
+			hd->answered = 0;
+			conn_set_timer(c, HANDSHAKE_TIMEOUT);
+			continue;
+		}
+		if ((len = buf_len(&c->in)) == 0)
+			return;
+		/*
+		 * Backpressure: a pipelined request waits, unparsed, until
+		 * the client has taken the answers before it.
+		 */
+		if (r == NULL) {
+			if (buf_len(&c->out) >= HIGH_WATER)
+				return;
+			r = hd->req = http_request_new();
+		}
+		used = http_request_feed(r, (const char *)buf_head(&c->in),
+		    len, &ev);
+		buf_drain(&c->in, used);
+		switch (ev) {
+		case HTTP_EV_ERROR:
+			httpd_error(c, r->status, r->errstr);
+			return;
+		case HTTP_EV_HEAD:
+			hd->a.close = !r->keepalive;
+			httpd_route(c);
+			break;
+		case HTTP_EV_DONE:
+			if (r->upgrade) {
+				httpd_upgrade(c);
+				/* What followed the request is the session's. */
+				if (c->ops != &httpd_ops &&
+				    !(c->flags & CONN_SOCK_CLOSED) &&
+				    buf_len(&c->in) > 0)
+					c->ops->input(c);
+				return;
+			}
+			break;
+		case HTTP_EV_MORE:
+			return;
+		}
+	}
+}
+
+static void
+httpd_input(struct conn *c)
+{
+	httpd_process(c);
+}
+
+static void
+httpd_timeout(struct conn *c)
+{
+	struct httpd	*hd = c->role;
+
+	conn_close(c, hd->req != NULL || hd->a.fd != -1 ?
+	    "request timeout" : "idle timeout");
+}
+
+/* Reads while the answers so far are taken and c->in has room. */
+static int
+httpd_update(struct conn *c)
+{
+	return (buf_len(&c->out) < HIGH_WATER);
+}
+
+static void
+httpd_shutdown(struct conn *c)
+{
+	conn_close(c, "server shutting down");
+}
+
+static void
+httpd_closed(struct conn *c)
+{
+	struct httpd	*hd = c->role;
+
+	if (hd->a.fd != -1) {
+		close(hd->a.fd);
+		hd->a.fd = -1;
+	}
+}
+
+static int
+httpd_busy(struct conn *c)
+{
+	return (0);
+}
+
+static void
+httpd_free(struct conn *c)
+{
+	struct httpd	*hd = c->role;
+
+	http_request_free(hd->req);
+	if (hd->a.fd != -1)
+		close(hd->a.fd);
+	free(hd);
+}
+
+const struct conn_ops httpd_ops = {
+	.name = "http",
+	.input = httpd_input,
+	.output = httpd_output,
+	.timeout = httpd_timeout,
+	.update = httpd_update,
+	.shutdown = httpd_shutdown,
+	.closed = httpd_closed,
+	.busy = httpd_busy,
+	.free = httpd_free
+};

@@ -1,0 +1,597 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * A WebSocket session, the role a connection plays after its upgrade:
+ * client frames are parsed and checked (RFC 6455), data messages go to
+ * the session's backend (a program, or the broker in listen mode) and
+ * the backend's messages go out as frames; pings are answered and sent,
+ * and the close handshake is walked from either side.  The backend is
+ * reached through its struct session_backend and reaches the session
+ * through the session_* functions below.
+ *
+ * Frames are parsed only while the client's output is under HIGH_WATER
+ * and the backend has room: unparsed bytes wait in the connection's
+ * input, and the socket is not read, until both drain.  Liveness is a
+ * whole frame: a client that is silent, trickles a frame it never ends,
+ * or stops reading (which stops our parsing, so its pong stays unread)
+ * is closed within --ping-interval + --ping-timeout of its last frame.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wspipe.h"
+
+enum session_state {
+	SESSION_OPEN,		/* relaying */
+	SESSION_DRAIN,		/* ending: the backend's last output, then
+				   our close frame */
+	SESSION_CLOSING		/* our close frame sent, awaiting theirs */
+};
+
+#define SESSION_CLOSE_SENT	0x01
+#define SESSION_CLOSE_RCVD	0x02
+#define SESSION_PAUSED		0x04	/* not reading the client */
+
+struct session {
+	struct conn		*c;
+	const struct session_backend *be;
+	void			*bs;		/* the backend's state */
+	enum session_state	 state;
+	int			 flags;
+	int			 text;		/* text messages only */
+	struct ws_parser	 ws;
+	struct utf8		 utf8;		/* inbound text message state */
+	ev_timer		 ping;		/* keepalive and liveness */
+	ev_tstamp		 last_rx;	/* last whole frame */
+	ev_tstamp		 ping_sent;	/* 0: no ping outstanding */
+	char			*path;		/* for the closing line */
+	uint64_t		 msgs_in, bytes_in, msgs_out, bytes_out;
+	int			 close_code;	/* sent or received */
+	const char		*close_reason;	/* static text for our close */
+};
+
+static const struct conn_ops	session_ops;
+
+static void	session_ping_cb(struct ev_loop *, ev_timer *, int);
+static void	session_drain(struct session *);
+static void	session_input(struct conn *);
+static void	session_resume(struct session *);
+
+/*
+ * The upgrade is answered: c is a WebSocket session from now on, with
+ * backend be (state bs); text: only text messages are taken.
+ */
+struct session *
+session_start(struct conn *c, const struct session_backend *be, void *bs,
+    const char *path, int text)
+{
+	struct session	*s;
+
+	s = xcalloc(1, sizeof *s);
+	s->c = c;
+	s->be = be;
+	s->bs = bs;
+	s->text = text;
+	s->path = xstrdup(path);
+	s->state = SESSION_OPEN;
+	ws_parser_init(&s->ws, conf.maxmsg, 1);
+	utf8_init(&s->utf8);
+	conn_set_role(c, &session_ops, s);
+	conn_set_timer(c, 0);
+	s->last_rx = ev_now(EV_DEFAULT);
+	ev_init(&s->ping, session_ping_cb);
+	s->ping.data = s;
+	if (conf.ping_interval > 0) {
+		s->ping.repeat = conf.ping_interval;
+		ev_timer_again(EV_DEFAULT, &s->ping);
+	}
+	be->attach(bs, s);
+	return (s);
+}
+
+struct conn *
+session_conn(struct session *s)
+{
+	return (s->c);
+}
+
+/* Bytes waiting for the client. */
+size_t
+session_queued(struct session *s)
+{
+	return (buf_len(&s->c->out));
+}
+
+/* 1 while messages may still go to the client. */
+int
+session_open(struct session *s)
+{
+	return (s->state == SESSION_OPEN &&
+	    !(s->c->flags & CONN_SOCK_CLOSED));
+}
+
+/* 1 while the backend's last output is awaited (session_drained). */
+int
+session_draining(struct session *s)
+{
+	return (s->state == SESSION_DRAIN &&
+	    !(s->c->flags & CONN_SOCK_CLOSED));
+}
+
+/* Queues one frame for the client; returns -1 if it does not fit. */
+int
+session_send(struct session *s, int op, int fin, const void *data,
+    size_t len)
+{
+	struct conn	*c = s->c;
+	uint8_t		 hdr[WS_HEADER_MAX];
+	size_t		 hlen;
+
+	if (c->flags & (CONN_SOCK_CLOSED | CONN_FINISH))
+		return (-1);
+	hlen = ws_header(hdr, op, fin, len, NULL);
+	if (buf_room(&c->out) < hlen + len)
+		return (-1);
+	(void)buf_append(&c->out, hdr, hlen);
+	(void)buf_append(&c->out, data, len);
+	if (op == WS_OP_TEXT || op == WS_OP_BINARY || op == WS_OP_CONT) {
+		s->bytes_out += len;
+		if (fin)
+			s->msgs_out++;
+	}
+	return (0);
+}
+
+/*
+ * Writes what is queued, parses input that waited for the room this
+ * made, and recomputes interest.
+ */
+void
+session_flush(struct session *s)
+{
+	if (conn_flush(s->c) == -1)
+		return;
+	session_resume(s);
+	conn_update(s->c);
+}
+
+/* Sends a close frame once; then only the peer's close is awaited. */
+static void
+session_send_close(struct session *s, int code, const char *reason)
+{
+	uint8_t	payload[WS_CONTROL_MAX];
+	size_t	len;
+
+	if (s->flags & SESSION_CLOSE_SENT)
+		return;
+	/* An empty close is answered with 1000 (Autobahn 7.3.1). */
+	if (code == WS_CLOSE_NO_STATUS)
+		code = WS_CLOSE_NORMAL;
+	len = ws_close_payload(payload, code, reason);
+	(void)session_send(s, WS_OP_CLOSE, 1, payload, len);
+	s->flags |= SESSION_CLOSE_SENT;
+	if (s->close_code == 0)
+		s->close_code = code;
+	s->state = SESSION_CLOSING;
+	if (!(s->c->flags & CONN_FINISH))
+		conn_set_timer(s->c, CLOSE_TIMEOUT);
+}
+
+/* Fails the WebSocket connection (RFC 6455 7.1.7). */
+void
+session_fail(struct session *s, int code, const char *why)
+{
+	conn_log(s->c, LOG_LEVEL_INFO, "failing with %d: %s", code, why);
+	s->c->why = why;
+	s->close_code = code;
+	s->close_reason = why;
+	session_drain(s);
+}
+
+/*
+ * The client closed or broke the protocol: no more frames are read.  The
+ * backend stops taking input, and what it still says (at most
+ * DRAIN_TIMEOUT + --closems) is delivered before our close frame, so
+ * that the answers to messages already accepted are not lost.
+ */
+static void
+session_drain(struct session *s)
+{
+	if (s->state != SESSION_OPEN) {
+		if (s->state == SESSION_CLOSING &&
+		    (s->flags & SESSION_CLOSE_RCVD))
+			conn_finish(s->c);
+		return;
+	}
+	s->state = SESSION_DRAIN;
+	ev_timer_stop(EV_DEFAULT, &s->ping);
+	if (s->be->drain(s->bs)) {
+		session_drained(s);
+		return;
+	}
+	conn_set_timer(s->c, DRAIN_TIMEOUT + conf.closems / 1000.0);
+}
+
+/*
+ * The drain is over (the backend's output ended or its time ran out):
+ * our close frame goes out, and TCP is shut once it is written.
+ */
+void
+session_drained(struct session *s)
+{
+	if (s->c->flags & CONN_SOCK_CLOSED)
+		return;
+	session_send_close(s, s->close_code, s->close_reason);
+	conn_finish(s->c);
+}
+
+/*
+ * The backend ended by itself (the program exited): close with code and
+ * reason, and why for the log.
+ */
+void
+session_end(struct session *s, int code, const char *reason,
+    const char *why)
+{
+	if (s->state != SESSION_OPEN || (s->c->flags & CONN_SOCK_CLOSED))
+		return;
+	s->c->why = why;
+	session_send_close(s, code, reason);
+}
+
+/* A piece of a data message from the client. */
+static int
+session_data(struct session *s)
+{
+	struct ws_parser	*p = &s->ws;
+	enum utf8_status	 u;
+
+	/* After our close frame, data is read and dropped (RFC 6455 1.4). */
+	if (s->flags & SESSION_CLOSE_SENT)
+		return (0);
+	if (s->text) {
+		if (p->opcode == WS_OP_BINARY) {
+			session_fail(s, WS_CLOSE_UNSUPPORTED,
+			    "binary message in text mode");
+			return (-1);
+		}
+		/* RFC 6455 8.1: fail at the first invalid byte. */
+		u = utf8_feed(&s->utf8, p->data, p->len, NULL);
+		if (u == UTF8_INVALID || (p->fin && u == UTF8_PARTIAL)) {
+			session_fail(s, WS_CLOSE_INVALID_DATA,
+			    "invalid UTF-8 in a text message");
+			return (-1);
+		}
+	}
+	s->bytes_in += p->len;
+	if (p->fin) {
+		s->msgs_in++;
+		utf8_init(&s->utf8);
+	}
+	return (s->be->message(s->bs, p->data, p->len, p->fin));
+}
+
+/* A close frame from the client (RFC 6455 5.5.1). */
+static int
+session_close_frame(struct session *s)
+{
+	struct ws_parser	*p = &s->ws;
+	struct utf8		 u;
+	const uint8_t		*reason;
+	size_t			 rlen;
+	unsigned int		 code;
+
+	if (ws_close_parse(p->data, p->len, &code, &reason, &rlen) == -1) {
+		session_fail(s, WS_CLOSE_PROTOCOL, "invalid close frame");
+		return (-1);
+	}
+	utf8_init(&u);
+	if (utf8_feed(&u, reason, rlen, NULL) != UTF8_OK) {
+		session_fail(s, WS_CLOSE_INVALID_DATA,
+		    "invalid UTF-8 close reason");
+		return (-1);
+	}
+	s->flags |= SESSION_CLOSE_RCVD;
+	if (!(s->flags & SESSION_CLOSE_SENT)) {
+		s->close_code = code;
+		s->close_reason = NULL;
+		s->c->why = "client closed";
+	}
+	session_drain(s);
+	return (-1);
+}
+
+static int
+session_control(struct session *s)
+{
+	struct ws_parser	*p = &s->ws;
+
+	switch (p->opcode) {
+	case WS_OP_PING:
+		/* RFC 6455 5.5.2: answer with the same payload. */
+		if (!(s->flags & SESSION_CLOSE_SENT) &&
+		    session_send(s, WS_OP_PONG, 1, p->data, p->len) == -1) {
+			session_fail(s, WS_CLOSE_INTERNAL, "output overflow");
+			return (-1);
+		}
+		return (0);
+	case WS_OP_PONG:
+		return (0);
+	default:
+		return (session_close_frame(s));
+	}
+}
+
+/* 1 while another frame may be parsed: room on both sides. */
+static int
+session_room(struct session *s)
+{
+	return (buf_len(&s->c->out) < HIGH_WATER && s->be->room(s->bs));
+}
+
+/* Parses the client's frames while there is room for what they cause. */
+static void
+session_input(struct conn *c)
+{
+	struct session	*s = c->role;
+	enum ws_status	 st;
+	uint8_t		*data;
+	size_t		 len, n, used = 0;
+	int		 stop = 0;
+
+	/* Draining, or all said: frames are dropped; EOF or reset ends. */
+	if (s->state == SESSION_DRAIN || (c->flags & CONN_FINISH)) {
+		buf_free(&c->in);
+		return;
+	}
+	/* ws_parse unmasks in place: the bytes are ours to change. */
+	data = (uint8_t *)buf_head(&c->in);
+	len = buf_len(&c->in);
+	while (len > 0 && !stop && session_room(s)) {
+		n = ws_parse(&s->ws, data, len, &st);
+		data += n;
+		len -= n;
+		used += n;
+		/* Liveness is a whole frame, not a byte. */
+		if (st == WS_CONTROL || (st == WS_DATA && s->ws.remaining == 0))
+			s->last_rx = ev_now(EV_DEFAULT);
+		switch (st) {
+		case WS_MORE:
+			break;
+		case WS_DATA:
+			stop = session_data(s) == -1;
+			break;
+		case WS_CONTROL:
+			stop = session_control(s) == -1;
+			break;
+		case WS_ERR:
+			session_fail(s, s->ws.code, s->ws.errstr);
+			stop = 1;
+			break;
+		}
+		if (c->flags & CONN_SOCK_CLOSED)
+			return;
+	}
+	if (stop)
+		buf_free(&c->in);
+	else
+		buf_drain(&c->in, used);
+}
+
+/* Input that waited for room is parsed once there is room again. */
+static void
+session_resume(struct session *s)
+{
+	struct conn	*c = s->c;
+
+	if (!(c->flags & CONN_SOCK_CLOSED) && buf_len(&c->in) > 0 &&
+	    session_room(s))
+		session_input(c);
+}
+
+static void
+session_output(struct conn *c)
+{
+	struct session	*s = c->role;
+
+	s->be->writable(s->bs);
+	session_resume(s);
+}
+
+/* The backend took input: what waited may go on. */
+void
+session_done(struct session *s)
+{
+	session_flush(s);
+}
+
+/*
+ * Keepalive, and the one time limit of a session (see the top of this
+ * file).  The timer is not reset on every frame; when it fires it looks
+ * at the last frame's time and sleeps again for what is left, as
+ * libev's documentation suggests for activity timeouts.
+ */
+static void
+session_ping_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session	*s = w->data;
+	struct conn	*c = s->c;
+	ev_tstamp	 now = ev_now(loop), next;
+
+	if (s->state != SESSION_OPEN || (c->flags & CONN_SOCK_CLOSED)) {
+		ev_timer_stop(loop, w);
+		return;
+	}
+	if (s->flags & SESSION_PAUSED) {
+		/* Unread input hides a reset from poll: ask TCP. */
+		if (conn_dead(c)) {
+			conn_close(c, "client connection reset");
+			return;
+		}
+		/*
+		 * Paused because the backend does not take its input: not
+		 * the client's doing, and its pong waits unread behind it.
+		 */
+		if (buf_len(&c->out) < HIGH_WATER) {
+			s->last_rx = now;
+			s->ping_sent = 0;
+		}
+	}
+	if (conf.ping_interval == 0) {
+		if (s->flags & SESSION_PAUSED) {
+			w->repeat = PAUSED_CHECK;
+			ev_timer_again(loop, w);
+		} else
+			ev_timer_stop(loop, w);
+		return;
+	}
+	/* Any frame since our ping proves the peer is alive. */
+	if (s->ping_sent != 0 && s->last_rx >= s->ping_sent)
+		s->ping_sent = 0;
+	if (s->ping_sent != 0 && conf.ping_timeout > 0 &&
+	    now - s->ping_sent >= conf.ping_timeout) {
+		conn_log(c, LOG_LEVEL_INFO, "no frame in %us after a ping",
+		    conf.ping_timeout);
+		conn_close(c, "ping timeout");
+		return;
+	}
+	if (s->ping_sent == 0 && now - s->last_rx >= conf.ping_interval) {
+		/* The wait starts even if a full queue leaves no room. */
+		(void)session_send(s, WS_OP_PING, 1, "", 0);
+		s->ping_sent = now;
+		session_flush(s);
+		if (c->flags & CONN_SOCK_CLOSED)
+			return;
+	}
+	if (s->ping_sent != 0)
+		next = conf.ping_timeout > 0 ?
+		    s->ping_sent + conf.ping_timeout - now : conf.ping_interval;
+	else
+		next = s->last_rx + conf.ping_interval - now;
+	if ((s->flags & SESSION_PAUSED) && next > PAUSED_CHECK)
+		next = PAUSED_CHECK;
+	w->repeat = next > 0.01 ? next : 0.01;
+	ev_timer_again(loop, w);
+}
+
+static void
+session_timeout(struct conn *c)
+{
+	struct session	*s = c->role;
+
+	switch (s->state) {
+	case SESSION_DRAIN:
+		session_drained(s);
+		break;
+	case SESSION_CLOSING:
+		conn_close(c, "no close frame from the client");
+		break;
+	default:
+		conn_close(c, c->why != NULL ? c->why : "closed");
+		break;
+	}
+}
+
+/* Entering a pause, make sure the TCP state is looked at soon. */
+static void
+session_set_paused(struct session *s, int paused)
+{
+	if (paused == ((s->flags & SESSION_PAUSED) != 0))
+		return;
+	if (!paused) {
+		s->flags &= ~SESSION_PAUSED;
+		return;
+	}
+	s->flags |= SESSION_PAUSED;
+	if (!ev_is_active(&s->ping) ||
+	    ev_timer_remaining(EV_DEFAULT, &s->ping) > PAUSED_CHECK) {
+		s->ping.repeat = PAUSED_CHECK;
+		ev_timer_again(EV_DEFAULT, &s->ping);
+	}
+}
+
+/* Reads while there is room for what the frames cause. */
+static int
+session_update(struct conn *c)
+{
+	struct session	*s = c->role;
+	int		 read;
+
+	s->be->update(s->bs);
+	if (c->flags & CONN_SOCK_CLOSED)
+		return (0);
+	if (s->state == SESSION_DRAIN)
+		read = 1;
+	else
+		read = buf_len(&c->in) == 0 && session_room(s);
+	session_set_paused(s, s->state == SESSION_OPEN && !read);
+	return (read);
+}
+
+/* SIGTERM: the client gets 1001, the backend its end. */
+static void
+session_shutdown(struct conn *c)
+{
+	struct session	*s = c->role;
+
+	if (s->state == SESSION_OPEN) {
+		c->why = "server shutting down";
+		session_send_close(s, WS_CLOSE_GOING_AWAY,
+		    "server shutting down");
+		s->be->stop(s->bs, 0);
+	}
+}
+
+static void
+session_closed(struct conn *c)
+{
+	struct session	*s = c->role;
+
+	ev_timer_stop(EV_DEFAULT, &s->ping);
+	/* RFC 6455 7.1.5: no close frame means 1006. */
+	if (s->close_code == 0)
+		s->close_code = WS_CLOSE_ABNORMAL;
+	s->be->stop(s->bs, 1);
+}
+
+static int
+session_busy(struct conn *c)
+{
+	struct session	*s = c->role;
+
+	return (s->be->busy(s->bs));
+}
+
+/* The closing line, once everything is over. */
+static void
+session_free(struct conn *c)
+{
+	struct session	*s = c->role;
+	char		 status[48];
+
+	s->be->status(s->bs, status, sizeof status);
+	conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d %.3fs in %llu/%lluB "
+	    "out %llu/%lluB: %s", s->path, status, s->close_code,
+	    c->end - c->start,
+	    (unsigned long long)s->msgs_in, (unsigned long long)s->bytes_in,
+	    (unsigned long long)s->msgs_out, (unsigned long long)s->bytes_out,
+	    c->why != NULL ? c->why : "closed");
+	s->be->free(s->bs);
+	free(s->path);
+	free(s);
+}
+
+static const struct conn_ops session_ops = {
+	.name = "websocket",
+	.input = session_input,
+	.output = session_output,
+	.timeout = session_timeout,
+	.update = session_update,
+	.shutdown = session_shutdown,
+	.closed = session_closed,
+	.busy = session_busy,
+	.free = session_free
+};

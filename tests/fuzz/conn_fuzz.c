@@ -1,0 +1,214 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * libFuzzer target that drives whole connections through the real core:
+ * the transport, every role behind its hooks (plain HTTP with files, the
+ * console page and listen.js; CGI; a WebSocket session with a program
+ * or in listen mode) and the child code, over a socketpair.  The input
+ * picks the gateway's configuration, then is a script of client actions:
+ * write bytes, run the loop while reading the answers, run it without
+ * reading (backpressure), half-close, or vanish.  Under ASan+UBSan no
+ * sequence may reach freed memory, and every connection and program must
+ * be gone at the end of each input.
+ */
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../src/wspipe.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static char	fuzz_dir[] = "/tmp/wspipe-fuzz.XXXXXX";
+static char	fuzz_static[64], fuzz_cgi[64];
+static char	*fuzz_cat[] = { "/bin/cat", NULL };
+
+static void
+fuzz_file(const char *path, const char *text, int mode)
+{
+	int	fd;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)) == -1 ||
+	    write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		abort();
+	close(fd);
+}
+
+static void
+fuzz_init(void)
+{
+	char	p[128];
+
+	if (mkdtemp(fuzz_dir) == NULL)
+		abort();
+	snprintf(fuzz_static, sizeof fuzz_static, "%s/www", fuzz_dir);
+	snprintf(fuzz_cgi, sizeof fuzz_cgi, "%s/cgi", fuzz_dir);
+	if (mkdir(fuzz_static, 0755) == -1 || mkdir(fuzz_cgi, 0755) == -1)
+		abort();
+	snprintf(p, sizeof p, "%s/index.html", fuzz_static);
+	fuzz_file(p, "<p>hello</p>\n", 0644);
+	snprintf(p, sizeof p, "%s/img", fuzz_static);
+	if (mkdir(p, 0755) == -1)
+		abort();
+	snprintf(p, sizeof p, "%s/run", fuzz_cgi);
+	fuzz_file(p, "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\n"
+	    "exec cat\n", 0755);
+	/* As main() does: a vanished peer is an error, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	conf.maxmsg = 1 << 20;
+	conf.passenv = "PATH";
+	conf.ping_interval = 0;
+	conf.ping_timeout = 0;
+	log_init(LOG_LEVEL_NONE);
+	(void)ev_default_loop(EVFLAG_AUTO);
+}
+
+/* The gateway's configuration for this input. */
+static void
+fuzz_mode(int mode)
+{
+	conf.staticdir = conf.cgidir = NULL;
+	conf.devconsole = conf.listen = conf.binary = 0;
+	conf.listen_publish = NULL;
+	conf.command = fuzz_cat[0];
+	conf.argv = fuzz_cat;
+	conf.maxforks = 4;
+	switch (mode % 6) {
+	case 0:
+		break;
+	case 1:
+		conf.binary = 1;
+		break;
+	case 2:
+		conf.staticdir = fuzz_static;
+		conf.listen = 1;
+		conf.listen_path = "/live";
+		break;
+	case 3:
+		conf.devconsole = 1;
+		break;
+	case 4:
+		conf.listen = 1;
+		conf.listen_path = NULL;
+		conf.listen_publish = "/pub/";
+		break;
+	case 5:
+		conf.cgidir = fuzz_cgi;
+		break;
+	}
+}
+
+/* Reads and drops what the gateway sent, if reading; a few iterations. */
+static void
+fuzz_run(int fd, int reading, int rounds)
+{
+	char	buf[16384];
+	int	i;
+
+	for (i = 0; i < rounds; i++) {
+		ev_run(EV_DEFAULT, EVRUN_NOWAIT);
+		while (reading && fd != -1 && read(fd, buf, sizeof buf) > 0)
+			;
+	}
+}
+
+/* Everything of this input must end: connections and programs. */
+static void
+fuzz_finish(void)
+{
+	struct conn	*c, *tmp;
+	int		 i;
+
+	for (i = 0; i < 2000 && (!TAILQ_EMPTY(&conns) || child_count() > 0);
+	    i++) {
+		if (i == 200) {
+			TAILQ_FOREACH_SAFE(c, &conns, entry, tmp)
+				conn_close(c, "fuzz input over");
+			child_kill_all();
+		}
+		ev_run(EV_DEFAULT, i < 200 ? EVRUN_NOWAIT : EVRUN_ONCE);
+	}
+	if (!TAILQ_EMPTY(&conns) || child_count() > 0)
+		abort();
+	conn_reap();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int		 init;
+	struct sockaddr_in	 sin;
+	struct linger		 lin = { 1, 0 };
+	struct conn		*c;
+	size_t			 i, len;
+	int			 sv[2], op;
+
+	if (!init) {
+		fuzz_init();
+		init = 1;
+	}
+	if (size < 1 || size > 65536)
+		return (0);
+	fuzz_mode(data[0]);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1)
+		abort();
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(40000);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((c = conn_new(sv[0], (struct sockaddr *)&sin, &httpd_ops,
+	    httpd_new())) == NULL)
+		abort();
+	conn_set_timer(c, HANDSHAKE_TIMEOUT);
+	for (i = 1; i < size && sv[1] != -1; ) {
+		op = data[i++];
+		switch (op & 7) {
+		case 0:
+		case 1:
+		case 2:
+		case 3:
+			/* Write the next len bytes. */
+			len = (op >> 3) * 16 + (op & 3) + 1;
+			if (len > size - i)
+				len = size - i;
+			(void)write(sv[1], data + i, len);
+			i += len;
+			fuzz_run(sv[1], 1, 2);
+			break;
+		case 4:
+			fuzz_run(sv[1], 1, 4);
+			break;
+		case 5:
+			/* The client stops reading: backpressure. */
+			fuzz_run(sv[1], 0, 4);
+			break;
+		case 6:
+			(void)shutdown(sv[1], SHUT_WR);
+			fuzz_run(sv[1], 1, 2);
+			break;
+		case 7:
+			/* Vanish with unread data: a reset. */
+			(void)setsockopt(sv[1], SOL_SOCKET, SO_LINGER, &lin,
+			    sizeof lin);
+			close(sv[1]);
+			sv[1] = -1;
+			fuzz_run(-1, 0, 2);
+			break;
+		}
+	}
+	if (sv[1] != -1)
+		close(sv[1]);
+	fuzz_finish();
+	return (0);
+}
