@@ -39,6 +39,13 @@ buf_head(const struct buf *b)
 	return (b->data == NULL ? NULL : b->data + b->off);
 }
 
+/* The unread bytes, to be changed in place (a frame unmasked). */
+unsigned char *
+buf_bytes(struct buf *b)
+{
+	return (b->data == NULL ? NULL : b->data + b->off);
+}
+
 /* Makes room for n more bytes at the tail; returns -1 on failure. */
 static int
 buf_grow(struct buf *b, size_t n)

@@ -22,6 +22,7 @@ void		 buf_init(struct buf *, size_t);
 size_t		 buf_len(const struct buf *);
 size_t		 buf_room(const struct buf *);
 const unsigned char *buf_head(const struct buf *);
+unsigned char	*buf_bytes(struct buf *);
 int		 buf_append(struct buf *, const void *, size_t);
 unsigned char	*buf_reserve(struct buf *, size_t);
 void		 buf_commit(struct buf *, size_t);

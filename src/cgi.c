@@ -373,7 +373,7 @@ cgi_start(struct conn *c, struct http_request *r, const char *script,
     const char **why)
 {
 	struct cgi	*cg;
-	char		**env, *argv[2];
+	char		**env, *argv[2], file[PATH_MAX];
 	int		  ret;
 
 	if (http_field(r, "Transfer-Encoding") != NULL) {
@@ -392,7 +392,8 @@ cgi_start(struct conn *c, struct http_request *r, const char *script,
 	cg->c = c;
 	cg->r = r;
 	env = env_build(c, r, NULL);
-	argv[0] = (char *)script;
+	strlcpy(file, script, sizeof file);
+	argv[0] = file;
 	argv[1] = NULL;
 	ret = child_spawn(&cg->ch, &cgi_child_cb, cg, c->tag, script, argv,
 	    env, 0);

@@ -255,6 +255,8 @@ httpd_upgrade(struct conn *c)
 		/* The program goes with the session's close path. */
 		(void)session_start(c, &program_backend, p, path,
 		    !conf.binary);
+		http_request_free(r);
+		free(hd);
 		conn_close(c, "answer over the output cap");
 		return;
 	}

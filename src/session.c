@@ -348,7 +348,7 @@ session_input(struct conn *c)
 		return;
 	}
 	/* ws_parse unmasks in place: the bytes are ours to change. */
-	data = (uint8_t *)buf_head(&c->in);
+	data = buf_bytes(&c->in);
 	len = buf_len(&c->in);
 	while (len > 0 && !stop && session_room(s)) {
 		n = ws_parse(&s->ws, data, len, &st);
