@@ -18,7 +18,8 @@ import time
 
 from . import proc
 from .gateway import Gateway
-from .proc import WSPIPE, children_of, zombies_of, cmdline, dead, rmtree
+from .proc import (WSPIPE, children_of, zombies_of, cmdline, dead, rmtree,
+                   wait_until)
 from .tap import trunc
 from .ws import LOOP, WS, Closed, Timeout
 
