@@ -8,7 +8,7 @@
 import os
 import signal
 
-import wstest as w
+import lib as w
 
 
 def report(gw):
@@ -67,4 +67,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(14, body, 60)
+w.run(body, 60, plan=14)

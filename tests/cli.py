@@ -11,7 +11,7 @@ import re
 import socket
 import subprocess
 
-import wstest as w
+import lib as w
 
 
 def wspipe(*args, timeout=5):
@@ -140,4 +140,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(27, body, 60)
+w.run(body, 60, plan=27)

@@ -5,7 +5,7 @@
 # sending the upgrade request): the program is terminated and reaped (kill
 # -0 fails, no zombies) and the gateway keeps serving.
 
-import wstest as w
+import lib as w
 
 
 def gone(pids):
@@ -16,7 +16,7 @@ def body(t):
     gw = w.Gateway([w.TESTCHILD, 'ignore-term'])
     for rst in (False, True):
         how = 'RST' if rst else 'FIN'
-        c = w.RawWS(gw)
+        c = w.Client(gw)
         c.upgrade()
         op, payload = c.recv_message()
         pid = int(payload)
@@ -28,7 +28,7 @@ def body(t):
     t.eq(gw.stop(), 0, 'gateway exits 0 on SIGTERM')
 
     gw = w.Gateway([w.TESTCHILD, 'noread'])
-    c = w.RawWS(gw)
+    c = w.Client(gw)
     c.upgrade()
     kids = gw.children()
     t.eq(len(kids), 1, 'noread: one program running')
@@ -38,7 +38,7 @@ def body(t):
     t.eq(gw.stop(), 0, 'gateway exits 0 on SIGTERM')
 
     gw = w.Gateway([w.TESTCHILD, 'echo'])
-    c = w.RawWS(gw)
+    c = w.Client(gw)
     c.upgrade()
     for i in range(100):
         c.send_text('line %d' % i)
@@ -49,7 +49,7 @@ def body(t):
 
     # Vanish before the 101 is read: the program was already spawned.
     for i in range(5):
-        c = w.RawWS(gw)
+        c = w.Client(gw)
         req, key = w.upgrade_request(c.hostheader())
         c.send(req)
         c.close(rst=True)
@@ -66,4 +66,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(12, body, 60)
+w.run(body, 60, plan=12)

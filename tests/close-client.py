@@ -7,7 +7,7 @@
 
 import time
 
-import wstest as w
+import lib as w
 
 
 def death_time(pids, start, timeout):
@@ -35,7 +35,7 @@ def body(t):
          'client close 4000: answered 4000')
     t.eq(w.arun(lib_close(1001)), 1001, 'client close 1001: answered 1001')
 
-    c = w.RawWS(gw)
+    c = w.Client(gw)
     c.upgrade()
     c.send_close()
     t.eq(c.recv_close(), (1000, ''), 'empty client close: answered 1000')
@@ -49,7 +49,7 @@ def body(t):
     for closems, limit, least in ((0, 3, 0.5), (300, 5, 1.6)):
         args = ['--closems=%d' % closems] if closems else []
         gw = w.Gateway([w.TESTCHILD, 'ignore-term'], args)
-        c = w.RawWS(gw)
+        c = w.Client(gw)
         c.upgrade()
         op, payload = c.recv_message()
         pid = int(payload)
@@ -96,4 +96,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(25, body, 60)
+w.run(body, 60, plan=25)

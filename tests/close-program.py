@@ -5,7 +5,7 @@
 # newline too), then close 1000 for exit status 0, 1011 "exit status N"
 # or "killed by signal N" otherwise; the gateway keeps serving.
 
-import wstest as w
+import lib as w
 
 
 async def session(gw, send=()):
@@ -57,7 +57,7 @@ def body(t):
 
     # A client that never answers the close: TCP closed after ~2 s.
     gw = w.Gateway([tc, 'exit', '0'])
-    c = w.RawWS(gw)
+    c = w.Client(gw)
     c.upgrade()
     t.eq(c.recv_close(), (1000, ''), 'raw client: exit 0 gives close 1000')
     t.ok(c.wait_eof(4), 'a client that does not answer the close is '
@@ -69,4 +69,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(20, body, 60)
+w.run(body, 60, plan=20)

@@ -8,7 +8,7 @@
 import asyncio
 import resource
 
-import wstest as w
+import lib as w
 
 N = 200
 
@@ -51,7 +51,7 @@ def body(t):
     # Clients that all vanish at once.
     conns = []
     for i in range(N):
-        c = w.RawWS(gw)
+        c = w.Client(gw)
         conns.append(c)
         c.send(w.upgrade_request(c.hostheader())[0])
     heads = [c.read_head() for c in conns]
@@ -73,4 +73,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(11, body, 90)
+w.run(body, 90, plan=11)

@@ -10,8 +10,8 @@
 
 import struct
 
-from rawws import (CLOSE, PING, TEXT, Gateway, Timeout, check_close,
-                   close_payload, describe, frame, point, run)
+from lib import (CLOSE, PING, TEXT, Gateway, Timeout, check_close,
+                 close_payload, describe, frame, point, run)
 
 INVALID_CODES = (0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999,
                  5000, 65535)
@@ -44,7 +44,7 @@ def tcp_closed_after_echo(gw):
         ok, why = c.expect_close(1000)
         if not ok:
             return False, why
-        return (c.wait_eof(2.0),
+        return (c.wait_eof(2.0, keep=True),
                 "TCP still open 2 s after the closing handshake")
     finally:
         c.close()
@@ -59,7 +59,7 @@ def ignored_after_close(gw):
         ok, why = c.expect_close(1000)
         if not ok:
             return False, why
-        if not c.wait_eof(2.0):
+        if not c.wait_eof(2.0, keep=True):
             return False, "TCP still open after 2 s"
         return not c.after, "after the close: %s" % "; ".join(
             describe(f) for f in c.after)
@@ -86,7 +86,7 @@ def quiet_after_server_close(gw):
         if after:
             return False, "after the server's close: %s" % describe(after[0])
         c.send_close(1000)
-        return c.wait_eof(2.0) and not c.after, \
+        return c.wait_eof(2.0, keep=True) and not c.after, \
             "after our close reply: EOF=%s frames %s" % (
                 c.eof, "; ".join(describe(f) for f in c.after))
     finally:
@@ -105,7 +105,7 @@ def quiet_after_failure(gw):
             c.send(frame(PING, "after-fail"))
         except OSError:
             pass
-        return c.wait_eof(2.5) and not c.after, \
+        return c.wait_eof(2.5, keep=True) and not c.after, \
             "EOF=%s, frames after the close: %s" % (
                 c.eof, "; ".join(describe(f) for f in c.after))
     finally:
@@ -113,7 +113,7 @@ def quiet_after_failure(gw):
 
 
 def main(t):
-    with Gateway([], ["cat"]) as gw:
+    with Gateway(["cat"], []) as gw:
         point(t, "close with empty payload -> close 1000 "
               "(RFC 6455 5.5.1, Autobahn 7.3.1)",
               lambda: close_echo(gw, b"", struct.pack("!H", 1000)))
@@ -151,7 +151,7 @@ def main(t):
         point(t, "nothing follows the server's close after a protocol "
               "failure (RFC 6455 5.5.1)", lambda: quiet_after_failure(gw))
 
-    with Gateway([], ["true"]) as gw:
+    with Gateway(["true"], []) as gw:
         point(t, "nothing follows the server's close: a ping after it gets "
               "no pong (RFC 6455 5.5.1)",
               lambda: quiet_after_server_close(gw))

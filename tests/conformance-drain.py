@@ -13,8 +13,8 @@ import os
 import tempfile
 import time
 
-from rawws import (CLOSE, CONT, TEXT, Gateway, children_of, frame, point,
-                   run, close_payload)
+from lib import (CLOSE, CONT, TEXT, Gateway, children_of, frame, point,
+                 run, close_payload)
 
 
 def echo_then_close(gw, tail, code):
@@ -30,7 +30,7 @@ def echo_then_close(gw, tail, code):
 
 
 def failed_message_not_delivered(path):
-    with Gateway([], ["sh", "-c", "cat >> '%s'" % path]) as gw:
+    with Gateway(["sh", "-c", "cat >> '%s'" % path], []) as gw:
         c = gw.client()
         try:
             c.send(frame(TEXT, "kept") + frame(TEXT, "partial", fin=False) +
@@ -44,7 +44,7 @@ def failed_message_not_delivered(path):
         while time.monotonic() < deadline:
             with open(path, "rb") as f:
                 got = f.read()
-            if got == b"kept\n" and children_of(gw.pid) == ([], []):
+            if got == b"kept\n" and children_of(gw.pid) == []:
                 return True, None
             time.sleep(0.02)
         return False, "program got %r" % got
@@ -74,7 +74,7 @@ def deaf_program(gw):
 
 
 def main(t):
-    with Gateway([], ["cat"]) as gw:
+    with Gateway(["cat"], []) as gw:
         point(t, "message + close in one write: echo, then close 1000 "
               "(Autobahn 7.1.1)",
               lambda: echo_then_close(gw, frame(CLOSE, close_payload(1000)),
@@ -89,12 +89,12 @@ def main(t):
               lambda: failed_message_not_delivered(path))
     finally:
         os.unlink(path)
-    with Gateway([], ["sh", "-c", "while read l; do sleep 0.05; "
-                      "echo \"$l\"; done"]) as gw:
+    with Gateway(["sh", "-c", "while read l; do sleep 0.05; "
+                      "echo \"$l\"; done"], []) as gw:
         point(t, "a program answering 50 ms late: echo, then close",
               lambda: slow_answer(gw))
-    with Gateway([], ["sh", "-c", "trap '' INT; while :; do sleep 0.02; "
-                      "done"]) as gw:
+    with Gateway(["sh", "-c", "trap '' INT; while :; do sleep 0.02; "
+                      "done"], []) as gw:
         point(t, "a program deaf to stdin EOF: close answered in "
               "0.05-1 s", lambda: deaf_program(gw))
 

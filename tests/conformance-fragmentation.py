@@ -8,8 +8,8 @@
 # something and a new data frame must not interrupt a message.
 #
 
-from rawws import (BINARY, CONT, PING, PONG, TEXT, Gateway, check_close,
-                   check_echo, describe, frame, point, run)
+from lib import (BINARY, CONT, PING, PONG, TEXT, Gateway, check_close,
+                 check_echo, describe, frame, point, run)
 
 
 def ping_between(gw):
@@ -43,7 +43,7 @@ def ping_between_separate(gw):
 
 
 def main(t):
-    with Gateway([], ["cat"]) as gw:
+    with Gateway(["cat"], []) as gw:
         point(t, "fragmented text message (TEXT + CONT + CONT fin) is echoed "
               "as one message (RFC 6455 5.4)",
               lambda: check_echo(gw, [frame(TEXT, "frag", fin=False),

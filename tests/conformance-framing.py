@@ -10,12 +10,12 @@
 
 import socket
 
-from rawws import (BINARY, PING, PONG, TEXT, Gateway, check_close,
-                   check_echo, describe, frame, point, run)
+from lib import (BINARY, PING, PONG, TEXT, Gateway, check_close,
+                 check_echo, describe, frame, point, run)
 
 
 def main(t):
-    with Gateway([], ["cat"]) as gw:
+    with Gateway(["cat"], []) as gw:
         for n in (0, 125, 126, 127, 65535, 65536, 200000):
             body = ("%07d" % n).encode() * (n // 7 + 1)
             body = body[:n]
@@ -110,7 +110,7 @@ def main(t):
         point(t, "binary message in text mode -> close 1003 (RFC 6455 7.4.1)",
               lambda: check_close(gw, [frame(BINARY, b"\x00\x01\xff")], 1003))
 
-    with Gateway(["--binary"], ["cat"]) as gw:
+    with Gateway(["cat"], ["--binary"]) as gw:
         def binary_echo():
             data = bytes(range(256)) * 4 + b"\n\x00\xff"
             c = gw.client()

@@ -12,31 +12,33 @@ import select
 import socket
 import time
 
-from rawws import (PING, PONG, TEXT, Client, Gateway, accept_for, describe,
-                   echo_ok, frame, point, request, run)
+from lib import (PING, PONG, TEXT, Client, Gateway, accept_key, describe,
+                 echo_ok, frame, point, run, upgrade_request)
 
 
 def accept_header(gw, key=None, want=None):
     c = Client(gw.port, handshake=False)
     try:
         key = key or c.key
-        c.send(request(gw.port, key))
-        c.read_response()
-        want = want or accept_for(key)
-        got = c.headers.get("sec-websocket-accept")
-        ok = (c.status_line.startswith("HTTP/1.1 101 ") and
-              c.headers.get("upgrade", "").lower() == "websocket" and
-              "upgrade" in c.headers.get("connection", "").lower() and
+        c.send(upgrade_request(c.hostheader(), key=key)[0])
+        r = c.read_head(3)
+        if r is None:
+            return False, "EOF before the HTTP answer: %r" % bytes(c.buf)
+        want = want or accept_key(key)
+        got = r.get("sec-websocket-accept")
+        ok = (r.status_line.startswith("HTTP/1.1 101 ") and
+              r.get("upgrade", "").lower() == "websocket" and
+              "upgrade" in r.get("connection", "").lower() and
               got == want)
         return ok, "status %r, headers %r, want accept %r" % (
-            c.status_line, c.headers, want)
+            r.status_line, r.headers, want)
     finally:
         c.close()
 
 
 def pipelined(gw):
     data = frame(TEXT, "first") + frame(PING, "pp") + frame(TEXT, "second")
-    c = Client(gw.port, extra=data)
+    c = Client(gw.port, handshake=True, extra=data)
     try:
         seen = []
         op1, d1 = c.recv_message(3, seen)
@@ -56,9 +58,10 @@ def http_status(gw, raw):
         except OSError:
             pass
         try:
-            return c.read_response(3)
+            r = c.read_head(3)
         except Exception as e:
             return "no answer: %s" % e
+        return r.status if r else "no answer: EOF before the HTTP answer"
     finally:
         c.close()
 
@@ -66,19 +69,22 @@ def http_status(gw, raw):
 def big_request(gw, size):
     key = "dGhlIHNhbXBsZSBub25jZQ=="
     pad = "X-Pad: " + "p" * size
-    return http_status(gw, request(gw.port, key, extra=[pad]))
+    return http_status(gw, upgrade_request("127.0.0.1:%d" % gw.port, key=key,
+                                           extra=[pad])[0])
 
 
 def many_headers(gw, n):
     key = "dGhlIHNhbXBsZSBub25jZQ=="
-    return http_status(gw, request(gw.port, key,
-                                   extra=["X-H%d: v" % i for i in range(n)]))
+    return http_status(gw, upgrade_request(
+        "127.0.0.1:%d" % gw.port, key=key,
+        extra=["X-H%d: v" % i for i in range(n)])[0])
 
 
 def timeouts(gw):
     """A client that stops mid-request and one that dribbles a byte every
     0.5 s: both must be disconnected, unanswered, within 12 s."""
-    req = request(gw.port, "dGhlIHNhbXBsZSBub25jZQ==")
+    req = upgrade_request("127.0.0.1:%d" % gw.port,
+                          key="dGhlIHNhbXBsZSBub25jZQ==")[0]
     stop = socket.create_connection(("127.0.0.1", gw.port), 2)
     drib = socket.create_connection(("127.0.0.1", gw.port), 2)
     res = {}
@@ -116,7 +122,7 @@ def timeouts(gw):
 
 
 def main(t):
-    with Gateway([], ["cat"]) as gw:
+    with Gateway(["cat"], []) as gw:
         point(t, "101 answer with Upgrade, Connection and the right "
               "Sec-WebSocket-Accept (RFC 6455 4.2.2)",
               lambda: accept_header(gw))

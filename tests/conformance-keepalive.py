@@ -9,8 +9,8 @@
 
 import time
 
-from rawws import (PING, PONG, TEXT, Gateway, Timeout, describe, point,
-                   run)
+from lib import (PING, PONG, TEXT, Gateway, Timeout, describe, point,
+                 run)
 
 
 def answering(gw):
@@ -51,7 +51,7 @@ def silent(gw, limit):
     c = gw.client()
     try:
         start = time.monotonic()
-        ok = c.wait_eof(limit)
+        ok = c.wait_eof(limit, keep=True)
         took = time.monotonic() - start
         pings = sum(1 for f in c.after if f.opcode == PING)
         return ok and pings >= 1, \
@@ -78,14 +78,14 @@ def no_ping(gw):
 
 
 def main(t):
-    with Gateway(["--ping-interval=1", "--ping-timeout=1"], ["cat"]) as gw:
+    with Gateway(["cat"], ["--ping-interval=1", "--ping-timeout=1"]) as gw:
         point(t, "--ping-interval=1: a client answering pings stays "
               "connected 3.5 s (>= 2 pings) and is echoed",
               lambda: answering(gw))
         point(t, "--ping-interval=1 --ping-timeout=1: a client that never "
               "answers is disconnected within 3 s",
               lambda: silent(gw, 3.0))
-    with Gateway(["--ping-interval=0"], ["cat"]) as gw:
+    with Gateway(["cat"], ["--ping-interval=0"]) as gw:
         point(t, "--ping-interval=0: no ping in 2.5 s",
               lambda: no_ping(gw))
 

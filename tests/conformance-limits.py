@@ -10,8 +10,8 @@
 
 import threading
 
-from rawws import (BINARY, CONT, TEXT, Gateway, check_close, check_echo,
-                   frame, point, run)
+from lib import (BINARY, CONT, TEXT, Gateway, check_close, check_echo,
+                 frame, point, run)
 
 
 def big_echo(gw, n):
@@ -40,7 +40,7 @@ def big_echo(gw, n):
 
 
 def main(t):
-    with Gateway(["--maxmsg=1000"], ["cat"]) as gw:
+    with Gateway(["cat"], ["--maxmsg=1000"]) as gw:
         point(t, "--maxmsg=1000: a 1000-byte message is echoed",
               lambda: check_echo(gw, [frame(TEXT, b"m" * 1000)],
                                  b"m" * 1000))
@@ -71,13 +71,13 @@ def main(t):
                                    for i in range(9)] +
                                   [frame(CONT, b"c", header_only=True)],
                                   1009))
-    with Gateway([], ["cat"]) as gw:
+    with Gateway(["cat"], []) as gw:
         point(t, "default --maxmsg: a 16 MiB message is echoed "
               "(Autobahn 9.1.6)", lambda: big_echo(gw, 16 * 1024 * 1024))
         point(t, "default --maxmsg: a 16 MiB + 1 message -> close 1009",
               lambda: check_close(gw, [frame(TEXT, length=16 * 1024 * 1024
                                              + 1, header_only=True)], 1009))
-    with Gateway(["--maxmsg=1000", "--binary"], ["cat"]) as gw:
+    with Gateway(["cat"], ["--maxmsg=1000", "--binary"]) as gw:
         point(t, "--maxmsg=1000 --binary: a 1001-byte binary message -> "
               "close 1009",
               lambda: check_close(gw, [frame(BINARY, b"\x00" * 1001,

@@ -9,8 +9,8 @@
 
 import socket
 
-from rawws import (PING, PONG, TEXT, Gateway, Timeout, check_close,
-                   describe, frame, point, run)
+from lib import (PING, PONG, TEXT, Gateway, Timeout, check_close,
+                 describe, frame, point, run)
 
 
 def pong_for(gw, payload, count=1):
@@ -61,7 +61,7 @@ def unsolicited(gw, payload):
 
 
 def main(t):
-    with Gateway([], ["cat"]) as gw:
+    with Gateway(["cat"], []) as gw:
         point(t, "ping with empty payload -> pong with empty payload "
               "(RFC 6455 5.5.2)", lambda: pong_for(gw, b""))
         point(t, "ping with 125-byte payload -> pong with the same payload "

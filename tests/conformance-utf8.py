@@ -8,8 +8,8 @@
 # first bad byte, even when the message (or the frame) never finishes.
 #
 
-from rawws import (CONT, TEXT, Gateway, check_close, check_echo, frame,
-                   point, run)
+from lib import (CONT, TEXT, Gateway, check_close, check_echo, frame,
+                 point, run)
 
 KOSME = "κόσμε".encode()
 
@@ -52,7 +52,7 @@ def fail_fast_frame(gw):
 
 
 def main(t):
-    with Gateway([], ["cat"]) as gw:
+    with Gateway(["cat"], []) as gw:
         for name, s in VALID:
             b = s.encode("utf-8", "surrogatepass")
             point(t, "valid UTF-8 %s is echoed intact (RFC 3629)" % name,

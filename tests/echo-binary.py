@@ -7,7 +7,7 @@
 
 import os
 
-import wstest as w
+import lib as w
 
 
 async def collect(ws, n):
@@ -63,4 +63,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(9, body, 60)
+w.run(body, 60, plan=9)

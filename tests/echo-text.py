@@ -6,7 +6,7 @@
 
 import asyncio
 
-import wstest as w
+import lib as w
 
 
 def body(t):
@@ -71,4 +71,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(14, body, 60)
+w.run(body, 60, plan=14)

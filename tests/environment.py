@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 
-import wstest as w
+import lib as w
 
 FIXED = {
     'SERVER_SOFTWARE', 'REMOTE_ADDR', 'REMOTE_HOST', 'REMOTE_PORT',
@@ -26,7 +26,7 @@ BASE_HTTP = {'HTTP_HOST', 'HTTP_UPGRADE', 'HTTP_CONNECTION',
 
 def raw_env(gw, path='/', extra=(), host=True):
     """Upgrade with a raw request; (env dict, client port, raw lines)."""
-    c = w.RawWS(gw)
+    c = w.Client(gw)
     try:
         r = c.upgrade(path, extra=extra, host=host)
         if r is None or r.status != 101:
@@ -179,4 +179,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(52, body, 60)
+w.run(body, 60, plan=52)

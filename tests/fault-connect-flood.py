@@ -13,8 +13,9 @@ import socket
 import struct
 import time
 
-from rawws import (Gateway, children_of, echo_ok, fd_count, point,
-                   proc_status, request, run, sanitized)
+from lib import (Gateway, children_of, echo_ok, fd_count, point,
+                 proc_status, run, sanitized,
+                 upgrade_request, zombies_of)
 
 TOTAL = 10000
 BATCH = 250                     # upgrades held at once (plus as many closes)
@@ -25,7 +26,7 @@ def settle(gw, fds, timeout):
     last (children, zombies, fd count)."""
     deadline = time.monotonic() + timeout
     while True:
-        kids, zombies = children_of(gw.pid)
+        kids, zombies = children_of(gw.pid), zombies_of(gw.pid)
         n = fd_count(gw.pid)
         if (not kids and (fds is None or n == fds)) or \
            time.monotonic() > deadline:
@@ -36,7 +37,7 @@ def settle(gw, fds, timeout):
 def batch(port, key, n):
     """n plain connect-and-close plus n upgrades then vanishing; returns
     the statuses of the upgrades that did not get 101."""
-    req = request(port, key)
+    req = upgrade_request("127.0.0.1:%d" % port, key=key)[0]
     ups, bad = [], []
     try:
         for i in range(n):
@@ -67,7 +68,7 @@ def batch(port, key, n):
 
 
 def main(t):
-    with Gateway([], ["cat"]) as gw:
+    with Gateway(["cat"], []) as gw:
         ok, why = echo_ok(gw.port)
         t.ok(ok, "echo works before the flood", why)
         kids, _, _ = settle(gw, None, 5)

@@ -12,8 +12,8 @@ import resource
 import socket
 import time
 
-from rawws import (TEXT, Gateway, echo_ok, fd_count, frame, point, sanitized,
-                   proc_cputime, request, run)
+from lib import (TEXT, Gateway, echo_ok, fd_count, frame, point, sanitized,
+                 proc_cputime, run, upgrade_request)
 
 
 def lowfd():
@@ -27,7 +27,8 @@ def attempt(port):
     except OSError as e:
         return "connect " + type(e).__name__, None
     try:
-        s.sendall(request(port, "dGhlIHNhbXBsZSBub25jZQ=="))
+        s.sendall(upgrade_request("127.0.0.1:%d" % port,
+                                  key="dGhlIHNhbXBsZSBub25jZQ==")[0])
         s.settimeout(1.0)
         head = b""
         while b"\r\n\r\n" not in head:
@@ -49,7 +50,7 @@ def attempt(port):
 
 
 def main(t):
-    with Gateway([], ["cat"], preexec_fn=lowfd) as gw:
+    with Gateway(["cat"], [], preexec_fn=lowfd) as gw:
         held, outcomes = [], {}
         try:
             failures = 0

@@ -13,9 +13,9 @@ import os
 import struct
 import threading
 
-from rawws import (CLOSE, CONT, PING, PONG, TEXT, Gateway, Timeout,
-                   asan_without_quarantine, describe, proc_status, run,
-                   testchild)
+from lib import (CLOSE, CONT, PING, PONG, TEXT, Gateway, Timeout,
+                 asan_without_quarantine, describe, proc_status, run,
+                 testchild)
 
 SIZE = 104857600
 # Growth of VmRSS from before the connection; measured ~2.5 MB (3.5 MB
@@ -46,7 +46,7 @@ class Sampler(threading.Thread):
 
 def main(t):
     asan_without_quarantine()
-    with Gateway([], [testchild(), "spew", str(SIZE)]) as gw:
+    with Gateway([testchild(), "spew", str(SIZE)], []) as gw:
         base = proc_status(gw.pid, "VmRSS")
         sampler = Sampler(gw.pid)
         sampler.start()

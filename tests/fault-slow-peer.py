@@ -9,13 +9,13 @@
 
 import time
 
-from rawws import TEXT, Gateway, Timeout, describe, frame, point, run
+from lib import TEXT, Gateway, Timeout, describe, frame, point, run
 
 PACE = 1.0		# seconds per byte, as issue 3 words it
 
 
 def main(t):
-    with Gateway([], ["cat"]) as gw:
+    with Gateway(["cat"], []) as gw:
         slow = gw.client()
         fast = gw.client()
         try:

@@ -12,7 +12,7 @@ import base64
 import os
 import time
 
-import wstest as w
+import lib as w
 
 
 def req(lines, body=b''):
@@ -130,8 +130,8 @@ def body(t):
          'Upgrade: WebSocket and 85 headers: 101')
 
     # Handshake timeout: a request never completed, or nothing sent at all.
-    c1 = w.RawWS(gw, timeout=20)
-    c2 = w.RawWS(gw, timeout=20)
+    c1 = w.Client(gw, timeout=20)
+    c2 = w.Client(gw, timeout=20)
     start = time.monotonic()
     c1.send(b'GET / HTTP/1.1\r\nHost: ' + host.encode() + b'\r\n')
     closed1 = c1.wait_eof(15)
@@ -156,7 +156,7 @@ def body(t):
     # control's program is seen right after its client closes.
     gw = w.Gateway([w.TESTCHILD, 'ignore-term'], ['--closems=1000'])
     host = '127.0.0.1:%d' % gw.port
-    c = w.RawWS(gw, timeout=5)
+    c = w.Client(gw, timeout=5)
     r = c.upgrade()
     m = c.recv_message(5) if r is not None and r.status == 101 else None
     c.close()
@@ -217,7 +217,7 @@ def body(t):
     gw = w.Gateway([w.TESTCHILD, 'echo'], [
         '--header=X-All: 1', '--header-ws=X-WS: 2', '--header-http=X-HTTP: 3'])
     host = '127.0.0.1:%d' % gw.port
-    c = w.RawWS(gw)
+    c = w.Client(gw)
     r = c.upgrade()
     c.close()
     t.eq((r.status, r.get('X-All'), r.get('X-WS'), r.get('X-HTTP')),
@@ -231,4 +231,4 @@ def body(t):
     t.eq(gw.stop(), 0, 'gateway exits 0 on SIGTERM')
 
 
-w.run(64, body, 60)
+w.run(body, 60, plan=64)

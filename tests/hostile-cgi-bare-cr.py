@@ -10,7 +10,7 @@
 import os
 import re
 
-import wstest as W
+import lib as W
 
 SCRIPTS = {
     'status-cr': r'Status: 200 OK\rInjected: yes\r\n'
@@ -32,7 +32,7 @@ def write_script(path, printf_arg):
 
 def answer(gw, name):
     """The raw head of the answer to GET /cgi/<name>.sh (bytes)."""
-    c = W.RawWS(gw, timeout=10 * W.SLOW)
+    c = W.Client(gw, timeout=10 * W.SLOW)
     try:
         c.send(('GET /%s.sh HTTP/1.1\r\nHost: x\r\nConnection: close'
                 '\r\n\r\n' % name).encode())
@@ -85,4 +85,4 @@ def main(t):
          'the gateway is still running and serves a fresh client')
 
 
-W.run(2 + len(SCRIPTS), main, timeout=60 * W.SLOW)
+W.run(main, 60 * W.SLOW, plan=2 + len(SCRIPTS))

@@ -13,7 +13,7 @@ import os
 import socket
 import struct
 
-import wstest as W
+import lib as W
 
 ROUNDS = 10 if os.environ.get('WSPIPE_VALGRIND') else 25
 
@@ -25,7 +25,7 @@ def script(path, body):
 
 
 def client(gw):
-    c = W.RawWS(gw, timeout=10 * W.SLOW)
+    c = W.Client(gw, timeout=10 * W.SLOW)
     c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return c
 
@@ -168,4 +168,4 @@ def main(t):
             gw.start()
 
 
-W.run(1 + 2 * len(CASES), main, timeout=300 * W.SLOW)
+W.run(main, 300 * W.SLOW, plan=1 + 2 * len(CASES))

@@ -12,7 +12,7 @@
 
 import os
 
-import wstest as W
+import lib as W
 
 
 def upgrade(host_line):
@@ -91,4 +91,4 @@ def main(t):
          'no CGI script is left running', 'children %r' % gw.children())
 
 
-W.run(17, main, timeout=60 * W.SLOW)
+W.run(main, 60 * W.SLOW, plan=17)

@@ -11,13 +11,13 @@
 import re
 import struct
 
-import wstest as W
+import lib as W
 
 
 def session(gw, path, how):
     """A listen session that subscribes, then ends as `how` says; returns
     our port."""
-    c = W.RawWS(gw, timeout=5 * W.SLOW)
+    c = W.Client(gw, timeout=5 * W.SLOW)
     port = c.sock.getsockname()[1]
     r = c.upgrade(path)
     if r is None or r.status != 101:
@@ -84,4 +84,4 @@ def main(t):
          *tagged(gw2, port))
 
 
-W.run(5, main, timeout=60 * W.SLOW)
+W.run(main, 60 * W.SLOW, plan=5)

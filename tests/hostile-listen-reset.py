@@ -10,7 +10,7 @@
 
 import struct
 
-import wstest as W
+import lib as W
 
 ROUNDS = 50
 
@@ -27,7 +27,7 @@ def serves(gw, ctx=None):
     if not gw.running():
         return False, 'gateway exited with %r' % gw.proc.poll()
     try:
-        c = W.RawWS(gw, timeout=5 * W.SLOW, ctx=ctx)
+        c = W.Client(gw, timeout=5 * W.SLOW, ctx=ctx)
     except OSError as e:
         return False, 'connect: %r' % e
     try:
@@ -52,7 +52,7 @@ def crash_lines(gw, since=0):
 
 def after_upgrade(gw, make, ctx=None):
     """Upgrade, wait for the 101, then the frame and a reset at once."""
-    c = W.RawWS(gw, timeout=5 * W.SLOW, ctx=ctx)
+    c = W.Client(gw, timeout=5 * W.SLOW, ctx=ctx)
     try:
         r = c.upgrade('/r')
         if r is None or r.status != 101:
@@ -67,7 +67,7 @@ def after_upgrade(gw, make, ctx=None):
 def same_segment(gw, make, ctx=None):
     """The upgrade request, a subscribe and the frame in one write, then a
     reset without reading anything."""
-    c = W.RawWS(gw, timeout=5 * W.SLOW, ctx=ctx)
+    c = W.Client(gw, timeout=5 * W.SLOW, ctx=ctx)
     try:
         req, _ = W.upgrade_request(c.hostheader(), '/r')
         c.send(req + W.frame(0x1, 'subscribe /r') + make())
@@ -112,4 +112,4 @@ def main(t):
 
 
 if __name__ == '__main__':
-    W.run(7, main, timeout=180 * W.SLOW)
+    W.run(main, 180 * W.SLOW, plan=7)

@@ -13,7 +13,7 @@ import os
 import re
 import struct
 
-import wstest as W
+import lib as W
 
 BAD = re.compile(rb'[\x00-\x09\x0b-\x1f\x7f-\xff]')
 
@@ -21,7 +21,7 @@ BAD = re.compile(rb'[\x00-\x09\x0b-\x1f\x7f-\xff]')
 def send_raw(gw, data, close_frame=False):
     """Send one request (bytes), read the head, say goodbye; return our
     port, which tags the gateway's lines about this connection."""
-    c = W.RawWS(gw, timeout=10 * W.SLOW)
+    c = W.Client(gw, timeout=10 * W.SLOW)
     port = c.sock.getsockname()[1]
     try:
         c.send(data)
@@ -117,4 +117,4 @@ def main(t):
          'byte', *[W.short(l) for l in bad[:5]])
 
 
-W.run(13, main, timeout=60 * W.SLOW)
+W.run(main, 60 * W.SLOW, plan=13)

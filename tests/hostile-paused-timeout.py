@@ -15,7 +15,7 @@ import socket
 import struct
 import time
 
-import wstest as W
+import lib as W
 
 PING = ['--ping-interval=1', '--ping-timeout=1']
 DEADLINE = 15 * W.SLOW          # interval + timeout + generous slack
@@ -23,7 +23,7 @@ TRICKLE_MAX = 10 * W.SLOW
 
 
 def upgrade(gw, path, rcvbuf=None):
-    c = W.RawWS(gw, timeout=5 * W.SLOW, rcvbuf=rcvbuf)
+    c = W.Client(gw, timeout=5 * W.SLOW, rcvbuf=rcvbuf)
     r = c.upgrade(path)
     return c, (r.status if r is not None else None)
 
@@ -161,4 +161,4 @@ def main(t):
     maxforks(t)
 
 
-W.run(9, main, timeout=120 * W.SLOW)
+W.run(main, 120 * W.SLOW, plan=9)

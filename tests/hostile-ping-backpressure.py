@@ -12,7 +12,7 @@
 import os
 import select
 
-import wstest as W
+import lib as W
 
 LIMIT = 32 << 20                # most bytes pushed
 GROWTH_KIB = 16 * 1024          # most RSS growth allowed
@@ -42,7 +42,7 @@ def push(c, chunk):
 
 def fresh_ok(gw):
     try:
-        c = W.RawWS(gw, timeout=5 * W.SLOW)
+        c = W.Client(gw, timeout=5 * W.SLOW)
         r = c.upgrade('/fresh')
         ok = r is not None and r.status == 101
         c.close()
@@ -53,7 +53,7 @@ def fresh_ok(gw):
 
 def case(t, name, command, chunk, check_back=None):
     gw = W.Gateway(command, [], env=W.rss_env())
-    c = W.RawWS(gw, timeout=10 * W.SLOW, rcvbuf=4096)
+    c = W.Client(gw, timeout=10 * W.SLOW, rcvbuf=4096)
     r = c.upgrade('/flood')
     base = W.settle(gw.rss, 3 * W.SLOW)
     sent = push(c, chunk) if r is not None and r.status == 101 else 0
@@ -82,7 +82,7 @@ def pongs_back(c, n=200):
     """The first n frames back are pongs carrying our payloads."""
     for i in range(n):
         f = c.recv_frame()
-        if f is None or f[1] != 0xA or not f[2].startswith(b'p'):
+        if f is None or f.opcode != 0xA or not f.payload.startswith(b'p'):
             return False, 'frame %d: %s' % (i, W.short(f))
     return True, None
 
@@ -94,9 +94,9 @@ def mixed_back(c, n=100):
     want = {0xA: b'p' * 125, 0x1: b'm' * 100}
     while seen[0xA] < n or seen[0x1] < n:
         f = c.recv_frame()
-        if f is None or f[1] not in want or f[2] != want[f[1]]:
+        if f is None or f.opcode not in want or f.payload != want[f.opcode]:
             return False, 'after %r: %s' % (seen, W.short(f))
-        seen[f[1]] += 1
+        seen[f.opcode] += 1
     return True, None
 
 
@@ -111,4 +111,4 @@ def main(t):
          [W.TESTCHILD, 'spew', '100000000000'], ping * 64)
 
 
-W.run(11, main, timeout=240 * W.SLOW)
+W.run(main, 240 * W.SLOW, plan=11)

@@ -11,7 +11,7 @@
 
 import os
 
-import wstest as W
+import lib as W
 
 PAD = '--header-http=X-Pad: ' + 'p' * 1024
 
@@ -43,7 +43,7 @@ def flood(t, name, gw, reqs, n_answers, check, probe):
     if not gw.running():
         gw.start()
     since = len(gw.log())
-    c = W.RawWS(gw, timeout=10 * W.SLOW, rcvbuf=4096)
+    c = W.Client(gw, timeout=10 * W.SLOW, rcvbuf=4096)
     try:
         try:
             c.send(b''.join(reqs))
@@ -134,4 +134,4 @@ def main(t):
          'children %r' % gw.children())
 
 
-W.run(13, main, timeout=180 * W.SLOW)
+W.run(main, 180 * W.SLOW, plan=13)

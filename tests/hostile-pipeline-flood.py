@@ -12,7 +12,7 @@
 import os
 import socket
 
-import wstest as W
+import lib as W
 
 # GETs and HEADs alternate, so that the order shows: 100 GETs of
 # listen.js, 400 of the console page, 1000 HEADs and 1000 GETs of small
@@ -44,7 +44,7 @@ def fatal_lines(gw):
 def start_flood(gw, reqs):
     """A client with a small window sends reqs pipelined, reads nothing;
     returns it once the gateway has stopped answering (or died)."""
-    c = W.RawWS(gw, timeout=10 * W.SLOW, rcvbuf=4096)
+    c = W.Client(gw, timeout=10 * W.SLOW, rcvbuf=4096)
     c.send(b''.join(r for _, r, _ in reqs))
     W.settle(lambda: (logged(gw, c), gw.running()), timeout=10 * W.SLOW,
              still=0.5 * W.SLOW)
@@ -104,7 +104,7 @@ def flood_case(t, name, gw, reqs, probe):
     if not gw.running():
         gw.start()
     since = len(gw.log())
-    r = W.RawWS(gw, timeout=10 * W.SLOW, rcvbuf=4096)
+    r = W.Client(gw, timeout=10 * W.SLOW, rcvbuf=4096)
     r.send(b''.join(x for _, x, _ in reqs))
     W.wait_until(lambda: logged(gw, r) >= 3 or not gw.running(),
                  5 * W.SLOW)
@@ -181,4 +181,4 @@ def main(t):
     gw.kill()
 
 
-W.run(16, main, timeout=240 * W.SLOW)
+W.run(main, 240 * W.SLOW, plan=16)

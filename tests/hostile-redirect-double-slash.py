@@ -9,7 +9,7 @@
 
 import os
 
-import wstest as W
+import lib as W
 
 PATHS = ['//img', '///img', '//img?q=1', '//img/..//img',
          '/\\img', '/%2Fimg']
@@ -50,4 +50,4 @@ def main(t):
          'the gateway is still running and serves a fresh client')
 
 
-W.run(2 + len(PATHS), main, timeout=60 * W.SLOW)
+W.run(main, 60 * W.SLOW, plan=2 + len(PATHS))

@@ -12,7 +12,7 @@ import os
 import ssl
 import struct
 
-import wstest as W
+import lib as W
 
 ROUNDS = 10 if os.environ.get('WSPIPE_VALGRIND') else 30
 N_JS = 100
@@ -25,7 +25,7 @@ ENDERS = [
 
 
 def tls(gw, **kw):
-    return W.RawWS(gw, timeout=10 * W.SLOW, ctx=W.client_ctx(), **kw)
+    return W.Client(gw, timeout=10 * W.SLOW, ctx=W.client_ctx(), **kw)
 
 
 def client_hello():
@@ -39,7 +39,7 @@ def client_hello():
 
 
 def half_hello(gw):
-    c = W.RawWS(gw, timeout=5 * W.SLOW)
+    c = W.Client(gw, timeout=5 * W.SLOW)
     hello = client_hello()
     c.send(hello[:len(hello) // 2])
     c.close(rst=True)
@@ -171,4 +171,4 @@ def main(t):
          'serves fresh clients at the end')
 
 
-W.run(14, main, timeout=300 * W.SLOW)
+W.run(main, 300 * W.SLOW, plan=14)

@@ -11,7 +11,7 @@
 import socket
 import struct
 
-import wstest as W
+import lib as W
 
 
 def trickle(c, data):
@@ -20,7 +20,7 @@ def trickle(c, data):
 
 
 def client(gw):
-    c = W.RawWS(gw, timeout=10 * W.SLOW)
+    c = W.Client(gw, timeout=10 * W.SLOW)
     c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return c
 
@@ -69,7 +69,7 @@ def main(t):
     t.ok(om == (0x1, b'meanwhile'), 'another client is echoed while a '
          'message dribbles in', 'got %r' % (om,))
     trickle(c, W.frame(0x9, 'are you there'))
-    pm = c.recv_message()
+    pm = c.recv_message(controls=True)
     t.ok(pm == (0xA, b'are you there'), 'a ping trickled between two '
          'fragments gets its pong', 'got %r' % (pm,))
     trickle(c, W.frame(0x0, 'mented', fin=True))
@@ -91,4 +91,4 @@ def main(t):
          'children %r' % (gw.children() if gw.running() else None))
 
 
-W.run(10, main, timeout=120 * W.SLOW)
+W.run(main, 120 * W.SLOW, plan=10)

@@ -12,7 +12,7 @@
 import os
 import time
 
-import httptest as h
+import lib as h
 
 OUTSIDE = b"CGI-ESCAPED-OUTSIDE-9d2e"
 SOURCE = b"NONEXEC-SOURCE-MARKER-51c7"
@@ -71,7 +71,7 @@ def scripts(cgi, d):
 
 
 def main(t):
-    d = h.tmpdir()
+    d = h.mkdtemp()
     gws = []
     try:
         cgi = os.path.join(d, "cgi")
@@ -81,8 +81,8 @@ def main(t):
                        h.cmd("echo"))
         gws.append(gw)
         body(t, gw, cgi)
-        gw2 = h.Gateway(["--cgidir=" + cgi, "--maxforks=1"],
-                        h.cmd("echo"))
+        gw2 = h.Gateway(h.cmd("echo"),
+                        ["--cgidir=" + cgi, "--maxforks=1"])
         gws.append(gw2)
         maxforks(t, gw2, marker)
     finally:
@@ -108,7 +108,7 @@ def body(t, gw, cgi):
             hello)
 
     def closes():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("GET", "/hello.sh")
             r = c.response("GET")
@@ -316,7 +316,7 @@ def body(t, gw, cgi):
     h.point(t, "the script's stderr appears in the gateway log", stderr)
 
     def toobig():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("POST", "/echo.sh",
                       ["Content-Length: %d" % (MAXMSG + 1000),
@@ -335,7 +335,7 @@ def body(t, gw, cgi):
     h.point(t, "a body over --maxmsg: 413", toobig)
 
     def chunked():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("POST", "/echo.sh",
                       ["Transfer-Encoding: chunked", "Connection: close"])
@@ -367,7 +367,7 @@ def body(t, gw, cgi):
     h.point(t, "a symlink to a script inside runs it", link_in)
 
     def upgrade():
-        ok, diag = h.rawws.echo_ok(gw.port, "ws beside cgi")
+        ok, diag = h.echo_ok(gw.port, "ws beside cgi")
         return ok, diag
     h.point(t, "a WebSocket upgrade still runs COMMAND", upgrade)
 
@@ -382,7 +382,7 @@ def body(t, gw, cgi):
 
 def maxforks(t, gw, marker):
     port = gw.port
-    c = h.Conn(port, timeout=15)
+    c = h.Client(port, timeout=15)
     try:
         c.request("GET", "/hold.sh", ["Connection: close"])
         deadline = time.monotonic() + 5
@@ -398,7 +398,7 @@ def maxforks(t, gw, marker):
                 "gets 429", second)
 
         def ws429():
-            cw = h.Conn(port)
+            cw = h.Client(port)
             try:
                 r = cw.upgrade("/")
             finally:

@@ -10,7 +10,7 @@
 import os
 import re
 
-import httptest as h
+import lib as h
 
 MARK = "xssmark7f3e"
 
@@ -21,7 +21,7 @@ def has_id(page, ident):
 
 
 def main(t):
-    d = h.tmpdir()
+    d = h.mkdtemp()
     gw = None
     try:
         gw = h.Respawn(["--devconsole"], h.cmd("echo"))
@@ -89,7 +89,7 @@ def body(t, gw):
     h.point(t, "GET of any path answers the same page", any_path)
 
     def head():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("HEAD", "/", ["Connection: close"])
             r = c.response("HEAD")
@@ -108,7 +108,7 @@ def body(t, gw):
 
     for path in ("/", "/some/where?x=1"):
         def upgrade(path=path):
-            c = h.Conn(gw.port)
+            c = h.Client(gw.port)
             try:
                 r = c.upgrade(path)
                 if r.status != 101:

@@ -9,7 +9,7 @@
 
 import os
 
-import httptest as h
+import lib as h
 
 OUTSIDE = "DIR-ESCAPED-OUTSIDE-2c81"
 
@@ -21,7 +21,7 @@ done
 
 
 def main(t):
-    d = h.tmpdir()
+    d = h.mkdtemp()
     gw = None
     try:
         ws = os.path.join(d, "ws")
@@ -44,7 +44,7 @@ def main(t):
 
 def talk(port, path, msg="hi", timeout=5.0):
     """(upgrade answer, reply lines) for one message sent to path."""
-    c = h.Conn(port, timeout)
+    c = h.Client(port, timeout)
     try:
         r = c.upgrade(path)
         if r.status != 101:

@@ -9,14 +9,14 @@
 
 import os
 
-import httptest as h
+import lib as h
 
 XFF = "X-Forwarded-For: "
 XFP = "X-Forwarded-Proto: "
 
 
 def main(t):
-    d = h.tmpdir()
+    d = h.mkdtemp()
     gws = []
     try:
         cgi = os.path.join(d, "cgi")

@@ -14,7 +14,7 @@ import os
 import re
 import time
 
-import httptest as h
+import lib as h
 
 FILES = {
     "index.html": (b"<!doctype html><title>root</title>ROOT-INDEX\n",
@@ -49,7 +49,7 @@ def norm_ct(v):
 
 
 def main(t):
-    d = h.tmpdir()
+    d = h.mkdtemp()
     gw = None
     try:
         www = os.path.join(d, "www")
@@ -111,7 +111,7 @@ def body(t, gw, www, big):
     h.point(t, "ETag is strong and quoted", etag)
 
     def head():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("HEAD", "/index.html", ["Connection: close"])
             r = c.response("HEAD")
@@ -128,7 +128,7 @@ def body(t, gw, www, big):
     def head_keepalive():
         # The same on a kept-alive connection: the next answer follows the
         # HEAD answer directly.
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("HEAD", "/style.css")
             r1 = c.response("HEAD")
@@ -206,7 +206,7 @@ def body(t, gw, www, big):
 
     def inm():
         r = h.fetch(gw.port, "/index.html")
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("GET", "/index.html",
                       ["If-None-Match: " + r.get("ETag", ""),
@@ -237,7 +237,7 @@ def body(t, gw, www, big):
     def ims():
         r = h.fetch(gw.port, "/index.html")
         lm = r.get("Last-Modified", "")
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("GET", "/index.html",
                       ["If-Modified-Since: " + lm, "Connection: close"])
@@ -276,7 +276,7 @@ def body(t, gw, www, big):
             changed)
 
     def keepalive():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             got = []
             for name in ("index.html", "style.css", "app.js"):
@@ -292,7 +292,7 @@ def body(t, gw, www, big):
             keepalive)
 
     def conn_close():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("GET", "/index.html", ["Connection: close"])
             r = c.response("GET")
@@ -303,7 +303,7 @@ def body(t, gw, www, big):
     h.point(t, "Connection: close: closed after the answer", conn_close)
 
     def http10():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("GET", "/index.html", version="HTTP/1.0")
             r = c.response("GET")
@@ -314,7 +314,7 @@ def body(t, gw, www, big):
     h.point(t, "HTTP/1.0: closed after the answer by default", http10)
 
     def http10_ka():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("GET", "/index.html", ["Connection: keep-alive"],
                       version="HTTP/1.0")
@@ -329,7 +329,7 @@ def body(t, gw, www, big):
             http10_ka)
 
     def upgrade_after():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("GET", "/index.html")
             r1 = c.response("GET")
@@ -351,7 +351,7 @@ def body(t, gw, www, big):
             "connection", upgrade_after)
 
     def pipelined():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.send(c.build(gw.port, "GET", "/style.css") +
                    c.build(gw.port, "GET", "/data.json",
@@ -370,7 +370,7 @@ def body(t, gw, www, big):
         # A GET with a body on a kept-alive connection: the body is
         # skipped (or the request refused and the connection closed); it
         # is never taken for the next request.
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             smuggled = c.build(gw.port, "GET", "/data.json")
             c.send(c.build(gw.port, "GET", "/style.css",
@@ -392,7 +392,7 @@ def body(t, gw, www, big):
 
     def pipelined_many():
         names = [n for n in FILES][:20]
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.send(b"".join(c.build(gw.port, "GET", "/" + n) for n in names)
                    + c.build(gw.port, "GET", "/index.html",
@@ -415,7 +415,7 @@ def body(t, gw, www, big):
             slow.setsockopt(h.socket.SOL_SOCKET, h.socket.SO_RCVBUF, 4096)
             slow.settimeout(3)
             slow.connect(("127.0.0.1", gw.port))
-            slow.sendall(h.Conn.build(gw.port, "GET", "/big.bin"))
+            slow.sendall(h.Client.build(gw.port, "GET", "/big.bin"))
             r = h.fetch(gw.port, "/index.html", timeout=3)
             r2 = h.fetch(gw.port, "/data.json", timeout=3)
         finally:
@@ -451,7 +451,7 @@ def body(t, gw, www, big):
             headers_404)
 
     def error_closes():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("GET", "/nope")
             r = c.response("GET")
@@ -480,7 +480,7 @@ def body(t, gw, www, big):
             "BYTES", accesslog404)
 
     def idle():
-        c = h.Conn(gw.port)
+        c = h.Client(gw.port)
         try:
             c.request("GET", "/index.html")
             r = c.response("GET")

@@ -14,11 +14,11 @@ import ssl
 import time
 import warnings
 
-import httptest as h
+import lib as h
 
 
 def main(t):
-    d = h.tmpdir()
+    d = h.mkdtemp()
     gws = []
     try:
         cert, key = h.make_cert(d)
@@ -27,10 +27,10 @@ def main(t):
         big = h.write(os.path.join(www, "big.bin"),
                       os.urandom(5 * 1024 * 1024))
         tls = ["--ssl", "--sslcert=" + cert, "--sslkey=" + key]
-        gw = h.Gateway(tls + ["--staticdir=" + www], h.cmd("echo"))
+        gw = h.Gateway(h.cmd("echo"), tls + ["--staticdir=" + www])
         gws.append(gw)
         body(t, gw, www)
-        gw2 = h.Gateway(tls, h.cmd("env"))
+        gw2 = h.Gateway(h.cmd("env"), tls)
         gws.append(gw2)
         env(t, gw2)
         setups(t, d, cert, key)
@@ -41,7 +41,7 @@ def main(t):
 
 
 def tls_echo(port, text="over tls"):
-    c = h.Conn(port, 5, h.client_ctx())
+    c = h.Client(port, 5, h.client_ctx())
     try:
         r = c.upgrade("/")
         if r.status != 101:
@@ -69,7 +69,7 @@ def body(t, gw, www):
     port = gw.port
 
     def handshake():
-        c = h.Conn(port, 5, h.client_ctx())
+        c = h.Client(port, 5, h.client_ctx())
         try:
             v = c.sock.version()
         finally:
@@ -100,7 +100,7 @@ def body(t, gw, www):
     h.point(t, "wss://: a 300 KB message echoed intact", bigmsg)
 
     def keepalive():
-        c = h.Conn(gw.port, 5, h.client_ctx())
+        c = h.Client(gw.port, 5, h.client_ctx())
         try:
             got = []
             for _ in range(3):
@@ -128,7 +128,7 @@ def body(t, gw, www):
         except (ValueError, ssl.SSLError) as e:
             return None, str(e)
         try:
-            c = h.Conn(port, 5, ctx)
+            c = h.Client(port, 5, ctx)
         except (ssl.SSLError, OSError) as e:
             return True, str(e)
         v = c.sock.version()
@@ -145,9 +145,9 @@ def body(t, gw, www):
         t.ok(res[0], "a TLS 1.1 client is refused", res[1])
 
     def plain():
-        c = h.Conn(port)
+        c = h.Client(port)
         try:
-            c.send(h.rawws.request(port, c.key, "/"))
+            c.send(h.upgrade_request(c.hostheader(), key=c.key)[0])
             closed, data = c.closed_after(5)
         finally:
             c.close()
@@ -159,7 +159,7 @@ def body(t, gw, www):
             lambda: tls_echo(port))
 
     def garbage():
-        c = h.Conn(port)
+        c = h.Client(port)
         try:
             c.send(b"\x00GARBAGE, NOT A CLIENTHELLO\r\n" * 20)
             closed, data = c.closed_after(5)
@@ -170,7 +170,7 @@ def body(t, gw, www):
     h.point(t, "... and the next TLS client is served",
             lambda: tls_echo(port))
 
-    stalled = h.Conn(port)
+    stalled = h.Client(port)
     try:
         hello = client_hello()
         stalled.send(hello[:len(hello) // 2])
@@ -190,7 +190,7 @@ def body(t, gw, www):
 
     def idle_tcp():
         # Connected, nothing sent at all: the same timeout.
-        c = h.Conn(port)
+        c = h.Client(port)
         t0 = time.monotonic()
         try:
             closed, _ = c.closed_after(14)

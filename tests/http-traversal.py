@@ -9,7 +9,7 @@
 
 import os
 
-import httptest as h
+import lib as h
 
 SECRET = b"TOP-SECRET-wspipe-4f1c\n"
 SECRET2 = b"OUTSIDE-DIR-SECRET-77a0\n"
@@ -31,7 +31,7 @@ def leaked(r):
 
 
 def main(t):
-    d = h.tmpdir()
+    d = h.mkdtemp()
     gws = []
     try:
         www = os.path.join(d, "www")
@@ -55,8 +55,8 @@ def main(t):
         gw = h.Respawn(["--staticdir=" + www], h.cmd("echo"))
         gws.append(gw)
         body(t, gw, www)
-        gw2 = h.Gateway(["--staticdir=" + os.path.join(d, "wwwlink")],
-                        h.cmd("echo"))
+        gw2 = h.Gateway(h.cmd("echo"),
+                        ["--staticdir=" + os.path.join(d, "wwwlink")])
         gws.append(gw2)
         body_link(t, gw2)
     finally:
@@ -67,7 +67,7 @@ def main(t):
 
 def raw(port, target, version="HTTP/1.1"):
     """Send target as is; the answer (or a synthetic 0 on a bare close)."""
-    c = h.Conn(port)
+    c = h.Client(port)
     try:
         c.send(("GET %s %s\r\nHost: 127.0.0.1:%d\r\nConnection: close"
                 "\r\n\r\n" % (target, version, port)).encode("latin-1"))

@@ -7,7 +7,7 @@
 
 import os
 
-import wstest as w
+import lib as w
 
 R = '\ufffd'
 CASES = [
@@ -62,4 +62,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(len(CASES) + 4, body, 60)
+w.run(body, 60, plan=len(CASES) + 4)

@@ -9,78 +9,44 @@
 
 import os
 import resource
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-WSPIPE = os.environ.get("WSPIPE", os.path.join(os.path.dirname(
-    os.path.abspath(__file__)), "..", "src", "wspipe"))
-n = 0
+import lib as L
 
 
-def ok(cond, name, diag=None):
-    global n
-    n += 1
-    print("%sok %d - %s" % ("" if cond else "not ", n, name))
-    if not cond and diag:
-        print("#   %s" % diag)
-    return cond
-
-
-def cputime(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def main():
-    signal.alarm(40)
-    # valgrind keeps fds of its own and lowers the limit we set.
-    if os.environ.get("WSPIPE_VALGRIND"):
-        print("1..0 # SKIP fd limits are not ours under valgrind")
-        return
-    d = tempfile.mkdtemp(prefix="wspipe-broker-emfile-")
+def main(t):
+    ok = t.ok
+    d = L.mkdtemp(prefix="wspipe-broker-emfile-")
     path = os.path.join(d, "b.sock")
     log = open(os.path.join(d, "log"), "w+")
-    p = subprocess.Popen([WSPIPE, "broker", "--socket=" + path,
+    p = subprocess.Popen([L.WSPIPE, "broker", "--socket=" + path,
                           "--loglevel=error"], stderr=log,
                          preexec_fn=lambda: resource.setrlimit(
                              resource.RLIMIT_NOFILE, (16, 16)))
     socks = []
     try:
-        deadline = time.monotonic() + 5
-        while not os.path.exists(path) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        base = len(os.listdir("/proc/%d/fd" % p.pid))
+        L.wait_until(lambda: os.path.exists(path), 5)
+        base = L.fd_count(p.pid)
         for _ in range(30):
             s = socket.socket(socket.AF_UNIX)
             s.connect(path)
             socks.append(s)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if len(os.listdir("/proc/%d/fd" % p.pid)) >= 16:
-                break
-            time.sleep(0.02)
-        ok(len(os.listdir("/proc/%d/fd" % p.pid)) >= 16,
+        L.wait_until(lambda: L.fd_count(p.pid) >= 16, 5)
+        ok(L.fd_count(p.pid) >= 16,
            "30 clients take the broker to its limit of 16 fds")
-        c0 = cputime(p.pid)
+        c0 = L.proc_cputime(p.pid)
         time.sleep(2.0)		# a measuring window, not a synchronisation
-        used = cputime(p.pid) - c0
+        used = L.proc_cputime(p.pid) - c0
         ok(used < 0.3, "out of fds, the broker does not spin",
            "%.2f s of CPU in 2 s" % used)
         for s in socks:
             s.close()
         socks = []
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if len(os.listdir("/proc/%d/fd" % p.pid)) == base:
-                break
-            time.sleep(0.05)
-        ok(len(os.listdir("/proc/%d/fd" % p.pid)) == base,
+        L.wait_until(lambda: L.fd_count(p.pid) == base, 5)
+        ok(L.fd_count(p.pid) == base,
            "its fds return to the baseline (%d)" % base)
         s = socket.socket(socket.AF_UNIX)
         s.settimeout(3)
@@ -97,9 +63,12 @@ def main():
             s.close()
         p.terminate()
         p.wait(5)
-        shutil.rmtree(d, ignore_errors=True)
+        L.rmtree(d)
     ok(p.returncode == 0, "SIGTERM: exit 0")
-    print("1..%d" % n)
 
 
-main()
+# valgrind keeps fds of its own and lowers the limit we set.
+if os.environ.get("WSPIPE_VALGRIND"):
+    print("1..0 # SKIP fd limits are not ours under valgrind")
+    sys.exit(0)
+L.run(main, 40)

@@ -14,7 +14,7 @@ import stat
 import subprocess
 import time
 
-import listentest as L
+import lib as L
 
 
 def main(t):
@@ -28,7 +28,7 @@ def main(t):
                        "(cmdline contains \"broker\")",
                        lambda: (bool(found), "children: %r" % [
                            (k, L.cmdline(k)) for k in
-                           L.children_of(gw.pid)[0]])):
+                           L.children_of(gw.pid)])):
             return
         old = found[0]
         fx.pids.append(old)
@@ -81,7 +81,7 @@ def main(t):
                     seen[k] = time.monotonic() - t0
                     fx.pids.append(k)
             time.sleep(0.005)
-        new = [k for k in seen if L.pid_alive(k)]
+        new = [k for k in seen if not L.dead(k)]
 
         def p_restart():
             if not seen:
@@ -137,7 +137,7 @@ def main(t):
             if st != 0:
                 return False, "gateway exit %d" % st
             left = [k for k in [old] + list(seen)
-                    if L.wait_until(lambda: not L.pid_alive(k), 2.0) is False
+                    if L.wait_until(lambda: L.dead(k), 2.0) is False
                     and any("broker" in x for x in L.cmdline(k))]
             if left:
                 return False, "broker processes left: %r" % left

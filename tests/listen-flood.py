@@ -11,7 +11,7 @@ import time
 
 import websockets
 
-import listentest as L
+import lib as L
 
 N = 500
 

@@ -10,8 +10,8 @@
 
 import os
 
-import httptest as h
-import listentest as L
+import lib as h
+import lib as L
 
 PROG = r'''
 echo "broker=$WSPIPE_BROKER"

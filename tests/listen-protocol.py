@@ -12,8 +12,7 @@
 # 65536-byte data); binary message -> close 1003; 1024 subscriptions at
 # most; subscribing twice is one subscription.
 
-import listentest as L
-import rawws
+import lib as L
 
 
 def usable(w):
@@ -189,12 +188,12 @@ def main(t):
                 try:
                     got = shared.recv(2.0)
                 except L.Timeout:
-                    return False, "no answer to %r" % L.short(msg)
+                    return False, "no answer to %r" % L.trunc(msg)
                 except L.Closed as e:
                     return False, "closed %s" % e.args[0]
                 if not got.startswith("error ") or len(got) < 10:
-                    return False, "sent %r, got %r" % (L.short(msg),
-                                                       L.short(got))
+                    return False, "sent %r, got %r" % (L.trunc(msg),
+                                                       L.trunc(got))
                 return usable(shared)
             L.point(t, "%s -> `error ...`, connection stays usable" % name,
                     p_bad)
@@ -229,13 +228,13 @@ def main(t):
                 p_empty_data)
 
         def p_binary():
-            c = rawws.Client(port)
+            c = L.Client(port, handshake=True, timeout=3.0)
             try:
                 c.send_text("subscribe /bin")
                 op, data = c.recv_message(2.0)
                 if data != b"ok subscribe /bin":
                     return False, "subscribe answered %r %r" % (op, data)
-                c.send_frame(rawws.BINARY, b"subscribe /x")
+                c.send_frame(L.BINARY, b"subscribe /x")
                 return c.expect_close(1003)
             finally:
                 c.close()

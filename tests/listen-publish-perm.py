@@ -8,7 +8,7 @@
 # and a browser publish while the broker is unreachable is answered
 # `error ... broker unavailable`.
 
-import listentest as L
+import lib as L
 
 
 def main(t):

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 
-import listentest as L
+import lib as L
 
 
 def broker_conns(pid):

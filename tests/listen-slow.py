@@ -20,8 +20,7 @@ import os
 import subprocess
 import time
 
-import listentest as L
-import rawws
+import lib as L
 
 N = 5000
 SIZE = 10 * 1024
@@ -42,7 +41,7 @@ def seq_of(msg, res):
     state; raises ValueError for anything else."""
     pre = "update %s " % res
     if not msg.startswith(pre):
-        raise ValueError("not an update of %s: %r" % (res, L.short(msg)))
+        raise ValueError("not an update of %s: %r" % (res, L.trunc(msg)))
     n = int(msg[len(pre):len(pre) + 5])
     if msg[len(pre):] != state(n):
         raise ValueError("state %d corrupt" % n)
@@ -120,10 +119,10 @@ def slow_catches_up(slow, res, strict, timeout=20.0):
     while True:
         try:
             op, data = slow.recv_message(max(0.0, deadline - time.monotonic()))
-        except rawws.Timeout:
+        except L.Timeout:
             return False, "no last state within %.0f s; got %d, last %r" % (
                 timeout, len(seqs), seqs[-3:]), len(seqs)
-        if op != rawws.TEXT:
+        if op != L.TEXT:
             return False, "got %r %r after %d states" % (
                 op, (data or b"")[:40], len(seqs)), len(seqs)
         if foreign(data.decode(), res):
@@ -140,7 +139,7 @@ def slow_catches_up(slow, res, strict, timeout=20.0):
 
 
 def main(t):
-    rawws.asan_without_quarantine()
+    L.asan_without_quarantine()
     with L.Fixture() as fx:
         sock = fx.path("broker.sock")
         gw = fx.gateway(["--listen", "--broker-socket=" + sock])
@@ -149,7 +148,7 @@ def main(t):
         peak = [rss0]
 
         fast = fx.ws(gw.port, "/", max_queue=None)
-        slow = rawws.Client(gw.port)
+        slow = L.Client(gw.port, handshake=True, timeout=3.0)
 
         def subscribe(res):
             """Subscribe both clients; updates left over from an earlier
@@ -159,15 +158,15 @@ def main(t):
             got, found = fast.until(want, 5.0)
             if not found:
                 raise RuntimeError("fast subscribe: %r" % [
-                    L.short(m, 40) for m in got[-3:]])
+                    L.trunc(m, 40) for m in got[-3:]])
             slow.send_text("subscribe " + res)
             deadline = time.monotonic() + 10.0
             while True:
                 op, data = slow.recv_message(
                     max(0.0, deadline - time.monotonic()))
-                if op == rawws.TEXT and data == want.encode():
+                if op == L.TEXT and data == want.encode():
                     break
-                if op != rawws.TEXT or not data.startswith(b"update "):
+                if op != L.TEXT or not data.startswith(b"update "):
                     raise RuntimeError("slow subscribe answered %r %r" % (
                         op, (data or b"")[:60]))
 
@@ -295,7 +294,7 @@ def main(t):
             while True:
                 op, data = slow.recv_message(
                     max(0.0, deadline - time.monotonic()))
-                if op == rawws.TEXT and data.startswith(b"update "):
+                if op == L.TEXT and data.startswith(b"update "):
                     continue
                 return data == b"pong", "got %r %r" % (op, (data or b"")[:60])
         L.point(t, "the slow client's connection still works (ping -> "

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import time
 
-import listentest as L
+import lib as L
 
 
 def main(t):
@@ -126,7 +126,7 @@ def main(t):
                 c.send_raw(b"publish /long " + b"x" * 200000 + b"\n")
                 got = c.lines_until_pong(5.0)
                 if len(got) != 1 or not got[0].startswith("error "):
-                    return False, "got %r" % [L.short(g) for g in got]
+                    return False, "got %r" % [L.trunc(g) for g in got]
                 c.send("publish /long short")
                 got = c.lines_until_pong()
                 return got == ["update /long short"], "then %r" % got
@@ -143,11 +143,11 @@ def main(t):
                 c.send("publish /max " + data)
                 got = c.lines_until_pong()
                 if got != ["update /max " + data]:
-                    return False, "65536: %r" % [L.short(g) for g in got]
+                    return False, "65536: %r" % [L.trunc(g) for g in got]
                 c.send("publish /max " + data + "m")
                 got = c.lines_until_pong()
                 return (len(got) == 1 and got[0].startswith("error "),
-                        "65537: %r" % [L.short(g) for g in got])
+                        "65537: %r" % [L.trunc(g) for g in got])
             finally:
                 c.close()
         L.point(t, "65536 bytes of data accepted, 65537 -> error line",

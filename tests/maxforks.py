@@ -6,7 +6,7 @@
 # ends, a new connection is accepted again.
 
 
-import wstest as w
+import lib as w
 
 
 def body(t):
@@ -49,4 +49,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(8, body, 60)
+w.run(body, 60, plan=8)

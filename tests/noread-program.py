@@ -10,7 +10,7 @@ import os
 import select
 import time
 
-import wstest as w
+import lib as w
 
 TOTAL = 50 * 1000 * 1000
 STALL = 2.0                     # s without room in our send buffer
@@ -46,7 +46,7 @@ def body(t):
     for mode in ([], ['--binary']):
         name = 'binary' if mode else 'text'
         gw = w.Gateway([w.TESTCHILD, 'noread'], mode, env=w.rss_env())
-        c = w.RawWS(gw)
+        c = w.Client(gw)
         c.upgrade()
         base = w.settle(gw.rss)
         op = 0x2 if mode else 0x1
@@ -79,4 +79,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(10, body, 90)
+w.run(body, 90, plan=10)

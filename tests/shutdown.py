@@ -11,7 +11,7 @@ import signal
 import socket
 import time
 
-import wstest as w
+import lib as w
 
 
 def body(t):
@@ -65,7 +65,7 @@ def body(t):
     # (and --closems=1000) keeps the gateway in its shutdown for about
     # 4 s: new connections must be refused within it.
     gw = w.Gateway([w.TESTCHILD, 'ignore-term'], ['--closems=1000'])
-    c = w.RawWS(gw, timeout=5)
+    c = w.Client(gw, timeout=5)
     try:
         r = c.upgrade()
         if r is None or r.status != 101:
@@ -109,4 +109,4 @@ def refused(port):
 
 
 w.need_websockets()
-w.run(23, body, 60)
+w.run(body, 60, plan=23)

@@ -12,7 +12,7 @@ import os
 import struct
 import termios
 
-import wstest as w
+import lib as w
 
 SIZE = 200000000
 # The gateway holds at most the flow-control window (64 KiB) and a frame
@@ -42,7 +42,7 @@ def drain(c, gw, text):
         f = c.recv_frame(10)
         if f is None:
             break
-        fin, op, payload = f
+        fin, op, payload = f.fin, f.opcode, f.payload
         nframes += 1
         if nframes % 64 == 0:
             peak = max(peak, gw.rss())
@@ -70,7 +70,7 @@ def body(t):
         gw = w.Gateway([w.TESTCHILD, 'spew', str(SIZE)], mode,
                        env=w.rss_env())
         base = gw.rss()
-        c = w.RawWS(gw, timeout=20)
+        c = w.Client(gw, timeout=20)
         c.upgrade()
         kids = gw.children()
         # Wait until our receive queue stops growing: everything is full.
@@ -104,4 +104,4 @@ def body(t):
         t.eq(gw.stop(), 0, '%s: gateway exits 0 on SIGTERM' % name)
 
 
-w.run(18, body, 120)
+w.run(body, 120, plan=18)

@@ -7,7 +7,7 @@
 
 import re
 
-import wstest as w
+import lib as w
 
 LEN = 100 * 1024
 
@@ -43,4 +43,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(6, body, 60)
+w.run(body, 60, plan=6)

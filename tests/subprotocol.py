@@ -6,7 +6,7 @@
 # but none acceptable → HTTP 400; the program sees the choice in
 # WEBSOCKET_PROTOCOL.
 
-import wstest as w
+import lib as w
 
 
 async def env_of(gw, **kw):
@@ -44,7 +44,7 @@ def body(t):
          'no offer: WEBSOCKET_PROTOCOL is set and empty')
 
     # The raw answer: no Sec-WebSocket-Protocol header at all.
-    c = w.RawWS(gw)
+    c = w.Client(gw)
     r = c.upgrade()
     t.ok(r is not None and r.status == 101 and
          r.get('Sec-WebSocket-Protocol') is None,
@@ -77,4 +77,4 @@ def body(t):
 
 
 w.need_websockets()
-w.run(16, body, 60)
+w.run(body, 60, plan=16)

@@ -5,142 +5,25 @@
 //
 //   node tests/browser/e2e.mjs [NAME...]      (names: see CASES below)
 //
-// Environment:
-//   WSPIPE          binary under test (default: <repo>/src/wspipe)
-//   CHROMIUM        browser (default /usr/bin/chromium)
-//   SCREENSHOT_DIR  if set, each case saves a PNG of its page there
-//   E2E_DEBUG=1     copy every server's stderr to our stderr
+// Environment: see lib.mjs (WSPIPE, CHROMIUM, SCREENSHOT_DIR: each case saves
+// a PNG of its page there, E2E_DEBUG).
 //
 // Every server runs on a fresh port of 127.0.0.1; every wait has a deadline.
 
-import { chromium } from 'playwright-core';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  ROOT, WSPIPE, CHROMIUM, Failure, check, eq, mktemp, sleep, start,
+  waitFor, waitPort, waitClosed, stopServer, browser, newPage, noPageErrors, shot,
+  freePort, onPath, has, runCases,
+} from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..');
 const EXAMPLES = process.env.EXAMPLES_DIR || path.join(ROOT, 'examples');  // override: development only
-const WSPIPE = process.env.WSPIPE || path.join(ROOT, 'src', 'wspipe');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = process.env.SCREENSHOT_DIR || '';
-const DEBUG = !!process.env.E2E_DEBUG;
 const CASE_TIMEOUT_MS = 60_000;
 const TOTAL_TIMEOUT_MS = 600_000;
 
 // ---------------------------------------------------------------- helpers
-
-const live = new Set();            // child processes still to be stopped
-const tmpdirs = new Set();
-
-function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
-
-// The promise's value, or `value` after ms (the timer does not outlive it).
-function within(promise, ms, value = null) {
-  let timer;
-  return Promise.race([promise, new Promise((r) => { timer = setTimeout(() => r(value), ms); })])
-    .finally(() => clearTimeout(timer));
-}
-
-class Failure extends Error {}
-function check(cond, msg) { if (!cond) throw new Failure(msg); }
-function eq(got, want, msg) {
-  const g = JSON.stringify(got), w = JSON.stringify(want);
-  if (g !== w) throw new Failure(`${msg}: got ${g}, want ${w}`);
-}
-
-function mktemp(prefix) {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  tmpdirs.add(d);
-  return d;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok) => { sock.destroy(); resolve(ok); };
-    sock.setTimeout(1000, () => done(false));
-    sock.on('connect', () => done(true));
-    sock.on('error', () => done(false));
-  });
-}
-
-// Starts a server process; collects its stderr/stdout for diagnostics.
-function start(cmd, args, extraEnv = {}) {
-  const child = spawn(cmd, args, {
-    env: { ...process.env, ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,                 // own process group: a last-resort kill reaches its children
-  });
-  child.output = '';
-  const grab = (d) => {
-    child.output += d.toString();
-    if (child.output.length > 200_000) child.output = child.output.slice(-100_000);
-    if (DEBUG) process.stderr.write(d);
-  };
-  child.stdout.on('data', grab);
-  child.stderr.on('data', grab);
-  child.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => { live.delete(child); resolve({ code, signal }); });
-    child.on('error', (err) => { live.delete(child); child.output += `spawn error: ${err.message}\n`; resolve({ code: null, signal: null, error: err }); });
-  });
-  child.exitInfo = null;
-  child.exited.then((x) => { child.exitInfo = x; });
-  child.label = [cmd, ...args].join(' ');
-  live.add(child);
-  return child;
-}
-
-// Waits until the port accepts connections (the process must stay up).
-async function waitPort(child, port, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (child.exitInfo) throw new Failure(`${child.label} exited early (${JSON.stringify(child.exitInfo)})`);
-    if (await canConnect(port)) return;
-    await sleep(50);
-  }
-  throw new Failure(`port ${port} not accepting after ${ms} ms`);
-}
-
-async function waitClosed(port, ms = 5_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (!(await canConnect(port))) return true;
-    await sleep(50);
-  }
-  return false;
-}
-
-// SIGTERM by PID, wait; SIGKILL to its group if it does not go in time.
-async function stop(child, ms = 8_000) {
-  if (!child || child.exitInfo || child.exitCode !== null || child.signalCode !== null) {
-    return child ? (child.exitInfo || { code: child.exitCode, signal: child.signalCode }) : null;
-  }
-  try { process.kill(child.pid, 'SIGTERM'); } catch { /* gone */ }
-  const t = await within(child.exited, ms);
-  if (t) return t;
-  try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
-  await within(child.exited, 2000);
-  return { code: null, signal: 'SIGKILL', hung: true };
-}
-
-function tail(text, lines = 15) {
-  return text.trimEnd().split('\n').slice(-lines);
-}
 
 // Processes (by /proc) having each of the words as a whole argument.
 function procsMatching(words) {
@@ -161,66 +44,6 @@ async function waitNoProcs(words, ms = 5_000) {
   return left;
 }
 
-const helpText = (() => {
-  const r = spawnSync(WSPIPE, ['--help'], { encoding: 'utf8', timeout: 5000 });
-  return (r.stdout || '') + (r.stderr || '');
-})();
-const has = (opt) => new RegExp(`(^|[\\s\\[])--?${opt}\\b`, 'm').test(helpText);
-
-const BROWSER_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-
-// A fresh browser with a fresh profile; closed (and the profile removed) by the case runner.
-async function browser(t, { tls = false } = {}) {
-  const profile = mktemp('wspipe-e2e-profile-');
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: tls ? [...BROWSER_ARGS, '--ignore-certificate-errors'] : BROWSER_ARGS,
-    ignoreHTTPSErrors: tls,
-    timeout: 30_000,
-  });
-  t.cleanups.push(async () => { await ctx.close().catch(() => {}); });
-  ctx.setDefaultTimeout(15_000);
-  return ctx;
-}
-
-// A page that records dialogs, console messages and uncaught errors.
-async function newPage(ctx, t) {
-  const page = ctx.pages().length && !ctx.pages()[0].usedByUs ? ctx.pages()[0] : await ctx.newPage();
-  page.usedByUs = true;
-  page.dialogs = [];
-  page.consoleLines = [];
-  page.errors = [];
-  page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
-  page.on('console', (m) => page.consoleLines.push(m.text()));
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  t.pages.push(page);
-  return page;
-}
-
-async function waitFor(what, fn, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Failure(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function shot(t, page, name) {
-  if (!SHOTS) return;
-  fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true }).catch(() => {});
-}
-
-function noPageErrors(page, name) {
-  check(page.errors.length === 0, `${name}: uncaught page errors: ${page.errors.join(' | ')}`);
-}
-
 // Runs an example's run.sh on a free port; returns {child, port}.
 async function startExample(t, dir, args = [], env = {}) {
   const port = await freePort();
@@ -229,16 +52,6 @@ async function startExample(t, dir, args = [], env = {}) {
   t.servers.push(child);
   await waitPort(child, port);
   return { child, port };
-}
-
-// Stops a server started for a case and checks it went away cleanly.
-async function stopServer(child, port, { wantCode = 0 } = {}) {
-  const r = await stop(child);
-  check(!r.hung, `${child.label}: did not exit within 8 s of SIGTERM`);
-  if (wantCode !== undefined) {
-    check(r.code === wantCode, `${child.label}: exit ${JSON.stringify(r)}, want code ${wantCode}`);
-  }
-  check(await waitClosed(port), `port ${port} still accepting after the server stopped`);
 }
 
 // ---------------------------------------------------------------- cases
@@ -258,7 +71,7 @@ test('ex1-echo: the alert says "Hello !"', ['staticdir'], async (t) => {
   await waitFor('the dialog to be recorded', () => page.dialogs.length >= 1);
   eq(page.dialogs, ['Hello !'], 'dialogs');
   noPageErrors(page, 'ex1');
-  await shot(t, page, 'ex1-echo');
+  await shot(page, 'ex1-echo');
   await ctx.close();
   await stopServer(child, port);
 });
@@ -277,7 +90,7 @@ test('ex2-fizzbuzz: 101 answers in order, 0 => FizzBuzz ... 100 => Buzz', ['stat
   eq(got, want, 'answers');
   eq(page.consoleLines.filter((l) => / => /.test(l)), want, 'console.log lines');
   noPageErrors(page, 'ex2');
-  await shot(t, page, 'ex2-fizzbuzz');
+  await shot(page, 'ex2-fizzbuzz');
   await ctx.close();
   await stopServer(child, port);
 });
@@ -321,7 +134,7 @@ async function chatCase(t, kind) {
     await waitLine(p, who, (l) => l === `${nameB}: ${html}`, 'the HTML-looking message as text');
     eq(await p.$$eval('#chat img, #chat b', (e) => e.length), 0, `${who}: markup elements in #chat`);
   }
-  await shot(t, a, `ex3-chat-${kind}`);
+  await shot(a, `ex3-chat-${kind}`);
 
   // B leaves: A is told.
   await b.close();
@@ -378,7 +191,7 @@ test('devconsole: Enter sends, the echo shows as .in, HTML stays text', ['devcon
   await page.press('#wspipe-input', 'Enter');
   await waitFor('a close event with code 1011', async () =>
     (await page.$$eval('#wspipe-log .event', (e) => e.map((x) => x.textContent))).some((s) => s.includes('1011')));
-  await shot(t, page, 'devconsole');
+  await shot(page, 'devconsole');
   noPageErrors(page, 'devconsole');
   await ctx.close();
   await stopServer(child, port);
@@ -475,95 +288,20 @@ test('subprotocol: new WebSocket(url, "ex1") opens with ws.protocol === "ex1"', 
 
 // ---------------------------------------------------------------- runner
 
-function which(prog) {
-  return spawnSync('sh', ['-c', `command -v ${prog}`], { encoding: 'utf8' }).status === 0;
-}
 function missing(needs) {
   for (const n of needs) {
     if (['staticdir', 'devconsole', 'ssl'].includes(n)) {
       if (!has(n)) return `${path.basename(WSPIPE)} has no --${n}`;
-    } else if (!which(n)) {
+    } else if (!onPath(n)) {
       return `${n} not installed`;
     }
   }
   return null;
 }
 
-async function cleanupAll() {
-  for (const c of [...live]) await stop(c, 3000);
-  for (const d of tmpdirs) fs.rmSync(d, { recursive: true, force: true });
-  tmpdirs.clear();
-}
-
-async function main() {
-  const only = process.argv.slice(2);
-  const cases = only.length ? CASES.filter((c) => only.some((o) => c.name.startsWith(o))) : CASES;
-  console.log('TAP version 13');
-  console.log(`1..${cases.length}`);
-  console.log(`# wspipe: ${WSPIPE}`);
-  if (!fs.existsSync(CHROMIUM)) {
-    console.log(`# no browser at ${CHROMIUM}`);
-  }
-  let failed = 0;
-  for (const [i, c] of cases.entries()) {
-    const n = i + 1;
-    const why = !fs.existsSync(CHROMIUM) ? `no ${CHROMIUM}` : missing(c.needs);
-    if (why) { console.log(`ok ${n} - ${c.name} # SKIP ${why}`); continue; }
-    const t = { servers: [], pages: [], cleanups: [], diag: [] };
-    let err = null;
-    const began = Date.now();
-    let timer;
-    try {
-      await Promise.race([
-        c.fn(t),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Failure(`case took longer than ${CASE_TIMEOUT_MS / 1000} s`)), CASE_TIMEOUT_MS);
-        }),
-      ]);
-    } catch (e) {
-      err = e;
-    } finally {
-      clearTimeout(timer);
-    }
-    for (const f of t.cleanups.reverse()) await f();
-    for (const s of t.servers) await stop(s, 3000);
-    const secs = ((Date.now() - began) / 1000).toFixed(1);
-    if (err) {
-      failed++;
-      console.log(`not ok ${n} - ${c.name} (${secs}s)`);
-      console.log(`# ${(err instanceof Failure ? err.message : err.stack || String(err)).split('\n').join('\n# ')}`);
-      for (const s of t.servers) {
-        console.log(`# --- ${s.label} (last lines of its output):`);
-        for (const l of tail(s.output)) console.log(`#   ${l}`);
-      }
-    } else {
-      console.log(`ok ${n} - ${c.name} (${secs}s)`);
-    }
-    for (const d of t.diag) console.log(`# ${d}`);
-  }
-  await cleanupAll();
-  console.log(`# ${failed ? `${failed} failed` : 'all passed or skipped'}`);
-  return failed ? 1 : 0;
-}
-
-const watchdog = setTimeout(async () => {
-  console.log(`Bail out! the whole run took longer than ${TOTAL_TIMEOUT_MS / 1000} s`);
-  await cleanupAll();
-  process.exit(1);
-}, TOTAL_TIMEOUT_MS);
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, async () => {
-    console.log(`Bail out! interrupted by ${sig}`);
-    await cleanupAll();
-    process.exit(1);
-  });
-}
-
-main().then(async (code) => {
-  clearTimeout(watchdog);
-  process.exitCode = code;
-}, async (e) => {
-  console.log(`Bail out! ${e && e.stack ? e.stack.split('\n').join('\n# ') : e}`);
-  await cleanupAll();
-  process.exit(1);
+runCases(CASES, {
+  caseTimeoutMs: CASE_TIMEOUT_MS,
+  totalTimeoutMs: TOTAL_TIMEOUT_MS,
+  header: fs.existsSync(CHROMIUM) ? [] : [`no browser at ${CHROMIUM}`],
+  skip: (c) => (!fs.existsSync(CHROMIUM) ? `no ${CHROMIUM}` : missing(c.needs)),
 });

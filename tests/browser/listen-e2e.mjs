@@ -6,153 +6,27 @@
 //
 //   node tests/browser/listen-e2e.mjs [NAME-PREFIX...]
 //
-// Environment:
-//   WSPIPE          binary under test (default: <repo>/src/wspipe)
-//   CHROMIUM        browser (default /usr/bin/chromium)
-//   SCREENSHOT_DIR  if set, the chat and calendar pages are saved there as PNG
-//   E2E_DEBUG=1     copy every server's output to our stderr
+// Environment: see lib.mjs (WSPIPE, CHROMIUM, SCREENSHOT_DIR: the chat and
+// calendar pages are saved there as PNG, E2E_DEBUG).
 //
 // Each case starts the real binary on a free port of 127.0.0.1 with its
 // fixtures (copies of the example files, data, broker socket) in a fresh
 // temporary directory, and stops it by PID. Every wait has a deadline.
 
-import { chromium } from 'playwright-core';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  ROOT, WSPIPE, CHROMIUM, Failure, Skip, check, eq, mktemp, copyInto, sleep,
+  start, stop, waitFor, waitPort, waitClosed, stopServer, freePort, onPath, helpText,
+  browser as launch, newPage, noPageErrors, shot, runCases,
+} from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..');
 const EXAMPLES = path.join(ROOT, 'examples');
-const WSPIPE = process.env.WSPIPE || path.join(ROOT, 'src', 'wspipe');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = process.env.SCREENSHOT_DIR || '';
-const DEBUG = !!process.env.E2E_DEBUG;
 const CASE_TIMEOUT_MS = 90_000;
 const TOTAL_TIMEOUT_MS = 400_000;
 
-const BROWSER_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-
 // ---------------------------------------------------------------- helpers
-
-const live = new Set();            // child processes still to be stopped
-const tmpdirs = new Set();
-
-function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
-// A timer that does not keep node running (for races against an exit).
-function grace(ms) { return new Promise((r) => setTimeout(r, ms).unref()); }
-
-class Failure extends Error {}
-class Skip extends Error {}
-const onPath = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { timeout: 5000 }).status === 0;
-function check(cond, msg) { if (!cond) throw new Failure(msg); }
-function eq(got, want, msg) {
-  const g = JSON.stringify(got), w = JSON.stringify(want);
-  if (g !== w) throw new Failure(`${msg}: got ${g}, want ${w}`);
-}
-
-function mktemp(prefix) {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  tmpdirs.add(d);
-  return d;
-}
-
-function copyInto(dir, from, names) {
-  for (const n of names) fs.cpSync(path.join(from, n), path.join(dir, n), { recursive: true });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
-    const done = (ok) => { sock.destroy(); resolve(ok); };
-    sock.setTimeout(1000, () => done(false));
-    sock.on('connect', () => done(true));
-    sock.on('error', () => done(false));
-  });
-}
-
-function start(cmd, args, extraEnv = {}) {
-  const child = spawn(cmd, args, {
-    env: { ...process.env, ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.output = '';
-  const grab = (d) => {
-    child.output += d.toString();
-    if (child.output.length > 200_000) child.output = child.output.slice(-100_000);
-    if (DEBUG) process.stderr.write(d);
-  };
-  child.stdout.on('data', grab);
-  child.stderr.on('data', grab);
-  child.exitInfo = null;
-  child.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => { live.delete(child); resolve({ code, signal }); });
-    child.on('error', (err) => {
-      live.delete(child);
-      child.output += `spawn error: ${err.message}\n`;
-      resolve({ code: null, signal: null, error: err });
-    });
-  });
-  child.exited.then((x) => { child.exitInfo = x; });
-  child.label = [cmd, ...args].join(' ');
-  live.add(child);
-  return child;
-}
-
-// SIGTERM by PID and wait; SIGKILL (the same PID) if it does not go in time.
-async function stop(child, ms = 8_000) {
-  if (!child) return null;
-  if (child.exitInfo) return child.exitInfo;
-  try { process.kill(child.pid, 'SIGTERM'); } catch { /* gone */ }
-  const r = await Promise.race([child.exited, grace(ms).then(() => null)]);
-  if (r) return r;
-  try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
-  await Promise.race([child.exited, grace(2000)]);
-  return { code: null, signal: 'SIGKILL', hung: true };
-}
-
-async function waitFor(what, fn, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Failure(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function waitPort(child, port, ms = 15_000) {
-  await waitFor(`port ${port}`, async () => {
-    if (child.exitInfo) throw new Failure(`${child.label} exited early (${JSON.stringify(child.exitInfo)})`);
-    return canConnect(port);
-  }, ms);
-}
-
-async function waitClosed(port, ms = 5_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (!(await canConnect(port))) return true;
-    await sleep(50);
-  }
-  return false;
-}
 
 function isSocket(p) {
   try { return fs.statSync(p).isSocket(); } catch { return false; }
@@ -170,13 +44,6 @@ async function gateway(t, dir, extra = [], { port, env = {} } = {}) {
   return { child, port, sock };
 }
 
-async function stopServer(child, port) {
-  const r = await stop(child);
-  check(!r.hung, `${child.label}: did not exit within 8 s of SIGTERM`);
-  check(r.code === 0, `${child.label}: exit ${JSON.stringify(r)}, want code 0`);
-  check(await waitClosed(port), `port ${port} still accepting after the server stopped`);
-}
-
 function publish(sock, resource, data) {
   const r = spawnSync(WSPIPE, ['publish', `--socket=${sock}`, resource, data],
     { encoding: 'utf8', timeout: 5000 });
@@ -184,36 +51,7 @@ function publish(sock, resource, data) {
 }
 
 async function browser(t) {
-  const profile = mktemp('wspipe-listen-profile-');
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: BROWSER_ARGS, timeout: 30_000,
-    viewport: { width: 900, height: 700 },
-  });
-  t.cleanups.push(async () => { await ctx.close().catch(() => {}); });
-  ctx.setDefaultTimeout(15_000);
-  return ctx;
-}
-
-async function newPage(ctx, t) {
-  const fresh = ctx.pages().find((p) => !p.usedByUs);
-  const page = fresh || await ctx.newPage();
-  page.usedByUs = true;
-  page.consoleLines = [];
-  page.errors = [];
-  page.on('console', (m) => page.consoleLines.push(m.text()));
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  t.pages.push(page);
-  return page;
-}
-
-function noPageErrors(page, name) {
-  check(page.errors.length === 0, `${name}: uncaught page errors: ${page.errors.join(' | ')}`);
-}
-
-async function shot(page, name) {
-  if (!SHOTS) return;
-  fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true }).catch(() => {});
+  return launch(t, { viewport: { width: 900, height: 700 }, profile: 'wspipe-listen-profile-' });
 }
 
 const text = (page, sel) => page.locator(sel).innerText();
@@ -475,90 +313,9 @@ test('publishers: run.sh starts the gateway and the publishers; the page shows /
 
 // ---------------------------------------------------------------- runner
 
-async function cleanupAll() {
-  for (const c of [...live]) {
-    try { process.kill(c.pid, 'SIGCONT'); } catch { /* gone */ }
-    await stop(c, 3000);
-  }
-  for (const d of tmpdirs) fs.rmSync(d, { recursive: true, force: true });
-  tmpdirs.clear();
-}
-
-async function main() {
-  const only = process.argv.slice(2);
-  const cases = only.length ? CASES.filter((c) => only.some((o) => c.name.startsWith(o))) : CASES;
-  console.log('TAP version 13');
-  console.log(`1..${cases.length}`);
-  console.log(`# wspipe: ${WSPIPE}`);
-  const help = spawnSync(WSPIPE, ['--help'], { encoding: 'utf8', timeout: 5000 });
-  const why = !fs.existsSync(CHROMIUM) ? `no browser at ${CHROMIUM}`
-    : !/--listen/.test((help.stdout || '') + (help.stderr || '')) ? `${WSPIPE} has no --listen` : null;
-  let failed = 0;
-  for (const [i, c] of cases.entries()) {
-    const n = i + 1;
-    if (why) { console.log(`ok ${n} - ${c.name} # SKIP ${why}`); continue; }
-    const t = { servers: [], pages: [], cleanups: [], diag: [] };
-    let err = null;
-    const began = Date.now();
-    let timer = null;
-    try {
-      await Promise.race([
-        c.fn(t),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Failure(`case took longer than ${CASE_TIMEOUT_MS / 1000} s`)), CASE_TIMEOUT_MS);
-        }),
-      ]);
-    } catch (e) {
-      err = e;
-    }
-    clearTimeout(timer);
-    for (const f of t.cleanups.reverse()) await f();
-    for (const s of t.servers) {
-      try { process.kill(s.pid, 'SIGCONT'); } catch { /* gone */ }
-      await stop(s, 3000);
-    }
-    const secs = ((Date.now() - began) / 1000).toFixed(1);
-    if (err instanceof Skip) {
-      console.log(`ok ${n} - ${c.name} # SKIP ${err.message}`);
-    } else if (err) {
-      failed++;
-      console.log(`not ok ${n} - ${c.name} (${secs}s)`);
-      console.log(`# ${(err instanceof Failure ? err.message : err.stack || String(err)).split('\n').join('\n# ')}`);
-      for (const s of t.servers) {
-        console.log(`# --- ${s.label} (last lines of its output):`);
-        for (const l of s.output.trimEnd().split('\n').slice(-15)) console.log(`#   ${l}`);
-      }
-      for (const p of t.pages) {
-        for (const l of p.consoleLines.slice(-5)) console.log(`#   console: ${l}`);
-      }
-    } else {
-      console.log(`ok ${n} - ${c.name} (${secs}s)`);
-    }
-    for (const d of t.diag) console.log(`# ${d}`);
-  }
-  await cleanupAll();
-  console.log(`# ${failed ? `${failed} failed` : 'all passed or skipped'}`);
-  return failed ? 1 : 0;
-}
-
-const watchdog = setTimeout(async () => {
-  console.log(`Bail out! the whole run took longer than ${TOTAL_TIMEOUT_MS / 1000} s`);
-  await cleanupAll();
-  process.exit(1);
-}, TOTAL_TIMEOUT_MS);
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, async () => {
-    console.log(`Bail out! interrupted by ${sig}`);
-    await cleanupAll();
-    process.exit(1);
-  });
-}
-
-main().then((code) => {
-  clearTimeout(watchdog);
-  process.exitCode = code;
-}, async (e) => {
-  console.log(`Bail out! ${e && e.stack ? e.stack.split('\n').join('\n# ') : e}`);
-  await cleanupAll();
-  process.exit(1);
+runCases(CASES, {
+  caseTimeoutMs: CASE_TIMEOUT_MS,
+  totalTimeoutMs: TOTAL_TIMEOUT_MS,
+  skip: () => (!fs.existsSync(CHROMIUM) ? `no browser at ${CHROMIUM}`
+    : !/--listen/.test(helpText) ? `${WSPIPE} has no --listen` : null),
 });

@@ -1,90 +1,34 @@
-#
 # Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
 #
-# Helpers for the listen-mode tests (wspipe --listen, wspipe broker,
-# wspipe publish/subscribe), on top of rawws.py: a fixture that owns a
-# fresh temporary directory and every process a test starts (killed by PID
-# at the end), gateways whose private broker lives under that directory,
-# stand-alone brokers, a line client for the broker's UNIX socket, a
-# synchronous wrapper around the python websockets library (the
-# independent client), and the gateway's broker child found through /proc.
-# Nothing here sleeps to synchronise: every wait polls a deadline.
-#
+# Listen mode (wspipe --listen, wspipe broker, wspipe publish/subscribe):
+# a fixture that owns a fresh temporary directory and every process a test
+# starts (killed by PID at the end), gateways whose private broker lives
+# under that directory, stand-alone brokers, a line client for the
+# broker's UNIX socket, checks on what a websockets client (ws.WS) gets,
+# and the gateway's broker child found through /proc.
 
 import asyncio
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
 
-import websockets
-
-import rawws
-from rawws import (Tap, Timeout, ScriptTimeout, run, point, free_port,
-                   children_of, proc_status, fd_count, sanitized, WSPIPE,
-                   TESTCHILD)
-
-__all__ = ["Tap", "Timeout", "ScriptTimeout", "run", "point", "free_port",
-           "children_of", "proc_status", "fd_count", "sanitized", "WSPIPE",
-           "TESTCHILD", "Fixture", "LineConn", "WS", "LOOP", "arun",
-           "wait_until", "cmdline", "broker_children", "broker_socket_of",
-           "pid_alive", "wspipe_run", "LineReader", "expect_seq", "no_more",
-           "expect_only"]
-
-LOOP = asyncio.new_event_loop()
-asyncio.set_event_loop(LOOP)
-
-
-def arun(aw, timeout=10.0):
-    """Run an awaitable on the shared loop, at most timeout seconds
-    (asyncio.TimeoutError past it)."""
-    async def go():
-        return await asyncio.wait_for(aw, timeout)
-    return LOOP.run_until_complete(go())
-
-
-def wait_until(fn, timeout, step=0.01):
-    """Poll fn() until it returns something true (returned) or timeout
-    passes (the last false value returned)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
-
-
-# /proc
-
-def cmdline(pid):
-    """argv of pid as a list of str; [] if gone or a zombie."""
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            raw = f.read()
-    except OSError:
-        return []
-    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
-
-
-def pid_alive(pid):
-    """True if pid exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-    except OSError:
-        return False
-    return st[st.rindex(")") + 2:].split()[0] != "Z"
+from . import proc
+from .gateway import Gateway
+from .proc import (WSPIPE, children_of, zombies_of, cmdline, dead, rmtree,
+                   wait_until)
+from .tap import trunc
+from .ws import LOOP, WS, Closed, Timeout
 
 
 def broker_children(gwpid):
     """Live children of the gateway whose command line contains
     "broker"."""
-    kids, zombies = children_of(gwpid)
-    return [k for k in kids if k not in zombies and
+    zombies = zombies_of(gwpid)
+    return [k for k in children_of(gwpid) if k not in zombies and
             any("broker" in a for a in cmdline(k))]
 
 
@@ -207,91 +151,6 @@ def broker_answers(path, timeout=0.5):
         c.close()
 
 
-# The WebSocket client (python websockets)
-
-class Closed(Exception):
-    pass
-
-
-class WS:
-    """A websockets client connection, driven synchronously.  recv()
-    returns the next message (str or bytes), raises Timeout, or Closed
-    (with self.close_code set) when the connection has ended."""
-
-    def __init__(self, port, path="/", timeout=5.0, max_queue=1024):
-        self.url = "ws://127.0.0.1:%d%s" % (port, path)
-        self.ws = arun(websockets.connect(
-            self.url, ping_interval=None, max_size=None,
-            max_queue=max_queue, open_timeout=timeout, close_timeout=1,
-            compression=None), timeout + 1)
-
-    def send(self, msg):
-        arun(self.ws.send(msg), 10.0)
-
-    def recv(self, timeout=2.0):
-        try:
-            return arun(self.ws.recv(), timeout)
-        except asyncio.TimeoutError:
-            raise Timeout()
-        except websockets.ConnectionClosed:
-            raise Closed(self.ws.close_code)
-
-    @property
-    def close_code(self):
-        return self.ws.close_code
-
-    def expect(self, want, timeout=2.0):
-        """(True, None) if the next message is want, else (False, what)."""
-        try:
-            got = self.recv(timeout)
-        except Timeout:
-            return False, "nothing within %.1f s (wanted %r)" % (
-                timeout, short(want))
-        except Closed as e:
-            return False, "connection closed (code %s), wanted %r" % (
-                e.args[0], short(want))
-        if got != want:
-            return False, "wanted %r, got %r" % (short(want), short(got))
-        return True, None
-
-    def collect(self, n, timeout=3.0):
-        """n messages (fewer if the deadline passes or it closes)."""
-        deadline = time.monotonic() + timeout
-        out = []
-        while len(out) < n:
-            try:
-                out.append(self.recv(max(0.0,
-                                         deadline - time.monotonic())))
-            except (Timeout, Closed):
-                break
-        return out
-
-    def until(self, want, timeout=3.0):
-        """Messages up to and including want: (list, found)."""
-        deadline = time.monotonic() + timeout
-        out = []
-        while True:
-            try:
-                m = self.recv(max(0.0, deadline - time.monotonic()))
-            except (Timeout, Closed):
-                return out, False
-            out.append(m)
-            if m == want:
-                return out, True
-
-    def close(self):
-        try:
-            arun(self.ws.close(), 3.0)
-        except BaseException:
-            self.abort()
-
-    def abort(self):
-        try:
-            self.ws.transport.abort()
-        except BaseException:
-            pass
-
-
 def subscribed(ws, sock, resource, timeout=10.0):
     """Waits until the broker delivers resource's updates to ws.
 
@@ -313,7 +172,7 @@ def subscribed(ws, sock, resource, timeout=10.0):
             except Closed as e:
                 return False, "closed (%s) while waiting" % e.args[0]
             if not m.startswith("update %s marker" % resource):
-                return False, "unexpected %r" % short(m)
+                return False, "unexpected %r" % trunc(m)
             if m == "update %s marker%d" % (resource, n):
                 return True, None
             out, found = ws.until("update %s marker%d" % (resource, n),
@@ -324,14 +183,6 @@ def subscribed(ws, sock, resource, timeout=10.0):
     finally:
         c.close()
     return False, "no marker arrived within %.0f s" % timeout
-
-
-def short(s, n=100):
-    if s is None:
-        return s
-    if len(s) > n:
-        return s[:n] + ("...(%d)" % len(s))
-    return s
 
 
 def no_more(ws, timeout=3.0):
@@ -346,14 +197,14 @@ def no_more(ws, timeout=3.0):
             m = ws.recv(max(0.0, deadline - time.monotonic()))
         except Timeout:
             return False, "no pong within %.1f s; extra messages %r" % (
-                timeout, [short(x) for x in extra[:3]])
+                timeout, [trunc(x) for x in extra[:3]])
         except Closed as e:
             return False, "connection closed (code %s) before pong; extra " \
-                "messages %r" % (e.args[0], [short(x) for x in extra[:3]])
+                "messages %r" % (e.args[0], [trunc(x) for x in extra[:3]])
         if m == "pong":
             if extra:
                 return False, "%d extra message(s) before pong: %r" % (
-                    len(extra), [short(x) for x in extra[:3]])
+                    len(extra), [trunc(x) for x in extra[:3]])
             return True, None
         extra.append(m)
 
@@ -367,9 +218,9 @@ def expect_seq(ws, items, timeout=3.0, exact=True):
     for i, (a, b) in enumerate(zip(got, items)):
         if a != b:
             return False, "message %d: wanted %r, got %r (%d of %d came)" % (
-                i, short(b), short(a), len(got), len(items))
+                i, trunc(b), trunc(a), len(got), len(items))
     return False, "only %d of %d messages came; last %r" % (
-        len(got), len(items), short(got[-1]) if got else None)
+        len(got), len(items), trunc(got[-1]) if got else None)
 
 
 def expect_only(ws, want, timeout=2.0):
@@ -433,19 +284,13 @@ class Fixture:
         self.stop()
 
     def gateway(self, args, command=(), tmpdir=None, ready=True):
-        """A rawws.Gateway with TMPDIR=tmpdir (default: the fixture's
+        """A Gateway with TMPDIR=tmpdir (default: the fixture's
         directory) so that its private broker directory lands there.
         ready: wait until a subscriber gets a published state, i.e. the
         gateway is connected to its broker (needs a known socket)."""
-        old = os.environ.get("TMPDIR")
-        os.environ["TMPDIR"] = tmpdir or self.dir
-        try:
-            gw = rawws.Gateway(args, command)
-        finally:
-            if old is None:
-                del os.environ["TMPDIR"]
-            else:
-                os.environ["TMPDIR"] = old
+        env = dict(os.environ)
+        env["TMPDIR"] = tmpdir or self.dir
+        gw = Gateway(command, args, env=env)
         self.gateways.append(gw)
         self.track_brokers(gw)
         return gw
@@ -505,18 +350,18 @@ class Fixture:
                     p.kill()
                     p.wait(3)
         for pid in self.kill_pids:
-            if pid_alive(pid):
+            if not dead(pid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
         for pid in self.pids:
-            if pid_alive(pid) and any("broker" in a for a in cmdline(pid)):
+            if not dead(pid) and any("broker" in a for a in cmdline(pid)):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-        shutil.rmtree(self.dir, True)
+        rmtree(self.dir)
 
 
 def proclog(p):
