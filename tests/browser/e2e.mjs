@@ -37,7 +37,7 @@ function procsMatching(words) {
   return out;
 }
 
-async function waitNoProcs(words, ms = 5_000) {
+async function waitNoProcs(words, ms = 15_000) {
   const deadline = Date.now() + ms;
   let left = procsMatching(words);
   while (left.length && Date.now() < deadline) { await sleep(50); left = procsMatching(words); }
