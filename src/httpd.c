@@ -148,26 +148,6 @@ httpd_check_upgrade(struct http_request *r, const char **why)
 	return (0);
 }
 
-/* Queues the 101 answer; -1 if it did not fit. */
-static int
-httpd_switch(struct conn *c, struct http_request *r, const char *protocol)
-{
-	char	accept[HANDSHAKE_ACCEPT_LEN + 1];
-
-	handshake_accept(http_field(r, "Sec-WebSocket-Key"), accept);
-	if (http_put_status(&c->out, 101, NULL) == -1 ||
-	    http_put_field(&c->out, "Upgrade", "websocket") == -1 ||
-	    http_put_field(&c->out, "Connection", "Upgrade") == -1 ||
-	    http_put_field(&c->out, "Sec-WebSocket-Accept", accept) == -1 ||
-	    (*protocol != '\0' && http_put_field(&c->out,
-	    "Sec-WebSocket-Protocol", protocol) == -1) ||
-	    http_put_extra(&c->out, HTTP_EXTRA_ALL) == -1 ||
-	    http_put_extra(&c->out, HTTP_EXTRA_WS) == -1 ||
-	    http_put(&c->out, "\r\n") == -1)
-		return (-1);
-	return (0);
-}
-
 /* Splits "/a/b" under --dir into the script and what follows it. */
 static int
 httpd_dir_script(struct http_request *r, char *script, size_t scriptsz)
@@ -216,7 +196,8 @@ httpd_upgrade(struct conn *c)
 	strlcpy(path, r->path, sizeof path);
 	if (listen_match(r->decoded)) {
 		/* Listen mode: no program, the gateway itself answers. */
-		if (httpd_switch(c, r, protocol) == -1) {
+		if (session_answer(&c->out, http_field(r,
+		    "Sec-WebSocket-Key"), protocol) == -1) {
 			conn_close(c, "answer over the output cap");
 			return;
 		}
@@ -251,7 +232,8 @@ httpd_upgrade(struct conn *c)
 			httpd_error(c, 500, "the program could not be started");
 		return;
 	}
-	if (httpd_switch(c, r, protocol) == -1) {
+	if (session_answer(&c->out, http_field(r, "Sec-WebSocket-Key"),
+	    protocol) == -1) {
 		/* The program goes with the session's close path. */
 		(void)session_start(c, &program_backend, p, path,
 		    !conf.binary);

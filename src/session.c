@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "wspipe.h"
+#include "handshake.h"
 
 enum session_state {
 	SESSION_OPEN,		/* relaying */
@@ -59,6 +60,29 @@ static void	session_ping_cb(struct ev_loop *, ev_timer *, int);
 static void	session_drain(struct session *);
 static void	session_input(struct conn *);
 static void	session_resume(struct session *);
+
+/*
+ * Queues the 101 answer to an upgrade request with this key, choosing
+ * protocol ("" for none); -1 if it did not fit.
+ */
+int
+session_answer(struct buf *out, const char *key, const char *protocol)
+{
+	char	accept[HANDSHAKE_ACCEPT_LEN + 1];
+
+	handshake_accept(key, accept);
+	if (http_put_status(out, 101, NULL) == -1 ||
+	    http_put_field(out, "Upgrade", "websocket") == -1 ||
+	    http_put_field(out, "Connection", "Upgrade") == -1 ||
+	    http_put_field(out, "Sec-WebSocket-Accept", accept) == -1 ||
+	    (*protocol != '\0' && http_put_field(out,
+	    "Sec-WebSocket-Protocol", protocol) == -1) ||
+	    http_put_extra(out, HTTP_EXTRA_ALL) == -1 ||
+	    http_put_extra(out, HTTP_EXTRA_WS) == -1 ||
+	    http_put(out, "\r\n") == -1)
+		return (-1);
+	return (0);
+}
 
 /*
  * The upgrade is answered: c is a WebSocket session from now on, with

@@ -308,6 +308,7 @@ struct session_backend {
 	void		(*free)(void *);
 };
 
+int		 session_answer(struct buf *, const char *, const char *);
 struct session	*session_start(struct conn *, const struct session_backend *,
 		    void *, const char *, int);
 int		 session_send(struct session *, int, int, const void *, size_t);
