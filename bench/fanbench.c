@@ -2,8 +2,9 @@
  * fanbench - pub/sub fan-out load generator for wspipe's listen mode and for
  * a websocketd + nc + chat-server setup.
  *
- * Plain C11 + POSIX/Linux (epoll); no libraries besides libc.
- * Build:  cc -O2 -o bench/fanbench bench/fanbench.c
+ * Plain C11 + POSIX/Linux (epoll); no libraries besides libc.  The
+ * WebSocket client is bench/wsclient.c, which frames with src/ws.c.
+ * Build:  make bench   (in the configured tree)
  *
  *   fanbench --mode=wspipe --port=P --broker=SOCK --subs=N [--resources=K]
  *            [--phases=steady:RATE,max] [--secs=3] [--warmup=0.5]
@@ -39,7 +40,9 @@
  * processes); --extrapid: one more process counted in memory and CPU
  * (the chat server).  One key=value result line per phase on stdout.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -47,7 +50,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -60,6 +62,8 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "wsclient.h"
 
 /* ------------------------------------------------------------------ */
 /* options                                                             */
@@ -440,8 +444,9 @@ struct conn {
 	uint64_t next_exp; /* next seq expected */
 	unsigned char *out;
 	size_t olen, ooff, ocap;
-	unsigned char *part; /* unparsed bytes (partial frame / handshake) */
+	unsigned char *part; /* unparsed bytes (partial handshake / line) */
 	size_t partlen;
+	struct wsc_rx rx;
 };
 
 static int epfd;
@@ -449,8 +454,8 @@ static struct conn *subs;
 static struct conn pubc;
 static struct sockaddr_in srv;
 static const unsigned char MASK[4] = {0x5a, 0x13, 0xc7, 0x2e};
-static const char WS_KEY[] = "dGhlIHNhbXBsZSBub25jZQ==";
-static const char WS_ACCEPT[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+/* longest message accepted from the gateway */
+#define MSG_MAX (65536 + 512)
 
 static long n_open, n_subscribed, n_synced, n_dead, n_started;
 static uint64_t g_errors, g_proto, g_closed, g_dups, g_skipped, g_badmsg;
@@ -500,26 +505,10 @@ static void out_append(struct conn *c, const void *p, size_t n)
 
 static void out_frame(struct conn *c, int opcode, const void *payload, size_t len)
 {
-	unsigned char h[14 + 256];
-	size_t n = 0;
-	h[n++] = (unsigned char)(0x80 | opcode);
-	if (len < 126)
-		h[n++] = (unsigned char)(0x80 | len);
-	else {
-		h[n++] = 0x80 | 126;
-		h[n++] = (unsigned char)(len >> 8);
-		h[n++] = (unsigned char)len;
-	}
-	memcpy(h + n, MASK, 4);
-	n += 4;
-	const unsigned char *p = payload;
-	if (len <= 256) {
-		for (size_t i = 0; i < len; i++)
-			h[n + i] = p[i] ^ MASK[i & 3];
-		out_append(c, h, n + len);
-	} else {
+	unsigned char f[WS_HEADER_MAX + 256];
+	if (len > 256)
 		die("frame too long");
-	}
+	out_append(c, f, wsc_frame(f, opcode, payload, len, MASK));
 }
 
 static void conn_dead(struct conn *c, const char *why)
@@ -560,21 +549,17 @@ static int conn_flush(struct conn *c)
 
 static void sub_start(struct conn *c)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = wsc_connect((struct sockaddr *)&srv, sizeof srv);
 	if (fd < 0)
-		die("socket: %s (open-file limit?)", strerror(errno));
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(fd, (struct sockaddr *)&srv, sizeof srv) < 0 && errno != EINPROGRESS)
-		die("connect: %s", strerror(errno));
+		die("connect: %s (open-file limit?)", strerror(errno));
 	c->fd = fd;
 	c->state = C_CONNECTING;
 	char req[512];
-	int n = snprintf(req, sizeof req,
-		"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-		"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-		"Sec-WebSocket-Version: 13\r\n\r\n", opt_path, opt_port, WS_KEY);
+	int n = wsc_request(req, sizeof req, "127.0.0.1", opt_port, opt_path);
+	if (n < 0)
+		die("--path too long");
 	out_append(c, req, (size_t)n);
+	wsc_rx_init(&c->rx, MSG_MAX, 1);
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		die("epoll_ctl ADD: %s", strerror(errno));
@@ -698,57 +683,32 @@ static void on_message(struct conn *c, const unsigned char *p, size_t n, uint64_
 	}
 }
 
-/* parse as many complete frames as buf holds; returns bytes consumed or -1 */
-static long parse_frames(struct conn *c, const unsigned char *b, size_t n, uint64_t tnow)
+/* handle every frame in buf (a partial one stays in c->rx); returns the
+ * bytes consumed, or -1 on a protocol error or a close frame */
+static long parse_frames(struct conn *c, unsigned char *b, size_t n, uint64_t tnow)
 {
 	size_t off = 0;
-	while (n - off >= 2) {
-		const unsigned char *h = b + off;
-		int fin = h[0] & 0x80, op = h[0] & 0x0f;
-		if ((h[1] & 0x80) || (h[0] & 0x70)) {
+	struct wsc_ev ev;
+	for (;;) {
+		switch (wsc_next(&c->rx, b, n, &off, &ev)) {
+		case WSC_NEED:
+			return (long)off;
+		case WSC_ERROR:
 			g_proto++;
 			return -1;
-		}
-		uint64_t len = h[1] & 0x7f;
-		size_t hl = 2;
-		if (len == 126) {
-			if (n - off < 4)
-				break;
-			len = (uint64_t)h[2] << 8 | h[3];
-			hl = 4;
-		} else if (len == 127) {
-			if (n - off < 10)
-				break;
-			len = 0;
-			for (int i = 0; i < 8; i++)
-				len = len << 8 | h[2 + i];
-			hl = 10;
-		}
-		if (len > 65536 + 512) {
-			g_proto++;
-			return -1;
-		}
-		if (n - off < hl + len)
+		case WSC_MESSAGE:
+			on_message(c, ev.data, ev.len, tnow);
 			break;
-		const unsigned char *pl = h + hl;
-		if (!fin) {
-			g_proto++; /* fragmented messages are not expected here */
-			return -1;
+		case WSC_CONTROL:
+			if (ev.opcode == WS_OP_PING) {
+				out_frame(c, WS_OP_PONG, ev.data, ev.len);
+			} else if (ev.opcode == WS_OP_CLOSE) {
+				g_closed++;
+				return -1;
+			}
+			break;
 		}
-		if (op == 1 || op == 2) {
-			on_message(c, pl, (size_t)len, tnow);
-		} else if (op == 9) {
-			out_frame(c, 10, pl, (size_t)len);
-		} else if (op == 8) {
-			g_closed++;
-			return -1;
-		} else if (op != 10) {
-			g_proto++;
-			return -1;
-		}
-		off += hl + (size_t)len;
 	}
-	return (long)off;
 }
 
 static unsigned char rbuf[1 << 18];
@@ -785,20 +745,20 @@ static void handle_read(struct conn *c)
 				}
 		} else {
 			if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
-				void *e = memmem(rbuf, tot, "\r\n\r\n", 4);
-				if (!e) {
+				const char *err;
+				long hl = wsc_response((char *)rbuf, tot, &err);
+				if (hl == 0) {
 					if (tot > PART_MAX)
 						conn_dead(c, "handshake too long");
 					else
 						goto keep;
 					return;
 				}
-				if (tot < 12 || memcmp(rbuf, "HTTP/1.1 101", 12) ||
-				    !memmem(rbuf, tot, WS_ACCEPT, sizeof WS_ACCEPT - 1)) {
+				if (hl < 0) {
 					conn_dead(c, "handshake refused");
 					return;
 				}
-				off = (size_t)((unsigned char *)e - rbuf) + 4;
+				off = (size_t)hl;
 				c->state = C_OPEN;
 				on_open(c);
 			}
@@ -812,7 +772,7 @@ static void handle_read(struct conn *c)
 	keep:
 		c->partlen = tot - off;
 		if (c->partlen > PART_MAX) {
-			conn_dead(c, "partial frame too large");
+			conn_dead(c, "partial line too large");
 			return;
 		}
 		if (c->partlen) {
@@ -924,14 +884,10 @@ static void connect_unix_pub(void)
 
 static int run_freeport(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t l = sizeof a;
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &l) < 0)
+	int port = wsc_free_port();
+	if (port < 0)
 		die("freeport: %s", strerror(errno));
-	printf("%d\n", ntohs(a.sin_port));
-	close(fd);
+	printf("%d\n", port);
 	return 0;
 }
 

@@ -16,7 +16,9 @@
  * Usage: floors [--n=20000] [--secs=2] [--cat=/bin/cat]
  * Prints one line: scenario=floors key=value ...
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -2,10 +2,11 @@
  * wsbench - a small WebSocket load generator for wspipe / websocketd.
  *
  * Plain C11 + POSIX/Linux (epoll, signalfd); no libraries besides libc.
- * It contains its own minimal WebSocket client: HTTP/1.1 upgrade, masked
- * client frames, a streaming frame parser (fragmented messages, ping, close).
+ * The WebSocket client (upgrade, masked frames, a streaming frame parser
+ * for fragmented messages, ping and close) is bench/wsclient.c, which
+ * frames with src/ws.c.
  *
- * Build:  cc -O2 -o bench/wsbench bench/wsbench.c
+ * Build:  make bench   (in the configured tree)
  *
  * Every scenario prints one machine-readable result line of key=value pairs
  * on stdout (the idle scenario also prints a "ready=1 ..." line first).
@@ -32,13 +33,14 @@
  * key keeps the load generator's own CPU use low (the machine may have
  * only two cores shared with the gateway and the programs).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -51,6 +53,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "wsclient.h"
 
 /* ------------------------------------------------------------------ */
 /* options                                                             */
@@ -150,40 +154,7 @@ static double pct(double *v, size_t n, double p)
 /* ------------------------------------------------------------------ */
 /* frames                                                              */
 
-static size_t frame_header(unsigned char *h, int opcode, uint64_t len,
-			   const unsigned char mask[4])
-{
-	size_t n = 0;
-	h[n++] = (unsigned char)(0x80 | opcode);
-	if (len < 126) {
-		h[n++] = (unsigned char)(0x80 | len);
-	} else if (len <= 0xffff) {
-		h[n++] = 0x80 | 126;
-		h[n++] = (unsigned char)(len >> 8);
-		h[n++] = (unsigned char)len;
-	} else {
-		h[n++] = 0x80 | 127;
-		for (int i = 7; i >= 0; i--)
-			h[n++] = (unsigned char)(len >> (8 * i));
-	}
-	memcpy(h + n, mask, 4);
-	return n + 4;
-}
-
-/* build a complete masked frame into out (must have len + 14 bytes) */
-static size_t build_frame(unsigned char *out, int opcode,
-			  const unsigned char *payload, size_t len,
-			  const unsigned char mask[4])
-{
-	size_t n = frame_header(out, opcode, len, mask);
-	for (size_t i = 0; i < len; i++)
-		out[n + i] = payload[i] ^ mask[i & 3];
-	return n + len;
-}
-
 static const unsigned char MASK[4] = {0x37, 0xfa, 0x21, 0x3d};
-static const char WS_KEY[] = "dGhlIHNhbXBsZSBub25jZQ==";
-static const char WS_ACCEPT[] = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 /* the repeated data-frame stream: R copies of the same frame */
 static unsigned char *rep;
@@ -196,8 +167,8 @@ static void build_rep(size_t size, long copies_hint)
 	static const char pat[] = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 	for (size_t i = 0; i < size; i++)
 		payload[i] = (unsigned char)pat[i % (sizeof pat - 1)];
-	unsigned char *f = xmalloc(size + 14);
-	frame_len = build_frame(f, 1, payload, size, MASK);
+	unsigned char *f = xmalloc(size + WS_HEADER_MAX);
+	frame_len = wsc_frame(f, WS_OP_TEXT, payload, size, MASK);
 	size_t copies = copies_hint > 0 ? (size_t)copies_hint : 1;
 	while (copies > 1 && copies * frame_len > (1u << 20))
 		copies--;
@@ -230,17 +201,7 @@ struct conn {
 	/* data output: frames still to send, offset in the current frame */
 	uint64_t tx_frames;
 	size_t tx_phase;
-	/* rx parser */
-	unsigned char hdr[14];
-	int hdrlen, hdrneed;
-	int in_payload;
-	uint64_t payload_left;
-	int opcode;
-	int fin;
-	int in_msg;
-	uint64_t msglen;
-	unsigned char ctlbuf[128];
-	int ctllen;
+	struct wsc_rx rx;
 	/* accounting */
 	uint64_t outstanding;
 	uint64_t recvd;
@@ -309,34 +270,21 @@ static void conn_reset_state(struct conn *c)
 static int conn_start(struct conn *c)
 {
 	conn_reset_state(c);
-	int fd = socket(srv_is_v6 ? AF_INET6 : AF_INET,
-			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = srv_is_v6 ? wsc_connect((struct sockaddr *)&srv_addr6, sizeof srv_addr6)
+			   : wsc_connect((struct sockaddr *)&srv_addr4, sizeof srv_addr4);
 	if (fd < 0) {
-		last_err = "socket";
-		return -1;
-	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	int r = srv_is_v6 ? connect(fd, (struct sockaddr *)&srv_addr6, sizeof srv_addr6)
-			  : connect(fd, (struct sockaddr *)&srv_addr4, sizeof srv_addr4);
-	if (r < 0 && errno != EINPROGRESS) {
-		last_err = "connect";
-		close(fd);
+		last_err = errno == EMFILE || errno == ENFILE ? "socket" : "connect";
 		return -1;
 	}
 	c->fd = fd;
 	c->state = ST_CONNECTING;
 	c->t_start = now_s();
-	c->ctl_len = (size_t)snprintf((char *)c->ctl, sizeof c->ctl,
-		"GET %s HTTP/1.1\r\n"
-		"Host: %s:%d\r\n"
-		"Upgrade: websocket\r\n"
-		"Connection: Upgrade\r\n"
-		"Sec-WebSocket-Key: %s\r\n"
-		"Sec-WebSocket-Version: 13\r\n"
-		"\r\n",
-		opt_path, opt_host, opt_port, WS_KEY);
+	int n = wsc_request((char *)c->ctl, sizeof c->ctl, opt_host, opt_port, opt_path);
+	if (n < 0)
+		die("--host or --path too long");
+	c->ctl_len = (size_t)n;
 	c->ctl_off = 0;
+	wsc_rx_init(&c->rx, 0, 0);
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		die("epoll_ctl ADD: %s", strerror(errno));
@@ -404,15 +352,15 @@ static void queue_ctl_frame(struct conn *c, int opcode, const unsigned char *p,
 {
 	if (c->ctl_off == c->ctl_len)
 		c->ctl_off = c->ctl_len = 0;
-	if (c->ctl_len + len + 14 > sizeof c->ctl)
+	if (c->ctl_len + len + WS_HEADER_MAX > sizeof c->ctl)
 		return; /* drop: cannot happen with our traffic */
-	c->ctl_len += build_frame(c->ctl + c->ctl_len, opcode, p, len, MASK);
+	c->ctl_len += wsc_frame(c->ctl + c->ctl_len, opcode, p, len, MASK);
 }
 
 static void queue_close(struct conn *c, int code)
 {
 	unsigned char p[2] = {(unsigned char)(code >> 8), (unsigned char)code};
-	queue_ctl_frame(c, 8, p, 2);
+	queue_ctl_frame(c, WS_OP_CLOSE, p, 2);
 	c->sent_close = 1;
 }
 
@@ -425,7 +373,7 @@ struct scen {
 };
 static struct scen *S;
 
-static int feed(struct conn *c, const unsigned char *p, size_t n);
+static int feed(struct conn *c, unsigned char *p, size_t n);
 
 static int handle_handshake(struct conn *c)
 {
@@ -441,159 +389,84 @@ static int handle_handshake(struct conn *c)
 		return -1;
 	}
 	c->hslen += (size_t)n;
-	c->hs[c->hslen] = 0;
-	char *end = strstr(c->hs, "\r\n\r\n");
-	if (!end) {
+	long hlen = wsc_response(c->hs, c->hslen, &last_err);
+	if (hlen < 0)
+		return -1;
+	if (hlen == 0) {
 		if (c->hslen >= sizeof c->hs - 1) {
 			last_err = "handshake too long";
 			return -1;
 		}
 		return 0;
 	}
-	if (strncmp(c->hs, "HTTP/1.1 101", 12) != 0) {
-		last_err = "handshake status not 101";
-		return -1;
-	}
-	if (!strstr(c->hs, WS_ACCEPT)) {
-		last_err = "bad Sec-WebSocket-Accept";
-		return -1;
-	}
 	c->state = ST_OPEN;
-	size_t extra = c->hslen - (size_t)(end + 4 - c->hs);
-	c->hdrlen = 0;
-	c->hdrneed = 2;
+	size_t extra = c->hslen - (size_t)hlen;
 	if (S->on_open)
 		S->on_open(c);
 	if (extra) {
 		/* frames already arrived behind the 101: feed them */
 		unsigned char tmp[4096];
-		memcpy(tmp, end + 4, extra);
+		memcpy(tmp, c->hs + hlen, extra);
 		if (feed(c, tmp, extra) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static int frame_done(struct conn *c)
+static void on_control(struct conn *c, const struct wsc_ev *ev)
 {
-	if (c->opcode >= 8) {
-		if (c->opcode == 8) {
-			c->got_close = 1;
-			c->close_code = c->ctllen >= 2 ? (c->ctlbuf[0] << 8 | c->ctlbuf[1]) : 1005;
-			if (S->on_close_frame)
-				S->on_close_frame(c);
-		} else if (c->opcode == 9) {
-			if (c->tx_phase == 0)
-				queue_ctl_frame(c, 10, c->ctlbuf, (size_t)c->ctllen);
-		}
-		return 0;
+	if (ev->opcode == WS_OP_CLOSE) {
+		c->got_close = 1;
+		c->close_code = ev->len >= 2 ? (ev->data[0] << 8 | ev->data[1]) : 1005;
+		if (S->on_close_frame)
+			S->on_close_frame(c);
+	} else if (ev->opcode == WS_OP_PING) {
+		if (c->tx_phase == 0)
+			queue_ctl_frame(c, WS_OP_PONG, ev->data, ev->len);
 	}
-	if (c->fin) {
-		uint64_t len = c->msglen;
-		c->in_msg = 0;
-		c->msglen = 0;
-		g_msgs++;
-		c->recvd++;
-		if (c->outstanding)
-			c->outstanding--;
-		if (len != msg_size)
-			g_mismatch++;
-		if (c->ts && c->ts_count) {
-			double t = now_s() - c->ts[c->ts_head];
-			c->ts_head = (c->ts_head + 1) % c->ts_cap;
-			c->ts_count--;
-			if (lat && lat_n < lat_cap)
-				lat[lat_n++] = t * 1e6;
-		}
-		if (S->on_message)
-			S->on_message(c, len);
-	}
-	return 0;
 }
 
-static int feed(struct conn *c, const unsigned char *p, size_t n)
+static void on_message(struct conn *c, uint64_t len)
 {
-	while (n > 0) {
-		if (!c->in_payload) {
-			while (n > 0 && c->hdrlen < c->hdrneed) {
-				c->hdr[c->hdrlen++] = *p++;
-				n--;
-				if (c->hdrlen == 2) {
-					int l7 = c->hdr[1] & 0x7f;
-					if (c->hdr[1] & 0x80) {
-						last_err = "masked server frame";
-						g_proto_err++;
-						return -1;
-					}
-					c->hdrneed = 2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0);
-				}
-			}
-			if (c->hdrlen < c->hdrneed)
-				return 0;
-			c->fin = c->hdr[0] & 0x80;
-			c->opcode = c->hdr[0] & 0x0f;
-			if (c->hdr[0] & 0x70) {
-				last_err = "reserved bits set";
-				g_proto_err++;
-				return -1;
-			}
-			int l7 = c->hdr[1] & 0x7f;
-			uint64_t len = (uint64_t)l7;
-			if (l7 == 126)
-				len = (uint64_t)c->hdr[2] << 8 | c->hdr[3];
-			else if (l7 == 127) {
-				len = 0;
-				for (int i = 0; i < 8; i++)
-					len = len << 8 | c->hdr[2 + i];
-			}
-			if (c->opcode >= 8 && (len > 125 || !c->fin)) {
-				last_err = "bad control frame";
-				g_proto_err++;
-				return -1;
-			}
-			c->payload_left = len;
-			c->ctllen = 0;
-			c->hdrlen = 0;
-			c->hdrneed = 2;
-			c->in_payload = 1;
-			if (c->opcode >= 3 && c->opcode <= 7) {
-				last_err = "reserved opcode";
-				g_proto_err++;
-				return -1;
-			}
-			if (c->opcode == 1 || c->opcode == 2) {
-				if (c->in_msg) {
-					last_err = "new data frame inside fragmented message";
-					g_proto_err++;
-					return -1;
-				}
-				c->in_msg = 1;
-				c->msglen = 0;
-			} else if (c->opcode == 0 && !c->in_msg) {
-				last_err = "continuation without start";
-				g_proto_err++;
-				return -1;
-			}
-		}
-		size_t k = n < c->payload_left ? n : (size_t)c->payload_left;
-		if (c->opcode >= 8) {
-			memcpy(c->ctlbuf + c->ctllen, p, k);
-			c->ctllen += (int)k;
-		} else {
-			c->msglen += k;
-		}
-		p += k;
-		n -= k;
-		c->payload_left -= k;
-		if (c->payload_left == 0) {
-			c->in_payload = 0;
-			if (frame_done(c) < 0)
-				return -1;
-			if (c->state == ST_FREE)
-				return 0;
-		}
+	g_msgs++;
+	c->recvd++;
+	if (c->outstanding)
+		c->outstanding--;
+	if (len != msg_size)
+		g_mismatch++;
+	if (c->ts && c->ts_count) {
+		double t = now_s() - c->ts[c->ts_head];
+		c->ts_head = (c->ts_head + 1) % c->ts_cap;
+		c->ts_count--;
+		if (lat && lat_n < lat_cap)
+			lat[lat_n++] = t * 1e6;
 	}
-	return 0;
+	if (S->on_message)
+		S->on_message(c, len);
+}
+
+static int feed(struct conn *c, unsigned char *p, size_t n)
+{
+	size_t off = 0;
+	struct wsc_ev ev;
+	for (;;) {
+		switch (wsc_next(&c->rx, p, n, &off, &ev)) {
+		case WSC_NEED:
+			return 0;
+		case WSC_ERROR:
+			last_err = ev.errstr;
+			g_proto_err++;
+			return -1;
+		case WSC_CONTROL:
+			on_control(c, &ev);
+			break;
+		case WSC_MESSAGE:
+			on_message(c, ev.msglen);
+			break;
+		}
+		if (c->state == ST_FREE)
+			return 0;
+	}
 }
 
 static unsigned char rxbuf[256 * 1024];
@@ -1188,15 +1061,10 @@ static int run_probe(void)
 
 static int run_freeport(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
+	int port = wsc_free_port();
+	if (port < 0)
 		die("bind: %s", strerror(errno));
-	socklen_t l = sizeof a;
-	getsockname(fd, (struct sockaddr *)&a, &l);
-	printf("%d\n", ntohs(a.sin_port));
-	close(fd);
+	printf("%d\n", port);
 	return 0;
 }
 
