@@ -46,6 +46,25 @@ buf_bytes(struct buf *b)
 	return (b->data == NULL ? NULL : b->data + b->off);
 }
 
+/* Copies borrowed bytes into storage of our own; -1 on failure. */
+static int
+buf_own(struct buf *b)
+{
+	unsigned char	*p;
+	size_t		 size = BUF_MIN;
+
+	while (size < b->len)
+		size *= 2;
+	if ((p = malloc(size)) == NULL)
+		return (-1);
+	memcpy(p, b->data + b->off, b->len);
+	b->data = p;
+	b->off = 0;
+	b->size = size;
+	b->borrowed = 0;
+	return (0);
+}
+
 /* Makes room for n more bytes at the tail; returns -1 on failure. */
 static int
 buf_grow(struct buf *b, size_t n)
@@ -57,6 +76,8 @@ buf_grow(struct buf *b, size_t n)
 		errno = ENOBUFS;
 		return (-1);
 	}
+	if (__builtin_expect(b->borrowed, 0) && buf_own(b) == -1)
+		return (-1);
 	want = b->len + n;
 	if (b->off + want <= b->size)
 		return (0);
@@ -114,9 +135,11 @@ void
 buf_drain(struct buf *b, size_t n)
 {
 	if (n >= b->len) {
-		free(b->data);
+		if (!b->borrowed)
+			free(b->data);
 		b->data = NULL;
 		b->off = b->len = b->size = 0;
+		b->borrowed = 0;
 		return;
 	}
 	b->off += n;
@@ -138,4 +161,39 @@ void
 buf_free(struct buf *b)
 {
 	buf_drain(b, b->len);
+}
+
+/*
+ * An empty queue takes len bytes at data without copying them: they are
+ * read from where they lie until buf_keep(), which must come before the
+ * caller reuses data.  At most the cap.
+ */
+void
+buf_borrow(struct buf *b, unsigned char *data, size_t len)
+{
+	if (b->len != 0 || len > b->cap || len == 0)
+		return;
+	b->data = data;
+	b->off = 0;
+	b->len = b->size = len;
+	b->borrowed = 1;
+}
+
+/*
+ * Borrowed bytes still unread are copied into storage of our own, so
+ * that the lender may reuse its memory.  Returns -1 (the bytes dropped)
+ * if that storage cannot be had.
+ */
+int
+buf_keep(struct buf *b)
+{
+	if (!b->borrowed)
+		return (0);
+	if (buf_own(b) == -1) {
+		b->borrowed = 0;
+		b->data = NULL;
+		b->off = b->len = b->size = 0;
+		return (-1);
+	}
+	return (0);
 }

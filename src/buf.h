@@ -16,6 +16,7 @@ struct buf {
 	size_t		 len;		/* unread bytes */
 	size_t		 size;		/* bytes allocated */
 	size_t		 cap;		/* len never exceeds this */
+	int		 borrowed;	/* data is the caller's, not ours */
 };
 
 void		 buf_init(struct buf *, size_t);
@@ -29,5 +30,7 @@ void		 buf_commit(struct buf *, size_t);
 void		 buf_drain(struct buf *, size_t);
 void		 buf_truncate(struct buf *, size_t);
 void		 buf_free(struct buf *);
+void		 buf_borrow(struct buf *, unsigned char *, size_t);
+int		 buf_keep(struct buf *);
 
 #endif

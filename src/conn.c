@@ -40,6 +40,7 @@ static unsigned long	conn_ids;
  */
 static struct connlist	conn_retired = TAILQ_HEAD_INITIALIZER(conn_retired);
 static ev_prepare	conn_reaper;
+static uint8_t		conn_scratch[READ_MAX];
 
 static void	conn_io_cb(struct ev_loop *, ev_io *, int);
 static void	conn_timer_cb(struct ev_loop *, ev_timer *, int);
@@ -236,18 +237,20 @@ conn_send(struct conn *c, const void *buf, size_t len)
 /*
  * Reads what c->in has room for, at most READ_MAX; returns bytes read,
  * or 0 with c closed at EOF or on an error, or -1 if nothing came.
+ * The read goes to a scratch buffer that an empty c->in borrows: the
+ * role reads it in place, and conn_io_cb() keeps (copies) only what the
+ * role left, so a read costs no allocation unless input must wait.
  */
 static ssize_t
 conn_read(struct conn *c)
 {
-	unsigned char	*p;
 	size_t		 want;
 	ssize_t		 n;
 
 	want = buf_room(&c->in) < READ_MAX ? buf_room(&c->in) : READ_MAX;
-	if (want == 0 || (p = buf_reserve(&c->in, want)) == NULL)
+	if (want == 0)
 		return (-1);
-	n = conn_recv(c, p, want);
+	n = conn_recv(c, conn_scratch, want);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
 			return (-1);
@@ -258,7 +261,11 @@ conn_read(struct conn *c)
 		conn_close(c, "client closed the connection");
 		return (0);
 	}
-	buf_commit(&c->in, n);
+	/* It fits: want was bounded by the room. */
+	if (buf_len(&c->in) == 0)
+		buf_borrow(&c->in, conn_scratch, n);
+	else
+		(void)buf_append(&c->in, conn_scratch, n);
 	return (n);
 }
 
@@ -406,8 +413,12 @@ conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 				buf_free(&c->in);
 			if (c->flags & CONN_SOCK_CLOSED)
 				return;
-		} else if (conn_read(c) > 0 || buf_len(&c->in) > 0)
+		} else if (conn_read(c) > 0 || buf_len(&c->in) > 0) {
 			c->ops->input(c);
+			/* What waits must not stay in the scratch buffer. */
+			if (buf_keep(&c->in) == -1)
+				conn_close(c, "out of memory");
+		}
 		if (c->flags & CONN_SOCK_CLOSED)
 			return;
 		/* Answers go out now, not a loop iteration later. */

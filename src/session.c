@@ -364,7 +364,7 @@ session_input(struct conn *c)
 	enum ws_status	 st;
 	uint8_t		*data;
 	size_t		 len, n, used = 0;
-	int		 stop = 0;
+	int		 stop = 0, frames = 0;
 
 	/* Draining, or all said: frames are dropped; EOF or reset ends. */
 	if (s->state == SESSION_DRAIN || (c->flags & CONN_FINISH)) {
@@ -381,7 +381,7 @@ session_input(struct conn *c)
 		used += n;
 		/* Liveness is a whole frame, not a byte. */
 		if (st == WS_CONTROL || (st == WS_DATA && s->ws.remaining == 0))
-			s->last_rx = ev_now(EV_DEFAULT);
+			frames++;
 		switch (st) {
 		case WS_MORE:
 			break;
@@ -399,6 +399,8 @@ session_input(struct conn *c)
 		if (c->flags & CONN_SOCK_CLOSED)
 			return;
 	}
+	if (frames > 0)
+		s->last_rx = ev_now(EV_DEFAULT);
 	if (stop)
 		buf_free(&c->in);
 	else

@@ -28,8 +28,22 @@ def main(t):
                              resource.RLIMIT_NOFILE, (16, 16)))
     socks = []
     try:
-        L.wait_until(lambda: os.path.exists(path), 5)
-        base = L.fd_count(p.pid)
+        # The socket file appears at bind(2), before listen(2): wait
+        # until a client is accepted, not until the file exists.
+        def serves():
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(3)
+            try:
+                s.connect(path)
+                s.sendall(b"ping\n")
+                return s.recv(16) == b"pong\n"
+            except OSError:
+                return False
+            finally:
+                s.close()
+        L.wait_until(serves, 10)
+        # The probe's fd goes when the broker reads its end of file.
+        base = L.settle(lambda: L.fd_count(p.pid))
         for _ in range(30):
             s = socket.socket(socket.AF_UNIX)
             s.connect(path)

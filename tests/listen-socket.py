@@ -43,7 +43,7 @@ def main(t):
             if before:
                 return False, "subscribe answered %r" % before
             pub.send("publish /s hello  there")
-            got = sub.readline(2.0)
+            got = sub.readline(20.0)
             return got == "update /s hello  there", got
         L.point(t, "subscribe on one connection, publish on another -> "
                 "`update /s hello  there`", p_pubsub)
@@ -58,7 +58,7 @@ def main(t):
             c = L.LineConn(S)
             try:
                 c.send("ping")
-                got = c.readline(2.0)
+                got = c.readline(20.0)
                 return got == "pong", got
             finally:
                 c.close()
@@ -103,11 +103,11 @@ def main(t):
             c = L.LineConn(S)
             try:
                 c.send("frobnicate /x")
-                got = c.readline(2.0)
+                got = c.readline(20.0)
                 if not (got or "").startswith("error "):
                     return False, "got %r" % got
                 c.send("subscribe a b")
-                got = c.readline(2.0)
+                got = c.readline(20.0)
                 if not (got or "").startswith("error "):
                     return False, "subscribe a b -> %r" % got
                 c.send("subscribe /bad")
@@ -169,7 +169,7 @@ def main(t):
                 got = []
                 try:
                     while len(got) < 300:
-                        line = c.readline(3.0)
+                        line = c.readline(20.0)
                         if line is None:
                             return False, "EOF after %d updates" % len(got)
                         got.append(line)
@@ -321,7 +321,7 @@ def main(t):
                     capture_output=True, timeout=10)
                 if p.returncode != 0:
                     return False, "exit %d %r" % (p.returncode, p.stderr)
-                got = [c.readline(2.0) for _ in range(3)]
+                got = [c.readline(20.0) for _ in range(3)]
                 return got == ["update /lines a", "update /lines b",
                                "update /lines c"], got
             finally:
@@ -340,7 +340,7 @@ def main(t):
             try:
                 r = L.LineReader(p.stdout)
                 try:
-                    l1 = r.readline(3.0)
+                    l1 = r.readline(20.0)
                 except L.Timeout:
                     return False, "no current state printed"
                 if l1 != "first state":
@@ -348,7 +348,7 @@ def main(t):
                 L.wspipe_run(["publish", "--socket=" + S, "/sc", "second"])
                 L.wspipe_run(["publish", "--socket=" + S, "/sc", "third"])
                 try:
-                    l2, l3 = r.readline(3.0), r.readline(3.0)
+                    l2, l3 = r.readline(20.0), r.readline(20.0)
                 except L.Timeout:
                     return False, "new states not printed"
                 return [l2, l3] == ["second", "third"], [l2, l3]
@@ -368,7 +368,7 @@ def main(t):
                 L.wspipe_run(["publish", "--socket=" + path, "/g", "x"])
                 r = L.LineReader(p.stdout)
                 try:
-                    if r.readline(3.0) != "x":
+                    if r.readline(20.0) != "x":
                         return False, "did not print the state"
                 except L.Timeout:
                     return False, "did not print the state"

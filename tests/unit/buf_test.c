@@ -263,10 +263,49 @@ test_stream(void)
 	buf_free(&b);
 }
 
+/* A borrowed buffer is read in place; only what is kept is copied. */
+static void
+test_borrow(void)
+{
+	struct buf	b;
+	unsigned char	lender[64];
+
+	memcpy(lender, "hello world", 11);
+	buf_init(&b, 32);
+	buf_borrow(&b, lender, 11);
+	ok(buf_len(&b) == 11 && buf_head(&b) == lender,
+	    "borrow: the bytes are read where they lie");
+	buf_drain(&b, 6);
+	ok(buf_keep(&b) == 0 && buf_head(&b) != lender + 6 &&
+	    buf_len(&b) == 5 && memcmp(buf_head(&b), "world", 5) == 0,
+	    "keep: what is left is copied out of the lender");
+	memset(lender, 'x', sizeof lender);
+	ok(memcmp(buf_head(&b), "world", 5) == 0,
+	    "keep: the lender may be reused");
+	buf_free(&b);
+	buf_borrow(&b, lender, 11);
+	buf_drain(&b, 11);
+	ok(buf_len(&b) == 0 && buf_head(&b) == NULL && buf_keep(&b) == 0,
+	    "a borrow read to the end leaves nothing to keep (and frees none)");
+	buf_borrow(&b, lender, 10);
+	ok(buf_append(&b, "!", 1) == 0 && buf_len(&b) == 11 &&
+	    buf_head(&b) != lender && buf_head(&b)[10] == '!',
+	    "appending to a borrow copies it first");
+	buf_free(&b);
+	buf_borrow(&b, lender, 33);
+	ok(buf_len(&b) == 0, "no borrow over the cap");
+	(void)buf_append(&b, "a", 1);
+	buf_borrow(&b, lender, 4);
+	ok(buf_len(&b) == 1 && buf_head(&b)[0] == 'a',
+	    "no borrow into a queue that holds bytes");
+	buf_free(&b);
+}
+
 int
 main(void)
 {
 	test_basic();
+	test_borrow();
 	test_model(1, 2000);
 	test_model(64, 50000);
 	test_model(4096, 50000);
