@@ -75,6 +75,33 @@ def body(t):
          'subprotocol')
     t.eq(gw.stop(), 0, 'gateway exits 0 on SIGTERM')
 
+    # The check above could pass even if a program had been spawned and
+    # had already exited.  Here the program ignores SIGINT and SIGTERM and
+    # --closems=1000 keeps it ~4 s after its client goes: one spawned for
+    # the refusal would be seen right after the answer, as the control's
+    # is seen right after its client closes.
+    gw = w.Gateway([w.TESTCHILD, 'ignore-term'],
+                   ['--subprotocol=x', '--closems=1000'])
+    c = w.Client(gw, timeout=5)
+    r = c.upgrade(extra=['Sec-WebSocket-Protocol: x'])
+    m = c.recv_message(5) if r is not None and r.status == 101 else None
+    c.close()
+    kids = gw.children()
+    pid = int(m[1]) if m else None
+    t.ok(pid is not None and kids == [pid],
+         'control: a program is seen right after its client closes',
+         'answer %r, pid %r, children %r' % (r and r.status, pid, kids))
+    w.wait_until(lambda: gw.children() == [], 10)
+    c = w.Client(gw, timeout=5)
+    r = c.upgrade(extra=['Sec-WebSocket-Protocol: a'])
+    kids = gw.children()
+    c.close()
+    t.ok(r is not None and r.status == 400 and kids == [],
+         '--subprotocol=x and offer [a]: 400, and no program is seen right '
+         'after the answer', 'answer %r, children %r' % (r and r.status,
+                                                          kids))
+    t.eq(gw.stop(), 0, 'gateway exits 0 on SIGTERM')
+
 
 w.need_websockets()
-w.run(body, 60, plan=16)
+w.run(body, 60, plan=19)
