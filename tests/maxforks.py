@@ -47,6 +47,32 @@ def body(t):
     t.ok(w.wait_until(lambda: gw.children() == [], 3), 'all programs gone')
     t.eq(gw.stop(), 0, 'gateway exits 0 on SIGTERM')
 
+    # 'No program was spawned' above compares the children after the 429,
+    # when an echo spawned by mistake could already have exited.  Here
+    # programs ignore SIGINT and SIGTERM and --closems=1000 keeps them ~4 s
+    # after their client: one spawned for the refused connection would
+    # still be seen right after the 429.
+    gw = w.Gateway([w.TESTCHILD, 'ignore-term'],
+                   ['--maxforks=1', '--closems=1000'])
+    a = w.Client(gw, timeout=5)
+    r = a.upgrade()
+    m = a.recv_message(5) if r is not None and r.status == 101 else None
+    pid = int(m[1]) if m else None
+    t.ok(pid is not None and gw.children() == [pid],
+         'the one slot is taken: its program is seen',
+         'answer %r, pid %r, children %r' % (r and r.status, pid,
+                                             gw.children()))
+    b = w.Client(gw, timeout=5)
+    r = b.upgrade()
+    kids = gw.children()
+    b.close()
+    t.ok(r is not None and r.status == 429 and kids == [pid],
+         'the refused connection: 429, and no second program is seen right '
+         'after the answer', 'answer %r, children %r' % (r and r.status,
+                                                          kids))
+    a.close()
+    t.eq(gw.stop(), 0, 'gateway exits 0 on SIGTERM')
+
 
 w.need_websockets()
-w.run(body, 60, plan=8)
+w.run(body, 60, plan=11)
