@@ -295,13 +295,6 @@ child_write(struct child *ch, const void *data, size_t len)
 	return (buf_append(&ch->tochild, data, len));
 }
 
-/* Bytes the stdin queue can still take. */
-size_t
-child_room(const struct child *ch)
-{
-	return (buf_room(&ch->tochild));
-}
-
 /* Bytes waiting for the program's stdin. */
 size_t
 child_queued(const struct child *ch)

@@ -290,15 +290,6 @@ conn_flush(struct conn *c)
 	return (0);
 }
 
-/* Queues bytes for the client; -1 if they do not fit (or c is closed). */
-int
-conn_write(struct conn *c, const void *data, size_t len)
-{
-	if (c->flags & (CONN_SOCK_CLOSED | CONN_FINISH))
-		return (-1);
-	return (buf_append(&c->out, data, len));
-}
-
 /* Writes c's output from its own callback, after the current event. */
 void
 conn_kick(struct conn *c)

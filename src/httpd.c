@@ -100,6 +100,27 @@ httpd_answered(struct conn *c)
 	httpd_log(c, hd->req, hd->a.status, hd->a.bytes, NULL);
 }
 
+/*
+ * Queues what the client can take of the answer's file, and logs the
+ * answer once it is all queued.  Returns -1 if the file shrank or failed:
+ * the length sent is then a lie, and the connection ends.
+ */
+static int
+httpd_pump(struct conn *c)
+{
+	struct httpd	*hd = c->role;
+
+	if (hd->a.fd != -1 && static_pump(&c->out, &hd->a) == -1) {
+		conn_log(c, LOG_LEVEL_ERROR, "static file read failed");
+		hd->a.close = 1;
+		conn_finish(c);
+		return (-1);
+	}
+	if (hd->a.fd == -1)
+		httpd_answered(c);
+	return (0);
+}
+
 /* Checks an upgrade request (RFC 6455 4.2.1); returns 0 or an HTTP status. */
 static int
 httpd_check_upgrade(struct http_request *r, const char **why)
@@ -289,14 +310,7 @@ httpd_route(struct conn *c)
 		httpd_error(c, status, why);
 		return;
 	}
-	if (hd->a.fd != -1 && static_pump(&c->out, &hd->a) == -1) {
-		conn_log(c, LOG_LEVEL_ERROR, "static file read failed");
-		hd->a.close = 1;
-		conn_finish(c);
-		return;
-	}
-	if (hd->a.fd == -1)
-		httpd_answered(c);
+	(void)httpd_pump(c);
 }
 
 /* The client took some output: send more of a file, then go on. */
@@ -306,20 +320,13 @@ httpd_output(struct conn *c)
 	struct httpd	*hd = c->role;
 
 	if (hd->a.fd != -1) {
-		if (static_pump(&c->out, &hd->a) == -1) {
-			/* The file shrank or failed: the length is a lie. */
-			conn_log(c, LOG_LEVEL_ERROR, "static file read failed");
-			hd->a.close = 1;
-			conn_finish(c);
+		if (httpd_pump(c) == -1)
 			return;
-		}
 		/*
 		 * Progress on a long answer is not idleness; progress is a
 		 * chunk taken (a pump), not a byte.
 		 */
 		conn_set_timer(c, HANDSHAKE_TIMEOUT);
-		if (hd->a.fd == -1)
-			httpd_answered(c);
 	}
 	httpd_process(c);
 }

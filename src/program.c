@@ -108,7 +108,7 @@ program_writable_cb(void *arg)
 {
 	struct program	*p = arg;
 
-	session_done(p->s);
+	session_flush(p->s);
 }
 
 static void

@@ -427,13 +427,6 @@ session_output(struct conn *c)
 	session_resume(s);
 }
 
-/* The backend took input: what waited may go on. */
-void
-session_done(struct session *s)
-{
-	session_flush(s);
-}
-
 /*
  * Keepalive, and the one time limit of a session (see the top of this
  * file).  The timer is not reset on every frame; when it fires it looks

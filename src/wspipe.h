@@ -168,7 +168,6 @@ struct conn	*conn_new(int, struct sockaddr *, const struct conn_ops *,
 void		 conn_set_role(struct conn *, const struct conn_ops *, void *);
 void		 conn_set_timer(struct conn *, double);
 void		 conn_update(struct conn *);
-int		 conn_write(struct conn *, const void *, size_t);
 int		 conn_flush(struct conn *);
 void		 conn_finish(struct conn *);
 int		 conn_dead(struct conn *);
@@ -238,7 +237,6 @@ int		 child_count(void);
 void		 child_update(struct child *, int);
 ssize_t		 child_read(struct child *, void *, size_t);
 int		 child_write(struct child *, const void *, size_t);
-size_t		 child_room(const struct child *);
 size_t		 child_queued(const struct child *);
 void		 child_hold(struct child *, size_t);
 void		 child_drop_held(struct child *);
@@ -320,7 +318,6 @@ void		 session_drained(struct session *);
 int		 session_draining(struct session *);
 int		 session_open(struct session *);
 void		 session_flush(struct session *);
-void		 session_done(struct session *);
 struct conn	*session_conn(struct session *);
 
 /* program.c */
