@@ -31,54 +31,112 @@
 
 #define BROKER_QUEUE_MAX	(8 * 1024 * 1024)
 #define BROKER_IN_CAP		(PUBSUB_LINE_MAX + 2)
-#define BROKER_RESOURCES_MAX	100000
+#define BROKER_LIST_MAX		10000	/* lines a list answers at most */
+#define BROKER_EVICT_SCAN	64	/* states looked at to free a name */
 
 struct bconn;
 
 struct bsub {
+	RB_ENTRY(bsub)		 centry;	/* in the connection's tree */
 	TAILQ_ENTRY(bsub)	 rentry;	/* in the resource's list */
-	TAILQ_ENTRY(bsub)	 centry;	/* in the connection's list */
 	struct bconn		*bc;
 	struct bres		*r;
 };
 
+/*
+ * Whose retained states compete with whose: scripts' states share one
+ * budget, a browser's (published through a gateway) the budget of their
+ * resource's first path segment, so that nobody evicts another's states.
+ */
+struct bbudget {
+	RB_ENTRY(bbudget)	 node;		/* guests', by prefix */
+	TAILQ_HEAD(, bres)	 lru;		/* its states, oldest first */
+	char			*prefix;	/* NULL: the scripts' */
+	size_t			 nstates;
+	size_t			 bytes;
+};
+
 struct bres {
 	RB_ENTRY(bres)		 node;
-	TAILQ_ENTRY(bres)	 lru;		/* retained, oldest first */
+	TAILQ_ENTRY(bres)	 lru;		/* in its budget, oldest first */
+	TAILQ_ENTRY(bres)	 glru;		/* every state, oldest first */
 	TAILQ_HEAD(, bsub)	 subs;
+	size_t			 nsubs;
 	char			*name;
 	char			*data;		/* retained state, or NULL */
 	size_t			 datalen;
+	struct bbudget		*budget;	/* while data != NULL */
+	unsigned long long	 seq;		/* states published */
+	ev_tstamp		 stamp;		/* when the last one was */
 };
+
+RB_HEAD(bsub_tree, bsub);
 
 struct bconn {
 	TAILQ_ENTRY(bconn)	 entry;
-	TAILQ_HEAD(, bsub)	 subs;
+	struct bsub_tree	 subs;
+	size_t			 nsubs;
 	int			 fd;
 	ev_io			 io;
 	struct buf		 in;
 	struct buf		 out;
 	int			 discard;	/* skipping an overlong line */
 	int			 dead;
+	int			 gateway;	/* said "hello gateway" */
 };
 
 static int	bres_cmp(struct bres *, struct bres *);
+static int	bsub_cmp(struct bsub *, struct bsub *);
+static int	bbudget_cmp(struct bbudget *, struct bbudget *);
 RB_HEAD(bres_tree, bres);
+RB_HEAD(bbudget_tree, bbudget);
 RB_PROTOTYPE(bres_tree, bres, node, bres_cmp)
 RB_GENERATE(bres_tree, bres, node, bres_cmp)
+RB_PROTOTYPE(bsub_tree, bsub, centry, bsub_cmp)
+RB_GENERATE(bsub_tree, bsub, centry, bsub_cmp)
+RB_PROTOTYPE(bbudget_tree, bbudget, node, bbudget_cmp)
+RB_GENERATE(bbudget_tree, bbudget, node, bbudget_cmp)
 
 static struct bres_tree			 broker_res = RB_INITIALIZER(&broker_res);
-static TAILQ_HEAD(, bres)		 broker_lru =
-    TAILQ_HEAD_INITIALIZER(broker_lru);
+static struct bbudget_tree		 broker_guests =
+    RB_INITIALIZER(&broker_guests);
+static struct bbudget			 broker_scripts = {
+	.lru = TAILQ_HEAD_INITIALIZER(broker_scripts.lru)
+};
+static TAILQ_HEAD(, bres)		 broker_glru =
+    TAILQ_HEAD_INITIALIZER(broker_glru);
 static TAILQ_HEAD(, bconn)		 broker_conns =
     TAILQ_HEAD_INITIALIZER(broker_conns);
-static size_t				 broker_nres;
-static size_t				 broker_retained;
-static size_t				 broker_retained_max = 64 * 1024 * 1024;
+
+/* Limits, each an option. */
+static struct {
+	size_t		 resources;	/* names, with a state or subscribers */
+	size_t		 states;	/* retained states, all budgets */
+	size_t		 bytes;		/* their bytes */
+	size_t		 guest_states;	/* per guest budget */
+	size_t		 guest_bytes;
+} broker_max = { 1000000, 100000, 64 * 1024 * 1024, 1000, 1024 * 1024 };
+
+/* What introspection reports. */
+static struct {
+	size_t			 resources;
+	size_t			 states;
+	size_t			 bytes;
+	size_t			 conns;
+	size_t			 subs;
+	unsigned long long	 publishes;
+	unsigned long long	 deliveries;
+	unsigned long long	 last_publishes;	/* a second ago */
+	unsigned long long	 last_deliveries;
+	double			 publish_rate;
+	double			 delivery_rate;
+} broker_stat;
+
 static const char			*broker_path;
 static int				 broker_lfd = -1;
 static ev_io				 broker_accept;
 static ev_timer				 broker_backoff;
+static ev_timer				 broker_tick;
 static ev_signal			 broker_sigterm, broker_sigint;
 
 static void	broker_io_cb(struct ev_loop *, ev_io *, int);
@@ -90,8 +148,127 @@ bres_cmp(struct bres *a, struct bres *b)
 	return (strcmp(a->name, b->name));
 }
 
+static int
+bsub_cmp(struct bsub *a, struct bsub *b)
+{
+	return (a->r < b->r ? -1 : a->r > b->r);
+}
+
+static int
+bbudget_cmp(struct bbudget *a, struct bbudget *b)
+{
+	return (strcmp(a->prefix, b->prefix));
+}
+
+/* The budget a browser's state of resource name is charged to. */
+static struct bbudget *
+broker_guest_budget(const char *name)
+{
+	struct bbudget	 key, *b;
+	const char	*slash;
+	char		 prefix[PUBSUB_RESOURCE_MAX + 1];
+	size_t		 len = strlen(name);
+
+	/* The first path segment, with its slashes: "/chat/". */
+	if (name[0] == '/' && (slash = strchr(name + 1, '/')) != NULL)
+		len = slash + 1 - name;
+	memcpy(prefix, name, len);
+	prefix[len] = '\0';
+	key.prefix = prefix;
+	if ((b = RB_FIND(bbudget_tree, &broker_guests, &key)) != NULL)
+		return (b);
+	b = xcalloc(1, sizeof *b);
+	b->prefix = xstrdup(prefix);
+	TAILQ_INIT(&b->lru);
+	RB_INSERT(bbudget_tree, &broker_guests, b);
+	return (b);
+}
+
+/* Frees a guest budget that holds no state any more. */
+static void
+broker_budget_gc(struct bbudget *b)
+{
+	if (b == &broker_scripts || b->nstates > 0)
+		return;
+	RB_REMOVE(bbudget_tree, &broker_guests, b);
+	free(b->prefix);
+	free(b);
+}
+
+/* Forgets r's retained state, if any. */
+static void
+broker_forget(struct bres *r)
+{
+	struct bbudget	*b = r->budget;
+
+	if (r->data == NULL)
+		return;
+	TAILQ_REMOVE(&b->lru, r, lru);
+	TAILQ_REMOVE(&broker_glru, r, glru);
+	b->nstates--;
+	b->bytes -= r->datalen;
+	broker_stat.states--;
+	broker_stat.bytes -= r->datalen;
+	free(r->data);
+	r->data = NULL;
+	r->datalen = 0;
+	r->budget = NULL;
+	broker_budget_gc(b);
+}
+
+/* Frees a resource that has neither subscribers nor a state. */
+static void
+broker_gc(struct bres *r)
+{
+	if (r->data != NULL || r->nsubs > 0)
+		return;
+	RB_REMOVE(bres_tree, &broker_res, r);
+	broker_stat.resources--;
+	free(r->name);
+	free(r);
+}
+
+/* Evicts the oldest state of b (NULL: of anybody's); 0 if there was one. */
+static int
+broker_evict(struct bbudget *b, struct bres *keep)
+{
+	struct bres	*old;
+
+	old = b != NULL ? TAILQ_FIRST(&b->lru) : TAILQ_FIRST(&broker_glru);
+	if (old == NULL || old == keep)
+		return (-1);
+	broker_forget(old);
+	broker_gc(old);
+	return (0);
+}
+
+/*
+ * Makes room for one more name: the table is full, so an old state whose
+ * resource nobody follows is forgotten, and its name with it.  Only a
+ * script's command may evict; a few of the oldest states are looked at.
+ */
+static int
+broker_make_room(struct bconn *bc)
+{
+	struct bres	*old;
+	int		 n = 0;
+
+	if (bc->gateway)
+		return (-1);
+	TAILQ_FOREACH(old, &broker_glru, glru) {
+		if (old->nsubs == 0) {
+			broker_forget(old);
+			broker_gc(old);
+			return (0);
+		}
+		if (++n == BROKER_EVICT_SCAN)
+			break;
+	}
+	return (-1);
+}
+
 static struct bres *
-broker_find(const char *name, size_t len, int create)
+broker_find(struct bconn *bc, const char *name, size_t len, int create)
 {
 	struct bres	 key, *r;
 	char		 buf[PUBSUB_RESOURCE_MAX + 1];
@@ -101,38 +278,15 @@ broker_find(const char *name, size_t len, int create)
 	key.name = buf;
 	if ((r = RB_FIND(bres_tree, &broker_res, &key)) != NULL || !create)
 		return (r);
-	if (broker_nres >= BROKER_RESOURCES_MAX)
+	if (broker_stat.resources >= broker_max.resources &&
+	    broker_make_room(bc) == -1)
 		return (NULL);
 	r = xcalloc(1, sizeof *r);
 	r->name = xstrdup(buf);
 	TAILQ_INIT(&r->subs);
 	RB_INSERT(bres_tree, &broker_res, r);
-	broker_nres++;
+	broker_stat.resources++;
 	return (r);
-}
-
-static void
-broker_forget(struct bres *r)
-{
-	if (r->data == NULL)
-		return;
-	TAILQ_REMOVE(&broker_lru, r, lru);
-	broker_retained -= r->datalen;
-	free(r->data);
-	r->data = NULL;
-	r->datalen = 0;
-}
-
-/* Frees a resource that has neither subscribers nor a state. */
-static void
-broker_gc(struct bres *r)
-{
-	if (r->data != NULL || !TAILQ_EMPTY(&r->subs))
-		return;
-	RB_REMOVE(bres_tree, &broker_res, r);
-	broker_nres--;
-	free(r->name);
-	free(r);
 }
 
 /*
@@ -157,16 +311,19 @@ broker_send(struct bconn *bc, const char *s, size_t len)
 	broker_update(bc);
 }
 
+/* Sends "VERB A[ B]", B being len bytes. */
 static void
-broker_sendf(struct bconn *bc, const char *verb, const char *a, size_t alen,
+broker_sendf(struct bconn *bc, const char *verb, const char *a,
     const char *b, size_t blen)
 {
 	static char	line[PUBSUB_LINE_MAX + 2];
 	size_t		n;
 
-	n = snprintf(line, sizeof line, "%s ", verb);
-	memcpy(line + n, a, alen);
-	n += alen;
+	n = strlcpy(line, verb, sizeof line);
+	if (a != NULL) {
+		line[n++] = ' ';
+		n += strlcpy(line + n, a, sizeof line - n);
+	}
 	if (b != NULL) {
 		line[n++] = ' ';
 		memcpy(line + n, b, blen);
@@ -176,45 +333,61 @@ broker_sendf(struct bconn *bc, const char *verb, const char *a, size_t alen,
 	broker_send(bc, line, n);
 }
 
+/* "error VERB RESOURCE REASON": a command that was not carried out. */
 static void
-broker_error(struct bconn *bc, const char *text)
+broker_refuse(struct bconn *bc, const struct pubsub_msg *m, const char *why)
 {
-	broker_sendf(bc, "error", text, strlen(text), NULL, 0);
+	char	line[PUBSUB_RESOURCE_MAX + 128];
+
+	(void)snprintf(line, sizeof line, "%s %.*s %s",
+	    pubsub_verb_name(m->verb), (int)m->resourcelen, m->resource, why);
+	broker_sendf(bc, "error", line, NULL, 0);
+}
+
+static void
+broker_ok(struct bconn *bc, const struct pubsub_msg *m, const char *name)
+{
+	broker_sendf(bc, "ok", pubsub_verb_name(m->verb), name, strlen(name));
 }
 
 static void
 broker_subscribe(struct bconn *bc, const struct pubsub_msg *m)
 {
+	struct bsub	 key, *s;
 	struct bres	*r;
-	struct bsub	*s;
 
-	if ((r = broker_find(m->resource, m->resourcelen, 1)) == NULL) {
-		broker_error(bc, "too many resources");
+	if ((r = broker_find(bc, m->resource, m->resourcelen, 1)) == NULL) {
+		broker_refuse(bc, m, "too many resources");
 		return;
 	}
-	TAILQ_FOREACH(s, &bc->subs, centry)
-		if (s->r == r)
-			break;
-	if (s == NULL) {
+	key.r = r;
+	if (RB_FIND(bsub_tree, &bc->subs, &key) == NULL) {
 		s = xcalloc(1, sizeof *s);
 		s->bc = bc;
 		s->r = r;
 		TAILQ_INSERT_TAIL(&r->subs, s, rentry);
-		TAILQ_INSERT_TAIL(&bc->subs, s, centry);
+		RB_INSERT(bsub_tree, &bc->subs, s);
+		r->nsubs++;
+		bc->nsubs++;
+		broker_stat.subs++;
 	}
-	/* The current state first: then every new one, in order. */
+	/* Subscribed from now on; then the current state, then each new. */
+	broker_ok(bc, m, r->name);
 	if (r->data != NULL)
-		broker_sendf(bc, "update", r->name, strlen(r->name), r->data,
-		    r->datalen);
+		broker_sendf(bc, "update", r->name, r->data, r->datalen);
 }
 
 static void
 broker_unsub(struct bsub *s)
 {
 	struct bres	*r = s->r;
+	struct bconn	*bc = s->bc;
 
 	TAILQ_REMOVE(&r->subs, s, rentry);
-	TAILQ_REMOVE(&s->bc->subs, s, centry);
+	RB_REMOVE(bsub_tree, &bc->subs, s);
+	r->nsubs--;
+	bc->nsubs--;
+	broker_stat.subs--;
 	free(s);
 	broker_gc(r);
 }
@@ -222,54 +395,168 @@ broker_unsub(struct bsub *s)
 static void
 broker_unsubscribe(struct bconn *bc, const struct pubsub_msg *m)
 {
+	struct bsub	 key, *s;
 	struct bres	*r;
-	struct bsub	*s;
+	char		 name[PUBSUB_RESOURCE_MAX + 1];
 
-	if ((r = broker_find(m->resource, m->resourcelen, 0)) == NULL)
-		return;
-	TAILQ_FOREACH(s, &bc->subs, centry)
-		if (s->r == r) {
+	memcpy(name, m->resource, m->resourcelen);
+	name[m->resourcelen] = '\0';
+	if ((r = broker_find(bc, m->resource, m->resourcelen, 0)) != NULL) {
+		key.r = r;
+		if ((s = RB_FIND(bsub_tree, &bc->subs, &key)) != NULL)
 			broker_unsub(s);
-			return;
-		}
+	}
+	broker_ok(bc, m, name);
 }
 
-/* Keeps r's new state, forgetting the oldest states beyond the cap. */
-static void
-broker_retain(struct bres *r, const char *data, size_t len)
+/*
+ * Keeps r's new state, charged to budget b, forgetting the oldest states
+ * beyond the limits: b's own first, then, for a script, anybody's.  A
+ * browser's state that finds no room of its own is refused (-1).
+ */
+static int
+broker_retain(struct bres *r, struct bbudget *b, const char *data,
+    size_t len)
 {
-	struct bres	*old;
+	int	guest = b != &broker_scripts;
 
 	broker_forget(r);
-	while (broker_retained + len > broker_retained_max &&
-	    (old = TAILQ_FIRST(&broker_lru)) != NULL) {
-		broker_forget(old);
-		broker_gc(old);
-	}
-	if (len > broker_retained_max)
-		return;
+	while (guest && (b->nstates + 1 > broker_max.guest_states ||
+	    b->bytes + len > broker_max.guest_bytes))
+		if (broker_evict(b, r) == -1)
+			return (-1);
+	while (broker_stat.states + 1 > broker_max.states ||
+	    broker_stat.bytes + len > broker_max.bytes)
+		if (broker_evict(guest ? b : NULL, r) == -1)
+			return (-1);
 	r->data = xmalloc(len + 1);
 	memcpy(r->data, data, len);
 	r->datalen = len;
-	broker_retained += len;
-	TAILQ_INSERT_TAIL(&broker_lru, r, lru);
+	r->budget = b;
+	b->nstates++;
+	b->bytes += len;
+	broker_stat.states++;
+	broker_stat.bytes += len;
+	TAILQ_INSERT_TAIL(&b->lru, r, lru);
+	TAILQ_INSERT_TAIL(&broker_glru, r, glru);
+	return (0);
 }
 
 static void
 broker_publish(struct bconn *bc, const struct pubsub_msg *m)
 {
+	struct utf8	 u;
+	struct bbudget	*b = &broker_scripts;
 	struct bres	*r;
 	struct bsub	*s;
+	size_t		 off;
 
-	if ((r = broker_find(m->resource, m->resourcelen, 1)) == NULL) {
-		broker_error(bc, "too many resources");
+	/* RFC 6455 8.1: subscribers get text frames, which must be UTF-8. */
+	utf8_init(&u);
+	if (utf8_feed(&u, (const uint8_t *)m->data, m->datalen, &off) !=
+	    UTF8_OK) {
+		broker_refuse(bc, m, "data is not valid UTF-8");
 		return;
 	}
-	broker_retain(r, m->data, m->datalen);
+	if ((r = broker_find(bc, m->resource, m->resourcelen, 1)) == NULL) {
+		broker_refuse(bc, m, "too many resources");
+		return;
+	}
+	if (bc->gateway)
+		b = broker_guest_budget(r->name);
+	if (broker_retain(r, b, m->data, m->datalen) == -1) {
+		broker_budget_gc(b);
+		broker_gc(r);
+		broker_refuse(bc, m, "too many states");
+		return;
+	}
+	r->seq++;
+	r->stamp = ev_now(EV_DEFAULT);
+	broker_stat.publishes++;
+	/* Taken: a gateway's publisher hears so before its own update. */
+	if (bc->gateway)
+		broker_ok(bc, m, r->name);
 	TAILQ_FOREACH(s, &r->subs, rentry)
-		broker_sendf(s->bc, "update", r->name, strlen(r->name),
-		    m->data, m->datalen);
-	broker_gc(r);
+		broker_sendf(s->bc, "update", r->name, m->data, m->datalen);
+	broker_stat.deliveries += r->nsubs;
+}
+
+/* "state R DATA" if R has one, then "ok get R". */
+static void
+broker_get(struct bconn *bc, const struct pubsub_msg *m)
+{
+	struct bres	*r;
+	char		 name[PUBSUB_RESOURCE_MAX + 1];
+
+	memcpy(name, m->resource, m->resourcelen);
+	name[m->resourcelen] = '\0';
+	r = broker_find(bc, m->resource, m->resourcelen, 0);
+	if (r != NULL && r->data != NULL)
+		broker_sendf(bc, "state", r->name, r->data, r->datalen);
+	broker_ok(bc, m, name);
+}
+
+/* One "resource" line per resource matching the pattern, then "ok list". */
+static void
+broker_list(struct bconn *bc, const struct pubsub_msg *m)
+{
+	struct bres	*r;
+	char		 pattern[PUBSUB_RESOURCE_MAX + 1], line[512];
+	size_t		 n = 0;
+	ev_tstamp	 now = ev_now(EV_DEFAULT);
+
+	if (m->datalen == 0)
+		strlcpy(pattern, "*", sizeof pattern);
+	else if (!pubsub_resource_valid(m->data, m->datalen)) {
+		broker_sendf(bc, "error", "list: bad pattern", NULL, 0);
+		return;
+	} else {
+		memcpy(pattern, m->data, m->datalen);
+		pattern[m->datalen] = '\0';
+	}
+	RB_FOREACH(r, bres_tree, &broker_res) {
+		if (!pubsub_match(pattern, r->name, strlen(r->name)))
+			continue;
+		if (n == BROKER_LIST_MAX) {
+			broker_sendf(bc, "error", "list: more than 10000 "
+			    "resources match, narrow the pattern", NULL, 0);
+			return;
+		}
+		(void)snprintf(line, sizeof line, "%s subscribers %zu "
+		    "states %llu bytes %zu age %.0f", r->name, r->nsubs,
+		    r->seq, r->datalen, r->seq > 0 ? now - r->stamp : -1.0);
+		broker_sendf(bc, "resource", line, NULL, 0);
+		n++;
+	}
+	(void)snprintf(line, sizeof line, "%zu", n);
+	broker_sendf(bc, "ok list", line, NULL, 0);
+}
+
+static void
+broker_stats(struct bconn *bc)
+{
+	char	line[512];
+
+	(void)snprintf(line, sizeof line, "resources %zu states %zu "
+	    "bytes %zu connections %zu subscriptions %zu publishes %llu "
+	    "deliveries %llu publishes/s %.0f deliveries/s %.0f",
+	    broker_stat.resources, broker_stat.states, broker_stat.bytes,
+	    broker_stat.conns, broker_stat.subs, broker_stat.publishes,
+	    broker_stat.deliveries, broker_stat.publish_rate,
+	    broker_stat.delivery_rate);
+	broker_sendf(bc, "stats", line, NULL, 0);
+}
+
+/* Rates over the last second, for stats. */
+static void
+broker_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	broker_stat.publish_rate = broker_stat.publishes -
+	    broker_stat.last_publishes;
+	broker_stat.delivery_rate = broker_stat.deliveries -
+	    broker_stat.last_deliveries;
+	broker_stat.last_publishes = broker_stat.publishes;
+	broker_stat.last_deliveries = broker_stat.deliveries;
 }
 
 static void
@@ -283,7 +570,7 @@ broker_line(struct bconn *bc, const char *s, size_t len)
 	if (len == 0)
 		return;
 	if (pubsub_parse(s, len, &m, &errstr) == -1) {
-		broker_error(bc, errstr);
+		broker_sendf(bc, "error", errstr, NULL, 0);
 		return;
 	}
 	switch (m.verb) {
@@ -296,12 +583,28 @@ broker_line(struct bconn *bc, const char *s, size_t len)
 	case PUBSUB_PUBLISH:
 		broker_publish(bc, &m);
 		break;
+	case PUBSUB_GET:
+		broker_get(bc, &m);
+		break;
 	case PUBSUB_PING:
 		broker_send(bc, "pong\n", 5);
 		break;
+	case PUBSUB_HELLO:
+		/* A gateway: its publishes are browsers', acknowledged. */
+		if (m.datalen == 7 && memcmp(m.data, "gateway", 7) == 0)
+			bc->gateway = 1;
+		broker_sendf(bc, "ok", "hello", m.datalen > 0 ? m.data :
+		    NULL, m.datalen);
+		break;
+	case PUBSUB_LIST:
+		broker_list(bc, &m);
+		break;
+	case PUBSUB_STATS:
+		broker_stats(bc);
+		break;
 	default:
-		broker_error(bc, "unknown command (subscribe, unsubscribe, "
-		    "publish, ping)");
+		broker_sendf(bc, "error", "unknown command (subscribe, "
+		    "unsubscribe, publish, get, ping, list, stats)", NULL, 0);
 		break;
 	}
 }
@@ -311,8 +614,9 @@ broker_close(struct bconn *bc)
 {
 	struct bsub	*s;
 
-	while ((s = TAILQ_FIRST(&bc->subs)) != NULL)
+	while ((s = RB_ROOT(&bc->subs)) != NULL)
 		broker_unsub(s);
+	broker_stat.conns--;
 	ev_io_stop(EV_DEFAULT, &bc->io);
 	close(bc->fd);
 	buf_free(&bc->in);
@@ -358,7 +662,8 @@ broker_input(struct bconn *bc)
 		if ((nl = memchr(p, '\n', len)) == NULL) {
 			if (buf_room(&bc->in) == 0) {
 				if (!bc->discard)
-					broker_error(bc, "line too long");
+					broker_sendf(bc, "error", "line too long",
+					    NULL, 0);
 				bc->discard = 1;
 				buf_drain(&bc->in, len);
 			}
@@ -410,7 +715,8 @@ broker_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	    SOCK_CLOEXEC)) != -1) {
 		bc = xcalloc(1, sizeof *bc);
 		bc->fd = fd;
-		TAILQ_INIT(&bc->subs);
+		RB_INIT(&bc->subs);
+		broker_stat.conns++;
 		buf_init(&bc->in, BROKER_IN_CAP);
 		buf_init(&bc->out, BROKER_QUEUE_MAX);
 		ev_io_init(&bc->io, broker_io_cb, fd, EV_READ);
@@ -441,12 +747,79 @@ broker_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/*
+ * Returns 0 if a broker's socket at path cannot be squatted: its directory
+ * is writable by nobody but its owner (us or root), and no directory above
+ * lets others rename it.  With existing, the socket must be there, owned
+ * by us, root or the directory's owner.  -1 with a reason otherwise.
+ */
+int
+broker_socket_safe(const char *path, int existing, const char **errstr)
+{
+	struct stat	 st, dst;
+	char		 dir[PATH_MAX], *real, *slash;
+	uid_t		 me = geteuid();
+
+	if (strlcpy(dir, path, sizeof dir) >= sizeof dir) {
+		*errstr = "path too long";
+		return (-1);
+	}
+	if ((slash = strrchr(dir, '/')) == NULL)
+		strlcpy(dir, ".", sizeof dir);
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if ((real = realpath(dir, NULL)) == NULL || stat(real, &dst) == -1) {
+		free(real);
+		*errstr = "its directory does not exist";
+		return (-1);
+	}
+	if (dst.st_uid != me && dst.st_uid != 0) {
+		free(real);
+		*errstr = "its directory belongs to another user";
+		return (-1);
+	}
+	if (dst.st_mode & (S_IWGRP | S_IWOTH)) {
+		free(real);
+		*errstr = "its directory is writable by others";
+		return (-1);
+	}
+	/* Above it, others may write only where the sticky bit protects. */
+	while ((slash = strrchr(real, '/')) != NULL && real[1] != '\0') {
+		if (slash == real)
+			real[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(real, &st) == -1 || (st.st_uid != me &&
+		    st.st_uid != 0) || ((st.st_mode & (S_IWGRP | S_IWOTH)) &&
+		    !(st.st_mode & S_ISVTX))) {
+			free(real);
+			*errstr = "a directory above it is writable by others";
+			return (-1);
+		}
+	}
+	free(real);
+	if (!existing)
+		return (0);
+	if (lstat(path, &st) == -1 || !S_ISSOCK(st.st_mode)) {
+		*errstr = "no socket there";
+		return (-1);
+	}
+	if (st.st_uid != me && st.st_uid != 0 && st.st_uid != dst.st_uid) {
+		*errstr = "the socket belongs to another user";
+		return (-1);
+	}
+	return (0);
+}
+
 /* Binds the socket, replacing a stale file but never a live broker. */
 static int
 broker_listen(const char *path, const char *group)
 {
 	struct sockaddr_un	 sun;
 	struct group		*gr = NULL;
+	const char		*errstr;
 	mode_t			 old;
 	int			 fd;
 
@@ -455,6 +828,10 @@ broker_listen(const char *path, const char *group)
 	if (strlcpy(sun.sun_path, path, sizeof sun.sun_path) >=
 	    sizeof sun.sun_path) {
 		fprintf(stderr, "wspipe broker: %s: path too long\n", path);
+		return (-1);
+	}
+	if (broker_socket_safe(path, 0, &errstr) == -1) {
+		fprintf(stderr, "wspipe broker: %s: %s\n", path, errstr);
 		return (-1);
 	}
 	if (group != NULL && (gr = getgrnam(group)) == NULL) {
@@ -500,8 +877,26 @@ broker_usage(int status)
 	fprintf(status == 0 ? stdout : stderr,
 	    "usage: wspipe broker --socket=path [--group=group] "
 	    "[--max-retained=bytes]\n"
-	    "                     [--loglevel=level]\n");
+	    "                     [--max-states=n] [--max-resources=n] "
+	    "[--guest-retained=bytes]\n"
+	    "                     [--guest-states=n] [--loglevel=level]\n");
 	exit(status);
+}
+
+/* A limit's value: at least min, or exit 1 with a message. */
+static size_t
+broker_number(const char *arg, const char *name, long long min)
+{
+	const char	*errstr;
+	long long	 n;
+
+	n = strtonum(arg, min, LLONG_MAX, &errstr);
+	if (errstr != NULL) {
+		fprintf(stderr, "wspipe broker: --%s=%s: %s (at least %lld)\n",
+		    name, arg, errstr, min);
+		exit(EXIT_CONFIG);
+	}
+	return ((size_t)n);
 }
 
 /* `wspipe broker ...`: runs until SIGTERM or SIGINT. */
@@ -512,11 +907,15 @@ broker_main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "max-retained", required_argument, NULL, 'm' },
+		{ "max-states", required_argument, NULL, 'S' },
+		{ "max-resources", required_argument, NULL, 'R' },
+		{ "guest-retained", required_argument, NULL, 'M' },
+		{ "guest-states", required_argument, NULL, 'G' },
 		{ "loglevel", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char	*group = NULL, *errstr;
+	const char	*group = NULL;
 	int		 ch, level = LOG_LEVEL_ACCESS;
 
 	broker_path = getenv("WSPIPE_BROKER");
@@ -530,13 +929,24 @@ broker_main(int argc, char **argv)
 			group = optarg;
 			break;
 		case 'm':
-			broker_retained_max = strtonum(optarg, 0, LLONG_MAX,
-			    &errstr);
-			if (errstr != NULL) {
-				fprintf(stderr, "wspipe broker: --max-retained"
-				    "=%s: %s\n", optarg, errstr);
-				exit(EXIT_CONFIG);
-			}
+			broker_max.bytes = broker_number(optarg,
+			    "max-retained", PUBSUB_DATA_MAX);
+			break;
+		case 'S':
+			broker_max.states = broker_number(optarg, "max-states",
+			    1);
+			break;
+		case 'R':
+			broker_max.resources = broker_number(optarg,
+			    "max-resources", 1);
+			break;
+		case 'M':
+			broker_max.guest_bytes = broker_number(optarg,
+			    "guest-retained", PUBSUB_DATA_MAX);
+			break;
+		case 'G':
+			broker_max.guest_states = broker_number(optarg,
+			    "guest-states", 1);
 			break;
 		case 'l':
 			level = config_loglevel(optarg);
@@ -557,6 +967,8 @@ broker_main(int argc, char **argv)
 	ev_io_init(&broker_accept, broker_accept_cb, broker_lfd, EV_READ);
 	ev_io_start(EV_DEFAULT, &broker_accept);
 	ev_timer_init(&broker_backoff, broker_backoff_cb, 1.0, 0.0);
+	ev_timer_init(&broker_tick, broker_tick_cb, 1.0, 1.0);
+	ev_timer_start(EV_DEFAULT, &broker_tick);
 	ev_signal_init(&broker_sigterm, broker_signal_cb, SIGTERM);
 	ev_signal_start(EV_DEFAULT, &broker_sigterm);
 	ev_signal_init(&broker_sigint, broker_signal_cb, SIGINT);

@@ -28,7 +28,8 @@ enum {
 	OPT_ORIGIN, OPT_SAMEORIGIN, OPT_SUBPROTOCOL, OPT_LOGLEVEL, OPT_HELP,
 	OPT_VERSION, OPT_LATER, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL,
 	OPT_SSLCERT, OPT_SSLKEY, OPT_LISTEN, OPT_LISTEN_PUBLISH, OPT_BROKER,
-	OPT_BROKER_SOCKET,
+	OPT_BROKER_SOCKET, OPT_LISTEN_MAX_CLIENTS, OPT_LISTEN_MAX_PER_ADDRESS,
+	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_JWT_KEY, OPT_AUTHORIZER,
 	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY
 };
 
@@ -59,6 +60,14 @@ static const struct option config_options[] = {
 	{ "listen-publish",	optional_argument, NULL, OPT_LISTEN_PUBLISH },
 	{ "broker",		required_argument, NULL, OPT_BROKER },
 	{ "broker-socket",	required_argument, NULL, OPT_BROKER_SOCKET },
+	{ "listen-max-clients",	required_argument, NULL,
+	    OPT_LISTEN_MAX_CLIENTS },
+	{ "listen-max-per-address", required_argument, NULL,
+	    OPT_LISTEN_MAX_PER_ADDRESS },
+	{ "listen-max-subs",	required_argument, NULL, OPT_LISTEN_MAX_SUBS },
+	{ "listen-cache",	required_argument, NULL, OPT_LISTEN_CACHE },
+	{ "jwt-key",		required_argument, NULL, OPT_JWT_KEY },
+	{ "authorizer",		required_argument, NULL, OPT_AUTHORIZER },
 	{ "sslcert",		required_argument, NULL, OPT_SSLCERT },
 	{ "sslkey",		required_argument, NULL, OPT_SSLKEY },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
@@ -88,7 +97,10 @@ usage(int status)
 "              [--subprotocol=list] [--staticdir=dir] [--cgidir=dir]\n"
 "              [--devconsole] [--trust-proxy=list] [--listen=path]\n"
 "              [--listen-publish[=prefix]] [--broker=socket]\n"
-"              [--broker-socket=socket] command [arg ...]\n"
+"              [--broker-socket=socket] [--listen-max-clients=n]\n"
+"              [--listen-max-per-address=n] [--listen-max-subs=n]\n"
+"              [--listen-cache=bytes] [--jwt-key=file] [--authorizer=program]\n"
+"              command [arg ...]\n"
 "       wspipe [options] --dir=dir\n"
 "       wspipe [options] --listen\n"
 "       wspipe broker --socket=path [--group=group] [--max-retained=bytes]\n"
@@ -134,6 +146,15 @@ usage(int status)
 "  --listen-publish[=PREFIX]  browsers may publish (to PREFIX...)\n"
 "  --broker=SOCKET     use the running broker at SOCKET\n"
 "  --broker-socket=SOCKET  where our own broker listens\n"
+"  --listen-max-clients=N  listen clients at once (default 10000)\n"
+"  --listen-max-per-address=N  listen clients from one address\n"
+"                      (default 256)\n"
+"  --listen-max-subs=N subscriptions per listen client (default 1024)\n"
+"  --listen-cache=BYTES  states the gateway caches (default 67108864)\n"
+"  --jwt-key=FILE      listen clients need a token signed with this key\n"
+"                      (HMAC secret or PEM public key), repeatable\n"
+"  --authorizer=PROGRAM  run at each upgrade: exit 0 admits (its output\n"
+"                      lines are grants), 1 answers 403, 2 answers 401\n"
 "  --loglevel=LEVEL    debug, trace, access, info, error, fatal or none\n"
 "                      (default access)\n"
 "  --help              print this help and exit\n"
@@ -280,6 +301,10 @@ config_parse(int argc, char **argv)
 	conf.ping_interval = 30;
 	conf.ping_timeout = 20;
 	conf.passenv = xstrdup("PATH,LD_LIBRARY_PATH");
+	conf.listen_max_clients = 10000;
+	conf.listen_max_per_address = 256;
+	conf.listen_max_subs = 1024;
+	conf.listen_cache = 64 * 1024 * 1024;
 
 	opterr = 0;
 	while ((ch = getopt_long_only(argc, argv, "+", config_options,
@@ -376,6 +401,32 @@ config_parse(int argc, char **argv)
 			free(conf.broker);
 			conf.broker = xstrdup(optarg);
 			break;
+		case OPT_LISTEN_MAX_CLIENTS:
+			conf.listen_max_clients = config_number(
+			    "listen-max-clients", optarg, 1, 1000000);
+			break;
+		case OPT_LISTEN_MAX_PER_ADDRESS:
+			conf.listen_max_per_address = config_number(
+			    "listen-max-per-address", optarg, 1, 1000000);
+			break;
+		case OPT_LISTEN_MAX_SUBS:
+			conf.listen_max_subs = config_number("listen-max-subs",
+			    optarg, 1, 1000000);
+			break;
+		case OPT_LISTEN_CACHE:
+			/* At least one state of the largest size. */
+			conf.listen_cache = config_number("listen-cache",
+			    optarg, 65536, LLONG_MAX);
+			break;
+		case OPT_AUTHORIZER:
+			free(conf.authorizer);
+			if ((conf.authorizer = config_resolve(optarg)) == NULL)
+				config_die(EXIT_CONFIG, "--authorizer=%s: not "
+				    "found or not executable", optarg);
+			break;
+		case OPT_JWT_KEY:
+			strlist_add(&conf.jwt_keys, optarg);
+			break;
 		case OPT_BROKER_SOCKET:
 			free(conf.broker_socket);
 			conf.broker_socket = xstrdup(optarg);
@@ -424,9 +475,10 @@ config_parse(int argc, char **argv)
 		config_die(EXIT_CONFIG, "--devconsole cannot be used with "
 		    "--staticdir or --cgidir");
 	if ((conf.broker != NULL || conf.broker_socket != NULL ||
-	    conf.listen_publish != NULL) && !conf.listen)
-		config_die(EXIT_CONFIG, "--broker, --broker-socket and "
-		    "--listen-publish go with --listen");
+	    conf.listen_publish != NULL || conf.jwt_keys.n > 0) &&
+	    !conf.listen)
+		config_die(EXIT_CONFIG, "--broker, --broker-socket, "
+		    "--listen-publish and --jwt-key go with --listen");
 	if (conf.broker != NULL && conf.broker_socket != NULL)
 		config_die(EXIT_CONFIG, "--broker uses a running broker, "
 		    "--broker-socket places ours: not both");

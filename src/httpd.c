@@ -27,6 +27,10 @@ struct httpd {
 	struct http_request	*req;		/* NULL between requests */
 	struct http_answer	 a;
 	int			 answered;	/* the whole answer is queued */
+	struct auth		*auth;		/* the authorizer, while it runs */
+	int			 authorized;	/* the upgrade may go on */
+	struct grants		 grants;	/* a listen client's, so far */
+	long long		 exp;		/* when its token expires */
 };
 
 static void	httpd_process(struct conn *);
@@ -185,11 +189,117 @@ httpd_dir_script(struct http_request *r, char *script, size_t scriptsz)
 	return (0);
 }
 
+/* Frees what the upgrade gathered, as the session takes over. */
+static void
+httpd_upgraded(struct conn *c, struct httpd *hd)
+{
+	http_request_free(hd->req);
+	if (hd->auth != NULL) {
+		auth_free(hd->auth);
+		free(hd->auth);
+	}
+	grants_free(&hd->grants);
+	free(hd);
+}
+
+/* A listen client: no program, the gateway itself answers. */
+static void
+httpd_listen(struct conn *c, const char *path, const char *protocol)
+{
+	struct httpd	*hd = c->role;
+	struct lclient	*lc;
+	struct grants	 g;
+	const char	*why;
+	int		 status;
+
+	/* Checked again: others may have come while an authorizer ran. */
+	if ((status = listen_admit(c->addr, &why)) != 0) {
+		httpd_error(c, status, why);
+		return;
+	}
+	if (session_answer(&c->out, http_field(hd->req, "Sec-WebSocket-Key"),
+	    protocol) == -1) {
+		conn_close(c, "answer over the output cap");
+		return;
+	}
+	memset(&g, 0, sizeof g);
+	listen_grants_default(&g);
+	(void)grants_merge(&g, &hd->grants);
+	if (hd->auth != NULL)
+		(void)grants_merge(&g, &hd->auth->grants);
+	conn_log(c, LOG_LEVEL_INFO, "listen %s", path);
+	lc = listen_new(c->addr, &g, hd->exp);
+	(void)session_start(c, &listen_backend, lc, path, 1);
+	httpd_upgraded(c, hd);
+}
+
+static void	httpd_upgrade(struct conn *);
+
+/* The authorizer's verdict on an upgrade: go on, or answer the refusal. */
+static void
+httpd_authorized(void *arg, int status, const char *why)
+{
+	struct conn	*c = arg;
+	struct httpd	*hd = c->role;
+
+	if (c->flags & CONN_SOCK_CLOSED)
+		return;
+	if (status != 0) {
+		httpd_error(c, status, why);
+		conn_update(c);
+		return;
+	}
+	conn_set_timer(c, HANDSHAKE_TIMEOUT);
+	hd->authorized = 1;
+	httpd_upgrade(c);
+	/* What followed the request is the session's. */
+	if (c->ops != &httpd_ops && !(c->flags & CONN_SOCK_CLOSED) &&
+	    buf_len(&c->in) > 0)
+		c->ops->input(c);
+	conn_update(c);
+}
+
 /*
- * A complete upgrade request: check it, start what answers it, answer
- * 101 and hand the connection to a WebSocket session.  The program runs
- * before the answer, so that a failed spawn is an HTTP error, not an
- * upgraded socket that dies at once.
+ * Authorizes an upgrade before anything starts: its token, then the
+ * authorizer program, if any (the upgrade goes on when it has answered).
+ * Returns 0 to go on now, 1 to wait, -1 once refused.
+ */
+static int
+httpd_authorize(struct conn *c, int listen, const char *protocol)
+{
+	struct httpd	*hd = c->role;
+	const char	*why;
+	int		 status;
+
+	if (hd->authorized)
+		return (0);
+	if (listen && ((status = listen_admit(c->addr, &why)) != 0 ||
+	    (status = auth_token(hd->req, &hd->grants, &hd->exp,
+	    &why)) != 0)) {
+		httpd_error(c, status, why);
+		return (-1);
+	}
+	if (conf.authorizer == NULL)
+		return (0);
+	if (conf.maxforks > 0 && nchildren >= conf.maxforks) {
+		httpd_error(c, 429, "too many connections, try again later");
+		return (-1);
+	}
+	hd->auth = xcalloc(1, sizeof *hd->auth);
+	if (auth_start(hd->auth, c, hd->req, protocol, httpd_authorized,
+	    c) == -1) {
+		httpd_error(c, 503, "out of resources, try again later");
+		return (-1);
+	}
+	conn_set_timer(c, AUTH_TIMEOUT);
+	return (1);
+}
+
+/*
+ * A complete upgrade request: check it, authorize it, start what answers
+ * it, answer 101 and hand the connection to a WebSocket session.  The
+ * program runs before the answer, so that a failed spawn is an HTTP
+ * error, not an upgraded socket that dies at once.
  */
 static void
 httpd_upgrade(struct conn *c)
@@ -197,11 +307,10 @@ httpd_upgrade(struct conn *c)
 	struct httpd		*hd = c->role;
 	struct http_request	*r = hd->req;
 	struct program		*p;
-	struct lclient		*lc;
 	const char		*why = NULL;
 	char			 protocol[128], script[PATH_MAX], **env;
 	char			 path[PATH_MAX], *argv[2];
-	int			 status, ret;
+	int			 status, ret, listen;
 
 	if ((status = httpd_check_upgrade(r, &why)) != 0) {
 		httpd_error(c, status, why);
@@ -215,24 +324,17 @@ httpd_upgrade(struct conn *c)
 		return;
 	}
 	strlcpy(path, r->path, sizeof path);
-	if (listen_match(r->decoded)) {
-		/* Listen mode: no program, the gateway itself answers. */
-		if (session_answer(&c->out, http_field(r,
-		    "Sec-WebSocket-Key"), protocol) == -1) {
-			conn_close(c, "answer over the output cap");
-			return;
-		}
-		conn_log(c, LOG_LEVEL_INFO, "listen %s", path);
-		lc = listen_new();
-		(void)session_start(c, &listen_backend, lc, path, 1);
-		http_request_free(r);
-		free(hd);
-		return;
-	}
-	if (conf.dir != NULL && httpd_dir_script(r, script,
+	listen = listen_match(r->decoded);
+	if (!listen && conf.dir != NULL && httpd_dir_script(r, script,
 	    sizeof script) != 0) {
 		/* Whatever the reason, there is no such program. */
 		httpd_error(c, 404, "no such program");
+		return;
+	}
+	if (httpd_authorize(c, listen, protocol) != 0)
+		return;
+	if (listen) {
+		httpd_listen(c, path, protocol);
 		return;
 	}
 	if (conf.maxforks > 0 && nchildren >= conf.maxforks) {
@@ -258,8 +360,7 @@ httpd_upgrade(struct conn *c)
 		/* The program goes with the session's close path. */
 		(void)session_start(c, &program_backend, p, path,
 		    !conf.binary);
-		http_request_free(r);
-		free(hd);
+		httpd_upgraded(c, hd);
 		conn_close(c, "answer over the output cap");
 		return;
 	}
@@ -267,8 +368,7 @@ httpd_upgrade(struct conn *c)
 	    (long)program_pid(p), *protocol != '\0' ? " protocol " : "",
 	    protocol);
 	(void)session_start(c, &program_backend, p, path, !conf.binary);
-	http_request_free(r);
-	free(hd);
+	httpd_upgraded(c, hd);
 }
 
 /*
@@ -412,15 +512,26 @@ httpd_timeout(struct conn *c)
 {
 	struct httpd	*hd = c->role;
 
+	if (hd->auth != NULL && auth_busy(hd->auth)) {
+		auth_cancel(hd->auth);
+		httpd_error(c, 503, "the authorizer did not answer in time");
+		return;
+	}
 	conn_close(c, hd->req != NULL || hd->a.fd != -1 ?
 	    "request timeout" : "idle timeout");
 }
 
-/* Reads while the answers so far are taken and c->in has room. */
+/*
+ * Reads while the answers so far are taken and c->in has room, and not
+ * while an authorizer decides.
+ */
 static int
 httpd_update(struct conn *c)
 {
-	return (buf_len(&c->out) < HIGH_WATER);
+	struct httpd	*hd = c->role;
+
+	return (buf_len(&c->out) < HIGH_WATER && (hd->auth == NULL ||
+	    !auth_busy(hd->auth)));
 }
 
 static void
@@ -438,12 +549,17 @@ httpd_closed(struct conn *c)
 		close(hd->a.fd);
 		hd->a.fd = -1;
 	}
+	if (hd->auth != NULL)
+		auth_cancel(hd->auth);
 }
 
+/* An authorizer that runs must be reaped before c is freed. */
 static int
 httpd_busy(struct conn *c)
 {
-	return (0);
+	struct httpd	*hd = c->role;
+
+	return (hd->auth != NULL && auth_busy(hd->auth));
 }
 
 static void
@@ -454,6 +570,11 @@ httpd_free(struct conn *c)
 	http_request_free(hd->req);
 	if (hd->a.fd != -1)
 		close(hd->a.fd);
+	if (hd->auth != NULL) {
+		auth_free(hd->auth);
+		free(hd->auth);
+	}
+	grants_free(&hd->grants);
 	free(hd);
 }
 

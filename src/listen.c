@@ -3,133 +3,104 @@
  *
  * Listen mode, gateway side.  A WebSocket on the listen path runs no
  * program: its text messages are pubsub.c commands.  The gateway keeps
- * one connection to the broker for all its clients, subscribing to a
- * resource there when its first client does and unsubscribing after the
- * last, and fans each update out to its clients.  It remembers the last
- * state of each resource it follows, which serves a client that joins
- * late and a client that is too slow: such a client's updates are
- * conflated, so it always ends up with the newest state of each of its
- * resources while its memory stays bounded.
+ * one connection to the broker for all its clients (lbroker.c),
+ * subscribing to a resource there when its first client does and
+ * unsubscribing after the last, and fans each update out to its clients.
  *
- * Everything about the broker is behind listen_broker_*: a backend that
- * spans machines would replace those few functions.
+ * Every answer means what it says.  A client hears "ok subscribe R" only
+ * once the broker has confirmed the subscription, so every later publish
+ * reaches it; a publish is "ok" once the broker has taken it; whatever
+ * cannot be carried out is an "error" line.  Replies a client cannot take
+ * yet are owed, on a list, and sent as its queue drains: nothing is
+ * dropped and nothing grows past its budget.
+ *
+ * The gateway caches the last state of the resources it follows, within
+ * --listen-cache bytes, least recently updated first out.  A client that
+ * is too slow is owed the newest state of each of its resources instead
+ * of every update (conflation); a state the cache let go is fetched again
+ * from the broker with "get".
  */
 
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/tree.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
 
 #include "wspipe.h"
 #include "pubsub.h"
 
-#define LISTEN_SUBS_MAX		1024		/* per client */
-#define LISTEN_BROKER_QUEUE	(4 * 1024 * 1024)
-#define LISTEN_RETRY_MIN	0.05
-#define LISTEN_RETRY_MAX	1.0
+#define LISTEN_PUBLISH_INFLIGHT	16	/* a client's unanswered publishes */
+#define LISTEN_OKS_MAX		16	/* repeated subscribes owed an ok */
 
-struct lres;
+/* What a subscription owes its client, and how far it has got. */
+#define LSUB_PENDING	0x01	/* the broker has not confirmed it yet */
+#define LSUB_OWE_OK	0x02	/* "ok subscribe R", oks times */
+#define LSUB_OWE_STATE	0x04	/* the newest state */
+#define LSUB_OWE_ERROR	0x08	/* "error subscribe R why", then it goes */
+#define LSUB_OWED	0x10	/* on the client's owed list */
+#define LSUB_WAITING	0x20	/* off it, waiting for "state" */
 
 struct lsub {
+	RB_ENTRY(lsub)		 cnode;		/* in the client's tree */
 	TAILQ_ENTRY(lsub)	 rentry;	/* in the resource's list */
-	TAILQ_ENTRY(lsub)	 centry;	/* in the client's list */
-	TAILQ_ENTRY(lsub)	 dentry;	/* in the client's late list */
+	TAILQ_ENTRY(lsub)	 oentry;	/* in the client's owed list */
 	struct lclient		*lc;
-	struct lres		*r;
-	int			 late;		/* newest state not sent yet */
+	struct lres		*r;		/* NULL once refused */
+	char			*why;		/* LSUB_OWE_ERROR */
+	char			*name;		/* LSUB_OWE_ERROR */
+	int			 flags;
+	unsigned int		 oks;		/* subscribes not answered */
 };
 
-struct lres {
-	RB_ENTRY(lres)		 node;
-	TAILQ_HEAD(, lsub)	 subs;
-	size_t			 nsubs;
-	char			*name;
-	char			*data;		/* last state seen, or NULL */
-	size_t			 datalen;
-};
+RB_HEAD(lsub_tree, lsub);
 
 struct lclient {
-	struct session		*s;
-	TAILQ_HEAD(, lsub)	 subs;
-	TAILQ_HEAD(, lsub)	 late;
+	struct session		*s;		/* NULL once it is freed */
+	struct lsub_tree	 subs;
+	TAILQ_HEAD(, lsub)	 owed;
 	size_t			 nsubs;
+	struct listen_addr	*addr;
 	struct buf		 msg;		/* the message being received */
 	int			 toolong;
+	size_t			 publishing;	/* unanswered publishes */
+	struct grants		 grants;
+	long long		 exp;		/* its token expires, or 0 */
+	ev_timer		 expiry;
 };
 
-static int	lres_cmp(struct lres *, struct lres *);
-RB_HEAD(lres_tree, lres);
-RB_PROTOTYPE(lres_tree, lres, node, lres_cmp)
-RB_GENERATE(lres_tree, lres, node, lres_cmp)
+/* Listen clients per address, for --listen-max-per-address. */
+struct listen_addr {
+	RB_ENTRY(listen_addr)	 node;
+	size_t			 n;
+	char			 addr[64];
+};
 
-static struct lres_tree	listen_res = RB_INITIALIZER(&listen_res);
+static int	lsub_cmp(struct lsub *, struct lsub *);
+static int	listen_addr_cmp(struct listen_addr *, struct listen_addr *);
+RB_PROTOTYPE(lsub_tree, lsub, cnode, lsub_cmp)
+RB_GENERATE(lsub_tree, lsub, cnode, lsub_cmp)
+RB_HEAD(listen_addr_tree, listen_addr);
+RB_PROTOTYPE(listen_addr_tree, listen_addr, node, listen_addr_cmp)
+RB_GENERATE(listen_addr_tree, listen_addr, node, listen_addr_cmp)
 
-/* The broker link. */
-static struct {
-	char		*path;
-	char		*dir;		/* private directory we made, or NULL */
-	int		 own;		/* we run the broker */
-	struct child	 ch;		/* our broker, while running */
-	int		 running;
-	ev_timer	 restart;
-	int		 fd;
-	ev_io		 io;
-	ev_timer	 retry;
-	double		 backoff;
-	struct buf	 in;
-	struct buf	 out;
-	int		 up;
-} lb = { .fd = -1 };
+static struct listen_addr_tree	listen_addrs = RB_INITIALIZER(&listen_addrs);
+static size_t			listen_nclients;
 
-static void	listen_broker_connect(void);
-static void	listen_broker_line(const char *, size_t);
+static void	listen_catch_up(void *);
 
 static int
-lres_cmp(struct lres *a, struct lres *b)
+lsub_cmp(struct lsub *a, struct lsub *b)
 {
-	return (strcmp(a->name, b->name));
+	return (a->r < b->r ? -1 : a->r > b->r);
 }
 
-static struct lres *
-listen_find(const char *name, size_t len, int create)
+static int
+listen_addr_cmp(struct listen_addr *a, struct listen_addr *b)
 {
-	struct lres	 key, *r;
-	char		 buf[PUBSUB_RESOURCE_MAX + 1];
-
-	memcpy(buf, name, len);
-	buf[len] = '\0';
-	key.name = buf;
-	if ((r = RB_FIND(lres_tree, &listen_res, &key)) != NULL || !create)
-		return (r);
-	r = xcalloc(1, sizeof *r);
-	r->name = xstrdup(buf);
-	TAILQ_INIT(&r->subs);
-	RB_INSERT(lres_tree, &listen_res, r);
-	return (r);
-}
-
-/* The client's subscription to a resource, or NULL. */
-static struct lsub *
-listen_sub(struct lclient *lc, const char *name, size_t len)
-{
-	struct lres	*r;
-	struct lsub	*s;
-
-	if ((r = listen_find(name, len, 0)) == NULL)
-		return (NULL);
-	TAILQ_FOREACH(s, &lc->subs, centry)
-		if (s->r == r)
-			return (s);
-	return (NULL);
+	return (strcmp(a->addr, b->addr));
 }
 
 /* Returns 1 if a WebSocket to this path is a listen endpoint. */
@@ -141,41 +112,40 @@ listen_match(const char *path)
 	return (conf.listen_path == NULL || strcmp(path, conf.listen_path) == 0);
 }
 
-const char *
-listen_broker_path(void)
+/*
+ * Room for one more listen client from addr?  0, or an HTTP status with
+ * a reason: the totals are budgets, not a queue.
+ */
+int
+listen_admit(const char *addr, const char **why)
 {
-	return (lb.path);
-}
+	struct listen_addr	 key, *a;
 
-/* Queues a line for the broker; -1 if it is away or far behind. */
-static int
-listen_broker_send(const char *verb, const char *r, size_t rlen,
-    const char *data, size_t dlen)
-{
-	char	line[PUBSUB_LINE_MAX + 2];
-	size_t	n;
-
-	if (!lb.up || buf_len(&lb.out) > LISTEN_BROKER_QUEUE)
-		return (-1);
-	n = snprintf(line, sizeof line, "%s ", verb);
-	memcpy(line + n, r, rlen);
-	n += rlen;
-	if (data != NULL) {
-		line[n++] = ' ';
-		memcpy(line + n, data, dlen);
-		n += dlen;
+	if (listen_nclients >= conf.listen_max_clients) {
+		*why = "too many listen clients, try again later";
+		return (503);
 	}
-	line[n++] = '\n';
-	if (buf_append(&lb.out, line, n) == -1)
-		return (-1);
-	ev_io_stop(EV_DEFAULT, &lb.io);
-	ev_io_set(&lb.io, lb.fd, EV_READ | EV_WRITE);
-	ev_io_start(EV_DEFAULT, &lb.io);
+	strlcpy(key.addr, addr, sizeof key.addr);
+	a = RB_FIND(listen_addr_tree, &listen_addrs, &key);
+	if (a != NULL && a->n >= conf.listen_max_per_address) {
+		*why = "too many listen clients from this address";
+		return (429);
+	}
 	return (0);
 }
 
-/* Sends one text message of the listen protocol to a client. */
-static void
+/* The client's subscription to a resource, or NULL. */
+static struct lsub *
+listen_sub(struct lclient *lc, struct lres *r)
+{
+	struct lsub	key;
+
+	key.r = r;
+	return (RB_FIND(lsub_tree, &lc->subs, &key));
+}
+
+/* Sends one text message of the listen protocol; -1 if it did not fit. */
+static int
 listen_reply(struct lclient *lc, const char *a, const char *b, size_t blen,
     const char *d, size_t dlen)
 {
@@ -193,73 +163,202 @@ listen_reply(struct lclient *lc, const char *a, const char *b, size_t blen,
 		memcpy(msg + n, d, dlen);
 		n += dlen;
 	}
-	(void)session_send(lc->s, WS_OP_TEXT, 1, msg, n);
+	return (session_send(lc->s, WS_OP_TEXT, 1, msg, n));
 }
 
 static void
 listen_error(struct lclient *lc, const char *text)
 {
-	listen_reply(lc, "error", text, strlen(text), NULL, 0);
+	(void)listen_reply(lc, "error", text, strlen(text), NULL, 0);
 }
 
-/*
- * Gives a subscriber the resource's state now, or marks it late when the
- * client is behind: it will get the newest state once it has caught up.
- */
+/* The client cannot take more now: some of its replies wait. */
+static int
+listen_full(struct lclient *lc)
+{
+	return (lc->s == NULL || !session_open(lc->s) ||
+	    session_queued(lc->s) >= HIGH_WATER);
+}
+
+/* Puts s on its client's owed list with what it now owes. */
+static void
+listen_owe(struct lsub *s, int what)
+{
+	s->flags |= what;
+	if (s->flags & LSUB_OWED)
+		return;
+	s->flags = (s->flags | LSUB_OWED) & ~LSUB_WAITING;
+	TAILQ_INSERT_TAIL(&s->lc->owed, s, oentry);
+}
+
+/* Sends the resource's state to one subscriber, or owes it. */
 static void
 listen_deliver(struct lsub *s)
+{
+	struct lres	*r = s->r;
+
+	if ((s->flags & LSUB_OWED) || listen_full(s->lc) || r->data == NULL ||
+	    listen_reply(s->lc, "update", r->name, strlen(r->name),
+	    r->data, r->datalen) == -1)
+		listen_owe(s, LSUB_OWE_STATE);
+}
+
+/* Takes s out of its resource and its client's tree. */
+static void
+listen_detach(struct lsub *s)
 {
 	struct lclient	*lc = s->lc;
 	struct lres	*r = s->r;
 
-	if (r->data == NULL)
-		return;
-	if (session_queued(lc->s) >= HIGH_WATER) {
-		if (!s->late) {
-			s->late = 1;
-			TAILQ_INSERT_TAIL(&lc->late, s, dentry);
-		}
-		return;
-	}
-	listen_reply(lc, "update", r->name, strlen(r->name), r->data,
-	    r->datalen);
+	RB_REMOVE(lsub_tree, &lc->subs, s);
+	lc->nsubs--;
+	s->r = NULL;
+	TAILQ_REMOVE(&r->subs, s, rentry);
+	if (--r->nsubs == 0)
+		lbroker_leave(r);
 }
 
-/* The client's queue has room again: send what it missed, newest only. */
+static void
+listen_sub_free(struct lsub *s)
+{
+	if (s->r != NULL)
+		listen_detach(s);
+	if (s->flags & LSUB_OWED)
+		TAILQ_REMOVE(&s->lc->owed, s, oentry);
+	free(s->why);
+	free(s->name);
+	free(s);
+}
+
+/*
+ * Sends one owed item of s; 0 when s owes nothing more, 1 if it waits
+ * for the broker's "state", -1 if the client is full.
+ */
+static int
+listen_pay(struct lsub *s)
+{
+	struct lclient	*lc = s->lc;
+	struct lres	*r = s->r;
+
+	if (s->flags & LSUB_OWE_ERROR) {
+		if (listen_reply(lc, "error subscribe", s->name,
+		    strlen(s->name), s->why, strlen(s->why)) == -1)
+			return (-1);
+		s->flags &= ~LSUB_OWE_ERROR;
+		return (0);
+	}
+	while (s->oks > 0) {
+		if (listen_full(lc) || listen_reply(lc, "ok subscribe",
+		    r->name, strlen(r->name), NULL, 0) == -1)
+			return (-1);
+		s->oks--;
+	}
+	s->flags &= ~LSUB_OWE_OK;
+	if (s->flags & LSUB_OWE_STATE) {
+		if (r->data == NULL) {
+			if (lbroker_fetch(r) == 0)
+				return (1);
+			/* The next subscription brings the state. */
+			s->flags &= ~LSUB_OWE_STATE;
+			return (0);
+		}
+		if (listen_full(lc) || listen_reply(lc, "update",
+		    r->name, strlen(r->name), r->data,
+		    r->datalen) == -1)
+			return (-1);
+		s->flags &= ~LSUB_OWE_STATE;
+	}
+	return (0);
+}
+
+/* The client's queue has room again: pay what is owed, in order. */
 static void
 listen_catch_up(void *arg)
 {
 	struct lclient	*lc = arg;
 	struct lsub	*s;
+	int		 ret;
 
-	while (session_open(lc->s) && session_queued(lc->s) < HIGH_WATER &&
-	    (s = TAILQ_FIRST(&lc->late)) != NULL) {
-		TAILQ_REMOVE(&lc->late, s, dentry);
-		s->late = 0;
+	while (!listen_full(lc) && (s = TAILQ_FIRST(&lc->owed)) != NULL) {
+		if ((ret = listen_pay(s)) == -1)
+			break;
+		TAILQ_REMOVE(&lc->owed, s, oentry);
+		s->flags &= ~LSUB_OWED;
+		if (ret == 1)
+			s->flags |= LSUB_WAITING;
+		else if (s->r == NULL)
+			listen_sub_free(s);
+	}
+	if (lc->s != NULL && session_queued(lc->s) > 0)
+		conn_kick(session_conn(lc->s));
+}
+
+/* A new state of r (already cached): to each subscriber that can take it. */
+static void
+listen_fan_out(struct lres *r)
+{
+	struct lsub	*s;
+
+	TAILQ_FOREACH(s, &r->subs, rentry) {
+		if (s->flags & (LSUB_PENDING | LSUB_OWE_STATE))
+			continue;
 		listen_deliver(s);
+	}
+	/* One write per client, after the loop: c stays valid in it. */
+	TAILQ_FOREACH(s, &r->subs, rentry)
+		if (s->lc->s != NULL && session_queued(s->lc->s) > 0)
+			conn_kick(session_conn(s->lc->s));
+}
+
+/* The broker's "state" for r arrived (or its "ok get": maybe none). */
+static void
+listen_state(struct lres *r)
+{
+	struct lsub	*s;
+
+	TAILQ_FOREACH(s, &r->subs, rentry) {
+		if (!(s->flags & LSUB_WAITING))
+			continue;
+		s->flags &= ~LSUB_WAITING;
+		if (r->data == NULL)
+			s->flags &= ~LSUB_OWE_STATE;	/* there is none */
+		else
+			listen_owe(s, 0);
+		listen_catch_up(s->lc);
 	}
 }
 
-/* A new state from the broker: remember it and fan it out. */
+/* The broker confirmed r: its waiting subscribers hear "ok". */
 static void
-listen_update(const char *name, size_t len, const char *data, size_t dlen)
+listen_confirmed(struct lres *r)
 {
-	struct lres	*r;
 	struct lsub	*s;
 
-	if ((r = listen_find(name, len, 0)) == NULL)
-		return;
-	free(r->data);
-	r->data = xmalloc(dlen + 1);
-	memcpy(r->data, data, dlen);
-	r->datalen = dlen;
-	TAILQ_FOREACH(s, &r->subs, rentry)
-		if (!s->late)
-			listen_deliver(s);
-	/* One write per client, after the loop: c stays valid in it. */
-	TAILQ_FOREACH(s, &r->subs, rentry)
-		if (session_queued(s->lc->s) > 0)
-			conn_kick(session_conn(s->lc->s));
+	TAILQ_FOREACH(s, &r->subs, rentry) {
+		if (!(s->flags & LSUB_PENDING))
+			continue;
+		s->flags &= ~LSUB_PENDING;
+		/* The broker's update with the current state follows. */
+		listen_owe(s, LSUB_OWE_OK);
+		listen_catch_up(s->lc);
+	}
+}
+
+/* The broker refused r, or lost it: every subscriber hears why. */
+static void
+listen_refused(struct lres *r, const char *why)
+{
+	struct lsub	*s;
+
+	while ((s = TAILQ_FIRST(&r->subs)) != NULL) {
+		s->name = xstrdup(r->name);
+		s->why = xstrdup(why);
+		s->flags &= ~(LSUB_PENDING | LSUB_OWE_OK | LSUB_OWE_STATE |
+		    LSUB_WAITING);
+		listen_detach(s);
+		listen_owe(s, LSUB_OWE_ERROR);
+		listen_catch_up(s->lc);
+	}
 }
 
 static void
@@ -267,80 +366,113 @@ listen_subscribe(struct lclient *lc, const struct pubsub_msg *m)
 {
 	struct lres	*r;
 	struct lsub	*s;
+	const char	*why;
 
-	if ((s = listen_sub(lc, m->resource, m->resourcelen)) == NULL) {
-		if (lc->nsubs >= LISTEN_SUBS_MAX) {
-			listen_error(lc, "too many subscriptions (1024 at most)");
+	if (!grants_allow(&lc->grants, GRANT_SUBSCRIBE, m->resource,
+	    m->resourcelen)) {
+		(void)listen_reply(lc, "error subscribe", m->resource,
+		    m->resourcelen, "not allowed", 11);
+		return;
+	}
+	r = lbroker_find(m->resource, m->resourcelen);
+	if (r != NULL && (s = listen_sub(lc, r)) != NULL) {
+		/* Again: the answer, and the state once more. */
+		if (s->oks >= LISTEN_OKS_MAX) {
+			(void)listen_reply(lc, "error subscribe", m->resource,
+			    m->resourcelen, "already subscribing", 19);
 			return;
 		}
-		r = listen_find(m->resource, m->resourcelen, 1);
-		s = xcalloc(1, sizeof *s);
-		s->lc = lc;
-		s->r = r;
-		TAILQ_INSERT_TAIL(&r->subs, s, rentry);
-		TAILQ_INSERT_TAIL(&lc->subs, s, centry);
-		lc->nsubs++;
-		/* The first subscriber here subscribes us at the broker. */
-		if (r->nsubs++ == 0)
-			(void)listen_broker_send("subscribe", r->name,
-			    strlen(r->name), NULL, 0);
-	}
-	listen_reply(lc, "ok subscribe", m->resource, m->resourcelen, NULL, 0);
-	listen_deliver(s);
-}
-
-static void
-listen_unsub(struct lsub *s)
-{
-	struct lclient	*lc = s->lc;
-	struct lres	*r = s->r;
-
-	TAILQ_REMOVE(&r->subs, s, rentry);
-	TAILQ_REMOVE(&lc->subs, s, centry);
-	if (s->late)
-		TAILQ_REMOVE(&lc->late, s, dentry);
-	lc->nsubs--;
-	free(s);
-	if (--r->nsubs > 0)
+		s->oks++;
+		if (!(s->flags & LSUB_PENDING)) {
+			listen_owe(s, LSUB_OWE_OK | LSUB_OWE_STATE);
+			listen_catch_up(lc);
+		}
 		return;
-	(void)listen_broker_send("unsubscribe", r->name, strlen(r->name),
-	    NULL, 0);
-	RB_REMOVE(lres_tree, &listen_res, r);
-	free(r->name);
-	free(r->data);
-	free(r);
+	}
+	if (lc->nsubs >= conf.listen_max_subs) {
+		(void)listen_reply(lc, "error subscribe", m->resource,
+		    m->resourcelen, "too many subscriptions", 22);
+		return;
+	}
+	if ((r = lbroker_join(m->resource, m->resourcelen, &why)) == NULL) {
+		(void)listen_reply(lc, "error subscribe", m->resource,
+		    m->resourcelen, why, strlen(why));
+		return;
+	}
+	s = xcalloc(1, sizeof *s);
+	s->lc = lc;
+	s->r = r;
+	RB_INSERT(lsub_tree, &lc->subs, s);
+	lc->nsubs++;
+	TAILQ_INSERT_TAIL(&r->subs, s, rentry);
+	r->nsubs++;
+	s->oks = 1;
+	if (r->ready) {
+		listen_owe(s, LSUB_OWE_OK | LSUB_OWE_STATE);
+		listen_catch_up(lc);
+	} else
+		s->flags |= LSUB_PENDING;
 }
 
 static void
 listen_unsubscribe(struct lclient *lc, const struct pubsub_msg *m)
 {
+	struct lres	*r;
 	struct lsub	*s;
 
-	if ((s = listen_sub(lc, m->resource, m->resourcelen)) != NULL)
-		listen_unsub(s);
-	listen_reply(lc, "ok unsubscribe", m->resource, m->resourcelen, NULL,
-	    0);
+	if ((r = lbroker_find(m->resource, m->resourcelen)) != NULL &&
+	    (s = listen_sub(lc, r)) != NULL) {
+		/* Each subscribe before it is answered first. */
+		for (; s->oks > 0; s->oks--)
+			(void)listen_reply(lc, "ok subscribe", r->name,
+			    strlen(r->name), NULL, 0);
+		listen_sub_free(s);
+	}
+	/* No update for it leaves after this line: it is true at once. */
+	(void)listen_reply(lc, "ok unsubscribe", m->resource, m->resourcelen,
+	    NULL, 0);
 }
 
 static void
 listen_publish(struct lclient *lc, const struct pubsub_msg *m)
 {
-	size_t	n;
+	const char	*why;
 
-	if (conf.listen_publish == NULL || ((n = strlen(
-	    conf.listen_publish)) > 0 && (m->resourcelen < n ||
-	    memcmp(m->resource, conf.listen_publish, n) != 0))) {
-		listen_reply(lc, "error publish", m->resource, m->resourcelen,
-		    "not allowed", 11);
+	if (!grants_allow(&lc->grants, GRANT_PUBLISH, m->resource,
+	    m->resourcelen)) {
+		(void)listen_reply(lc, "error publish", m->resource,
+		    m->resourcelen, "not allowed", 11);
 		return;
 	}
-	if (listen_broker_send("publish", m->resource, m->resourcelen,
-	    m->data, m->datalen) == -1) {
-		listen_reply(lc, "error publish", m->resource, m->resourcelen,
-		    "broker unavailable", 18);
+	if (lbroker_publish(lc, m->resource, m->resourcelen, m->data,
+	    m->datalen, &why) == -1) {
+		(void)listen_reply(lc, "error publish", m->resource,
+		    m->resourcelen, why, strlen(why));
 		return;
 	}
-	listen_reply(lc, "ok publish", m->resource, m->resourcelen, NULL, 0);
+	lc->publishing++;
+}
+
+/*
+ * The broker's answer to a client's publish: passed on, unless the client
+ * is gone, in which case it may be freed at last.
+ */
+static void
+listen_published(struct lclient *lc, const char *name, size_t len,
+    const char *why)
+{
+	lc->publishing--;
+	if (lc->s == NULL) {
+		if (lc->publishing == 0)
+			free(lc);
+		return;
+	}
+	if (why == NULL)
+		(void)listen_reply(lc, "ok publish", name, len, NULL, 0);
+	else
+		(void)listen_reply(lc, "error publish", name, len, why,
+		    strlen(why));
+	conn_kick(session_conn(lc->s));
 }
 
 /* One complete message from a listen client. */
@@ -365,7 +497,7 @@ listen_command(struct lclient *lc, const char *s, size_t len)
 		listen_publish(lc, &m);
 		break;
 	case PUBSUB_PING:
-		listen_reply(lc, "pong", NULL, 0, NULL, 0);
+		(void)listen_reply(lc, "pong", NULL, 0, NULL, 0);
 		break;
 	default:
 		listen_error(lc, "unknown command (subscribe, unsubscribe, "
@@ -398,31 +530,89 @@ listen_message(void *arg, const uint8_t *data, size_t len, int fin)
 	return (0);
 }
 
-struct lclient *
-listen_new(void)
+/* What every client may do without an authorization option. */
+void
+listen_grants_default(struct grants *g)
 {
-	struct lclient	*lc;
+	char	*p;
+
+	if (conf.authorizer == NULL && conf.jwt_keys.n == 0)
+		(void)grants_add(g, GRANT_SUBSCRIBE, "*", 1);
+	if (conf.listen_publish != NULL) {
+		xasprintf(&p, "%s*", conf.listen_publish);
+		(void)grants_add(g, GRANT_PUBLISH, p, strlen(p));
+		free(p);
+	}
+}
+
+/*
+ * A listen client from addr with these grants (taken over); the caller
+ * has checked listen_admit.
+ */
+struct lclient *
+listen_new(const char *addr, struct grants *g, long long exp)
+{
+	struct listen_addr	 key, *a;
+	struct lclient		*lc;
 
 	lc = xcalloc(1, sizeof *lc);
-	TAILQ_INIT(&lc->subs);
-	TAILQ_INIT(&lc->late);
+	RB_INIT(&lc->subs);
+	TAILQ_INIT(&lc->owed);
 	buf_init(&lc->msg, PUBSUB_LINE_MAX);
+	lc->grants = *g;
+	memset(g, 0, sizeof *g);
+	lc->exp = exp;
+	strlcpy(key.addr, addr, sizeof key.addr);
+	if ((a = RB_FIND(listen_addr_tree, &listen_addrs, &key)) == NULL) {
+		a = xcalloc(1, sizeof *a);
+		strlcpy(a->addr, addr, sizeof a->addr);
+		RB_INSERT(listen_addr_tree, &listen_addrs, a);
+	}
+	a->n++;
+	lc->addr = a;
+	listen_nclients++;
 	return (lc);
+}
+
+/* The client's token has expired: so has its connection. */
+static void
+listen_expiry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct lclient	*lc = w->data;
+
+	if (lc->s == NULL)
+		return;
+	session_end(lc->s, WS_CLOSE_POLICY, "token expired", "token expired");
+	conn_kick(session_conn(lc->s));
 }
 
 static void
 listen_attach(void *arg, struct session *s)
 {
 	struct lclient	*lc = arg;
+	double		 left;
 
 	lc->s = s;
+	ev_init(&lc->expiry, listen_expiry_cb);
+	lc->expiry.data = lc;
+	if (lc->exp > 0) {
+		left = (double)(lc->exp - (long long)time(NULL));
+		ev_timer_set(&lc->expiry, left > 0 ? left : 0.0, 0.0);
+		ev_timer_start(EV_DEFAULT, &lc->expiry);
+	}
 }
 
-/* Commands are handled as they come: there is always room. */
+/*
+ * Another command may be read while the client's publishes in flight are
+ * few: the broker's answers are owed to it.  Replies to the others fit,
+ * as frames are parsed only under HIGH_WATER.
+ */
 static int
 listen_room(void *arg)
 {
-	return (1);
+	struct lclient	*lc = arg;
+
+	return (lc->publishing < LISTEN_PUBLISH_INFLIGHT);
 }
 
 static void
@@ -437,18 +627,28 @@ listen_drain(void *arg)
 	return (1);
 }
 
-/* The client is gone or we are: it leaves every resource. */
+/* The client leaves every resource. */
+static void
+listen_leave(struct lclient *lc)
+{
+	struct lsub	*s;
+
+	while ((s = RB_ROOT(&lc->subs)) != NULL)
+		listen_sub_free(s);
+	while ((s = TAILQ_FIRST(&lc->owed)) != NULL)
+		listen_sub_free(s);
+	buf_free(&lc->msg);
+}
+
+/* The client is gone or we are. */
 static void
 listen_stop(void *arg, int gone)
 {
 	struct lclient	*lc = arg;
-	struct lsub	*s;
 
-	if (!gone)
-		return;
-	while ((s = TAILQ_FIRST(&lc->subs)) != NULL)
-		listen_unsub(s);
-	buf_free(&lc->msg);
+	ev_timer_stop(EV_DEFAULT, &lc->expiry);
+	if (gone)
+		listen_leave(lc);
 }
 
 static int
@@ -463,16 +663,39 @@ listen_status(void *arg, char *out, size_t outsz)
 	strlcpy(out, "-", outsz);
 }
 
+/* Freed, but kept while the broker owes it answers (listen_published). */
 static void
 listen_free(void *arg)
 {
 	struct lclient	*lc = arg;
-	struct lsub	*s;
 
-	while ((s = TAILQ_FIRST(&lc->subs)) != NULL)
-		listen_unsub(s);
-	buf_free(&lc->msg);
-	free(lc);
+	ev_timer_stop(EV_DEFAULT, &lc->expiry);
+	listen_leave(lc);
+	grants_free(&lc->grants);
+	if (--lc->addr->n == 0) {
+		RB_REMOVE(listen_addr_tree, &listen_addrs, lc->addr);
+		free(lc->addr);
+	}
+	listen_nclients--;
+	lc->s = NULL;
+	if (lc->publishing == 0)
+		free(lc);
+}
+
+/* What the broker link tells us. */
+static const struct lbroker_ops listen_lbroker_ops = {
+	.fan_out = listen_fan_out,
+	.state = listen_state,
+	.confirmed = listen_confirmed,
+	.refused = listen_refused,
+	.published = listen_published
+};
+
+/* Sets up listen mode at start-up; returns -1 with a message printed. */
+int
+listen_init(void)
+{
+	return (lbroker_init(&listen_lbroker_ops));
 }
 
 const struct session_backend listen_backend = {
@@ -487,264 +710,3 @@ const struct session_backend listen_backend = {
 	.status = listen_status,
 	.free = listen_free
 };
-
-/* The broker link is up: (re)subscribe to everything our clients want. */
-static void
-listen_broker_up(void)
-{
-	struct lres	*r;
-
-	lb.up = 1;
-	lb.backoff = LISTEN_RETRY_MIN;
-	RB_FOREACH(r, lres_tree, &listen_res)
-		(void)listen_broker_send("subscribe", r->name,
-		    strlen(r->name), NULL, 0);
-	log_info("connected to the broker at %s", lb.path);
-}
-
-static void
-listen_broker_down(const char *why)
-{
-	if (lb.fd == -1)
-		return;
-	if (lb.up && !shutting_down)
-		log_info("lost the broker: %s", why);
-	ev_io_stop(EV_DEFAULT, &lb.io);
-	close(lb.fd);
-	lb.fd = -1;
-	lb.up = 0;
-	buf_free(&lb.in);
-	buf_free(&lb.out);
-	if (!shutting_down) {
-		lb.retry.repeat = lb.backoff;
-		ev_timer_again(EV_DEFAULT, &lb.retry);
-	}
-}
-
-static void
-listen_broker_io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	const unsigned char	*p, *nl;
-	unsigned char		*q;
-	ssize_t			 n;
-
-	if (revents & EV_WRITE) {
-		n = write(lb.fd, buf_head(&lb.out), buf_len(&lb.out));
-		if (n == -1 && errno != EAGAIN && errno != EINTR) {
-			listen_broker_down(strerror(errno));
-			return;
-		}
-		if (n > 0)
-			buf_drain(&lb.out, n);
-		if (buf_len(&lb.out) == 0) {
-			ev_io_stop(loop, w);
-			ev_io_set(w, lb.fd, EV_READ);
-			ev_io_start(loop, w);
-		}
-	}
-	if (!(revents & EV_READ))
-		return;
-	q = buf_reserve(&lb.in, buf_room(&lb.in));
-	n = read(lb.fd, q, buf_room(&lb.in));
-	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
-		listen_broker_down(n == 0 ? "end of file" : strerror(errno));
-		return;
-	}
-	if (n < 0)
-		return;
-	buf_commit(&lb.in, n);
-	while (buf_len(&lb.in) > 0) {
-		p = buf_head(&lb.in);
-		if ((nl = memchr(p, '\n', buf_len(&lb.in))) == NULL) {
-			if (buf_room(&lb.in) == 0)
-				listen_broker_down("line too long");
-			return;
-		}
-		listen_broker_line((const char *)p, nl - p);
-		buf_drain(&lb.in, nl - p + 1);
-	}
-}
-
-static void
-listen_broker_line(const char *s, size_t len)
-{
-	struct pubsub_msg	 m;
-	const char		*errstr;
-
-	if (pubsub_parse(s, len, &m, &errstr) == -1)
-		return;
-	if (m.verb == PUBSUB_UPDATE)
-		listen_update(m.resource, m.resourcelen, m.data, m.datalen);
-	else if (m.verb == PUBSUB_ERROR)
-		log_info("broker: %.*s", (int)m.datalen, m.data);
-}
-
-static void
-listen_broker_connect(void)
-{
-	struct sockaddr_un	sun;
-	int			fd;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	strlcpy(sun.sun_path, lb.path, sizeof sun.sun_path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1 || connect(fd, (struct sockaddr *)&sun, sizeof sun) ==
-	    -1) {
-		if (fd != -1)
-			close(fd);
-		lb.backoff = lb.backoff * 2 > LISTEN_RETRY_MAX ?
-		    LISTEN_RETRY_MAX : lb.backoff * 2;
-		lb.retry.repeat = lb.backoff;
-		ev_timer_again(EV_DEFAULT, &lb.retry);
-		return;
-	}
-	lb.fd = fd;
-	buf_init(&lb.in, PUBSUB_LINE_MAX + 2);
-	buf_init(&lb.out, LISTEN_BROKER_QUEUE + PUBSUB_LINE_MAX + 2);
-	ev_io_init(&lb.io, listen_broker_io_cb, fd, EV_READ);
-	ev_io_start(EV_DEFAULT, &lb.io);
-	ev_timer_stop(EV_DEFAULT, &lb.retry);
-	listen_broker_up();
-}
-
-static void
-listen_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	ev_timer_stop(loop, w);
-	if (lb.fd == -1 && !shutting_down)
-		listen_broker_connect();
-}
-
-static void	listen_broker_start(void);
-
-static void
-listen_broker_exited_cb(void *arg)
-{
-	if (!shutting_down)
-		log_warnx("the broker (pid %ld) ended with status %d; "
-		    "restarting it", (long)lb.ch.pid, lb.ch.status);
-}
-
-/* Its process group is gone too: a new one may start. */
-static void
-listen_broker_gone_cb(void *arg)
-{
-	lb.running = 0;
-	if (!shutting_down)
-		ev_timer_again(EV_DEFAULT, &lb.restart);
-}
-
-static const struct child_cb listen_broker_cb = {
-	.exited = listen_broker_exited_cb,
-	.gone = listen_broker_gone_cb
-};
-
-static void
-listen_restart_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	ev_timer_stop(loop, w);
-	if (!shutting_down && !lb.running)
-		listen_broker_start();
-}
-
-/*
- * Runs our own binary as `wspipe broker`, through child.c like every
- * program, so that it is ended and reaped like one; it is also sent
- * SIGTERM if we die.
- */
-static void
-listen_broker_start(void)
-{
-	static char	 name[] = "wspipe", cmd[] = "broker";
-	static char	 info[] = "--loglevel=info", error[] = "--loglevel=error";
-	char		*argv[5], *env[2], *sock, *envvar;
-	int		 r;
-
-	xasprintf(&sock, "--socket=%s", lb.path);
-	xasprintf(&envvar, "WSPIPE_BROKER=%s", lb.path);
-	argv[0] = name;
-	argv[1] = cmd;
-	argv[2] = sock;
-	argv[3] = conf.loglevel <= LOG_LEVEL_INFO ? info : error;
-	argv[4] = NULL;
-	env[0] = envvar;
-	env[1] = NULL;
-	r = child_spawn(&lb.ch, &listen_broker_cb, NULL, NULL, conf.self,
-	    argv, env, CHILD_HELPER);
-	free(sock);
-	free(envvar);
-	if (r == -1) {
-		log_warn("cannot start the broker");
-		ev_timer_again(EV_DEFAULT, &lb.restart);
-		return;
-	}
-	lb.running = 1;
-	/* Its socket appears in a moment; connecting retries until then. */
-	lb.backoff = LISTEN_RETRY_MIN / 2;
-	if (lb.fd == -1) {
-		lb.retry.repeat = 0.01;
-		ev_timer_again(EV_DEFAULT, &lb.retry);
-	}
-}
-
-/* Sets up listen mode at start-up; returns -1 with a message printed. */
-int
-listen_init(void)
-{
-	const char	*tmp;
-	char		*dir;
-
-	ev_init(&lb.retry, listen_retry_cb);
-	ev_init(&lb.restart, listen_restart_cb);
-	lb.restart.repeat = 0.1;
-	lb.backoff = LISTEN_RETRY_MIN;
-	if (conf.broker != NULL) {
-		lb.path = xstrdup(conf.broker);
-		listen_broker_connect();
-		return (0);
-	}
-	lb.own = 1;
-	if (conf.broker_socket != NULL)
-		lb.path = xstrdup(conf.broker_socket);
-	else {
-		if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
-			tmp = "/tmp";
-		xasprintf(&dir, "%s/wspipe.XXXXXX", tmp);
-		if (mkdtemp(dir) == NULL) {
-			fprintf(stderr, "wspipe: %s: %s\n", dir, strerror(errno));
-			free(dir);
-			return (-1);
-		}
-		lb.dir = dir;
-		xasprintf(&lb.path, "%s/broker.sock", dir);
-	}
-	listen_broker_start();
-	log_info("listen mode: broker socket %s", lb.path);
-	return (0);
-}
-
-/*
- * Shutting down: the broker link closes and our own broker is ended
- * (child.c reaps it before the loop ends).
- */
-void
-listen_shutdown(void)
-{
-	if (lb.fd != -1)
-		listen_broker_down("shutting down");
-	ev_timer_stop(EV_DEFAULT, &lb.retry);
-	ev_timer_stop(EV_DEFAULT, &lb.restart);
-	if (lb.own && lb.running)
-		child_terminate(&lb.ch);
-}
-
-/* At exit: our own broker's socket and directory go. */
-void
-listen_cleanup(void)
-{
-	if (lb.own && lb.path != NULL)
-		(void)unlink(lb.path);
-	if (lb.dir != NULL)
-		(void)rmdir(lb.dir);
-}

@@ -103,7 +103,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "wspipe: %s\n", errstr);
 		exit(EXIT_CONFIG);
 	}
-	if (conf.listen && listen_init() == -1)
+	if (auth_init() == -1 || (conf.listen && listen_init() == -1))
 		exit(EXIT_CONFIG);
 	if (server_listen() == -1) {
 		if (conf.listen) {

@@ -7,6 +7,8 @@
  *	subscribe RESOURCE	unsubscribe RESOURCE	ping
  *	publish RESOURCE DATA	update RESOURCE DATA	pong
  *	ok VERB RESOURCE	error TEXT
+ *	get RESOURCE		state RESOURCE DATA	hello ROLE
+ *	list [PATTERN]		stats [TEXT]
  *
  * RESOURCE has no spaces or control characters; DATA is the rest of the
  * line, possibly empty, never a newline.
@@ -29,7 +31,12 @@ static const struct {
 	{ "ping", PUBSUB_PING, 0, 0 },
 	{ "pong", PUBSUB_PONG, 0, 0 },
 	{ "ok", PUBSUB_OK, 1, 1 },
-	{ "error", PUBSUB_ERROR, 0, 1 }
+	{ "error", PUBSUB_ERROR, 0, 1 },
+	{ "get", PUBSUB_GET, 1, 0 },
+	{ "state", PUBSUB_STATE, 1, 1 },
+	{ "hello", PUBSUB_HELLO, 0, 1 },
+	{ "list", PUBSUB_LIST, 0, 1 },
+	{ "stats", PUBSUB_STATS, 0, 1 }
 };
 
 #define PUBSUB_NVERBS	(sizeof pubsub_verbs / sizeof pubsub_verbs[0])
@@ -57,6 +64,21 @@ pubsub_resource_valid(const char *s, size_t len)
 		if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f)
 			return (0);
 	return (1);
+}
+
+/*
+ * Returns 1 if resource r (rlen bytes) matches pattern p (NUL-terminated):
+ * "*" matches every resource, a pattern ending in "*" every resource that
+ * begins with what comes before it, any other pattern only itself.
+ */
+int
+pubsub_match(const char *p, const char *r, size_t rlen)
+{
+	size_t	plen = strlen(p);
+
+	if (plen > 0 && p[plen - 1] == '*')
+		return (rlen >= plen - 1 && memcmp(p, r, plen - 1) == 0);
+	return (rlen == plen && memcmp(p, r, plen) == 0);
 }
 
 /*

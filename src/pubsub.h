@@ -22,7 +22,12 @@ enum pubsub_verb {
 	PUBSUB_PING,
 	PUBSUB_PONG,
 	PUBSUB_OK,
-	PUBSUB_ERROR
+	PUBSUB_ERROR,
+	PUBSUB_GET,		/* the broker's socket only */
+	PUBSUB_STATE,
+	PUBSUB_HELLO,
+	PUBSUB_LIST,
+	PUBSUB_STATS
 };
 
 struct pubsub_msg {
@@ -36,6 +41,7 @@ struct pubsub_msg {
 int		 pubsub_parse(const char *, size_t, struct pubsub_msg *,
 		    const char **);
 int		 pubsub_resource_valid(const char *, size_t);
+int		 pubsub_match(const char *, const char *, size_t);
 const char	*pubsub_verb_name(enum pubsub_verb);
 
 #endif

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/tree.h>
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@
 #include <ev.h>
 
 #include "buf.h"
+#include "grants.h"
 #include "http.h"
 #include "log.h"
 #include "line.h"
@@ -83,6 +85,12 @@ struct config {
 	char		 *listen_publish; /* NULL: browsers may not */
 	char		 *broker;	/* a running broker's socket */
 	char		 *broker_socket;	/* where ours listens */
+	size_t		  listen_max_clients;
+	size_t		  listen_max_per_address;
+	size_t		  listen_max_subs;	/* per client */
+	size_t		  listen_cache;		/* bytes of cached states */
+	struct strlist	  jwt_keys;		/* files */
+	char		 *authorizer;		/* resolved path */
 	char		 *self;		/* our own binary, for the broker */
 	char		 *command;	/* resolved path of COMMAND */
 	char		**argv;		/* COMMAND ARGS..., NULL-terminated */
@@ -253,6 +261,30 @@ char		**env_build(struct conn *, struct http_request *, const char *);
 void		 env_free(char **);
 void		 env_capture_passenv(void);
 
+/* auth.c */
+struct auth {
+	struct child	  ch;
+	struct buf	  out;		/* its output: grant lines */
+	ev_timer	  finish;	/* the verdict, off child.c's stack */
+	struct grants	  grants;
+	void		(*done)(void *, int, const char *);
+	void		 *arg;
+	int		  running;
+	int		  toolong;
+	int		  cancelled;
+};
+
+#define AUTH_TIMEOUT		10.0
+
+int		 auth_init(void);
+int		 auth_token(const struct http_request *, struct grants *,
+		    long long *, const char **);
+int		 auth_start(struct auth *, struct conn *, struct http_request *,
+		    const char *, void (*)(void *, int, const char *), void *);
+void		 auth_cancel(struct auth *);
+int		 auth_busy(const struct auth *);
+void		 auth_free(struct auth *);
+
 /* httpd.c */
 extern const struct conn_ops httpd_ops;
 void		*httpd_new(void);
@@ -330,14 +362,58 @@ pid_t		 program_pid(struct program *);
 struct lclient;
 extern const struct session_backend listen_backend;
 int		 listen_init(void);
+int		 listen_match(const char *);
+int		 listen_admit(const char *, const char **);
+struct lclient	*listen_new(const char *, struct grants *, long long);
+void		 listen_grants_default(struct grants *);
+
+/* lbroker.c */
+struct lsub;
+TAILQ_HEAD(lsub_list, lsub);
+
+/* A resource the gateway's clients follow. */
+struct lres {
+	RB_ENTRY(lres)	  node;
+	TAILQ_ENTRY(lres) cache;	/* cached, least recently updated first */
+	TAILQ_ENTRY(lres) owed;		/* owes the broker a line */
+	struct lsub_list  subs;		/* listen.c's */
+	size_t		  nsubs;
+	char		 *name;
+	char		 *data;		/* cached state, or NULL */
+	size_t		  datalen;
+	int		  want;		/* we want it subscribed at the broker */
+	int		  ready;	/* and the broker confirmed it */
+	int		  inflight;	/* (un)subscribe lines not answered */
+	int		  getting;	/* a get is not answered */
+	int		  owe;		/* LRES_OWE_* */
+};
+
+/* What the link tells listen.c. */
+struct lbroker_ops {
+	void		(*fan_out)(struct lres *);	/* a new state */
+	void		(*state)(struct lres *);	/* get's answer */
+	void		(*confirmed)(struct lres *);	/* subscribed */
+	/* Refused or lost: its clients must leave it. */
+	void		(*refused)(struct lres *, const char *);
+	/* A client's publish was taken (why NULL) or refused. */
+	void		(*published)(struct lclient *, const char *, size_t,
+			    const char *);
+};
+
+int		 lbroker_init(const struct lbroker_ops *);
+struct lres	*lbroker_find(const char *, size_t);
+struct lres	*lbroker_join(const char *, size_t, const char **);
+void		 lbroker_leave(struct lres *);
+int		 lbroker_fetch(struct lres *);
+int		 lbroker_publish(struct lclient *, const char *, size_t,
+		    const char *, size_t, const char **);
+const char	*listen_broker_path(void);
 void		 listen_shutdown(void);
 void		 listen_cleanup(void);
-int		 listen_match(const char *);
-const char	*listen_broker_path(void);
-struct lclient	*listen_new(void);
 
 /* broker.c */
 int		 broker_main(int, char **);
+int		 broker_socket_safe(const char *, int, const char **);
 
 /* client.c */
 int		 client_main(int, char **);

@@ -2,7 +2,8 @@
 # Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
 #
 # The broker on its own (wspipe broker --socket=S), spoken to over
-# AF_UNIX: publish/subscribe/ping lines, no ok lines, retained state, a
+# AF_UNIX: publish/subscribe/ping lines, an ok line for each subscribe
+# and unsubscribe (none for a script's publish), retained state, a
 # publisher's own update, error lines for bad and overlong lines with the
 # connection kept; the socket's mode (0600, 0660 with --group); a second
 # broker on a live socket exits 3; a stale socket file is replaced;
@@ -40,7 +41,7 @@ def main(t):
         def p_pubsub():
             sub.send("subscribe /s")
             before = sub.lines_until_pong()
-            if before:
+            if before != ["ok subscribe /s"]:
                 return False, "subscribe answered %r" % before
             pub.send("publish /s hello  there")
             got = sub.readline(20.0)
@@ -51,7 +52,7 @@ def main(t):
         def p_no_ok():
             lines = pub.lines_until_pong()
             return lines == [], "publisher got %r before pong" % lines
-        L.point(t, "the broker sends no ok line for publish or subscribe",
+        L.point(t, "the broker sends no ok line for a script's publish",
                 p_no_ok)
 
         def p_ping():
@@ -69,7 +70,8 @@ def main(t):
             try:
                 c.send("subscribe /s")
                 got = c.lines_until_pong()
-                return got == ["update /s hello  there"], got
+                return got == ["ok subscribe /s",
+                               "update /s hello  there"], got
             finally:
                 c.close()
         L.point(t, "a late subscriber gets the current state first",
@@ -81,7 +83,7 @@ def main(t):
                 c.send("subscribe /own")
                 c.send("publish /own mine")
                 got = c.lines_until_pong()
-                return got == ["update /own mine"], got
+                return got == ["ok subscribe /own", "update /own mine"], got
             finally:
                 c.close()
         L.point(t, "a publisher that is also subscribed gets its own "
@@ -94,7 +96,7 @@ def main(t):
                 c.send("unsubscribe /us")
                 c.send("publish /us gone")
                 got = c.lines_until_pong()
-                return got == [], got
+                return got == ["ok subscribe /us", "ok unsubscribe /us"], got
             finally:
                 c.close()
         L.point(t, "unsubscribe stops the updates", p_unsub)
@@ -113,7 +115,8 @@ def main(t):
                 c.send("subscribe /bad")
                 c.send("publish /bad ok")
                 got = c.lines_until_pong()
-                return got == ["update /bad ok"], "then %r" % got
+                return got == ["ok subscribe /bad", "update /bad ok"], \
+                    "then %r" % got
             finally:
                 c.close()
         L.point(t, "bad lines -> `error ...` line, connection keeps "
@@ -123,6 +126,8 @@ def main(t):
             c = L.LineConn(S)
             try:
                 c.send("subscribe /long")
+                if c.lines_until_pong() != ["ok subscribe /long"]:
+                    return False, "no ok subscribe"
                 c.send_raw(b"publish /long " + b"x" * 200000 + b"\n")
                 got = c.lines_until_pong(5.0)
                 if len(got) != 1 or not got[0].startswith("error "):
@@ -139,6 +144,8 @@ def main(t):
             c = L.LineConn(S)
             try:
                 c.send("subscribe /max")
+                if c.lines_until_pong() != ["ok subscribe /max"]:
+                    return False, "no ok subscribe"
                 data = "m" * 65536
                 c.send("publish /max " + data)
                 got = c.lines_until_pong()
@@ -285,19 +292,21 @@ def main(t):
 
         def p_retained_max():
             path = fx.path("small.sock")
-            fx.broker(path, "--max-retained=100")
+            fx.broker(path, "--max-retained=65536")
             c = L.LineConn(path)
             try:
-                c.send("publish /m1 " + "1" * 60)
-                c.send("publish /m2 " + "2" * 60)
+                c.send("publish /m1 " + "1" * 40000)
+                c.send("publish /m2 " + "2" * 40000)
                 c.lines_until_pong()
                 d = L.LineConn(path)
                 d.send("subscribe /m1")
                 g1 = d.lines_until_pong()
                 d.send("subscribe /m2")
                 g2 = d.lines_until_pong()
-                if g1 != [] or g2 != ["update /m2 " + "2" * 60]:
-                    return False, "/m1 -> %r, /m2 -> %r" % (g1, g2)
+                if g1 != ["ok subscribe /m1"] or \
+                        g2 != ["ok subscribe /m2", "update /m2 " + "2" * 40000]:
+                    return False, "/m1 -> %r, /m2 -> %r" % (
+                        [L.trunc(g) for g in g1], [L.trunc(g) for g in g2])
                 c.send("publish /m1 again")
                 c.lines_until_pong()
                 g3 = d.lines_until_pong()
@@ -306,7 +315,7 @@ def main(t):
                     "fan-out of a forgotten resource: %r" % g3
             finally:
                 c.close()
-        L.point(t, "--max-retained=100: the least recently published "
+        L.point(t, "--max-retained=65536: the least recently published "
                 "state is forgotten, its resource still fans out",
                 p_retained_max)
 

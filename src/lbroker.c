@@ -1,0 +1,735 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * Listen mode's link to the broker: one UNIX socket connection for all of
+ * a gateway's clients, the resources they follow (struct lres, with the
+ * cached state), and the broker the gateway runs itself.  It subscribes
+ * at the broker when a resource's first client joins and unsubscribes
+ * after the last leaves, and tells listen.c, through a table of hooks,
+ * what the broker answered: a subscription confirmed or refused, a state,
+ * a client's publish taken or refused.
+ *
+ * The broker answers every command of ours in order, so the answers are
+ * matched by counting: a resource knows how many of its subscribe and
+ * unsubscribe lines are unanswered, and the client publishes in flight
+ * wait in one queue.  Lines that cannot be queued now (the link is over
+ * LISTEN_BROKER_QUEUE) are refused to the client, or, for unsubscribe and
+ * get, owed and sent as the queue drains.  A backend that spans machines
+ * would replace this file.
+ */
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/tree.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wspipe.h"
+#include "pubsub.h"
+
+#define LISTEN_BROKER_QUEUE	(4 * 1024 * 1024)
+#define LISTEN_RETRY_MIN	0.05
+#define LISTEN_RETRY_MAX	1.0
+#define LISTEN_RESTART_MIN	0.1
+#define LISTEN_RESTART_MAX	10.0
+
+#define LRES_OWE_UNSUB	0x1
+#define LRES_OWE_GET	0x2
+
+/* A client's publish the broker has not answered yet. */
+struct lpub {
+	TAILQ_ENTRY(lpub)	 entry;
+	struct lclient		*lc;
+	size_t			 len;
+	char			 name[PUBSUB_RESOURCE_MAX + 1];
+};
+
+static int	lres_cmp(struct lres *, struct lres *);
+RB_HEAD(lres_tree, lres);
+RB_PROTOTYPE(lres_tree, lres, node, lres_cmp)
+RB_GENERATE(lres_tree, lres, node, lres_cmp)
+
+static struct lres_tree		 lbroker_res = RB_INITIALIZER(&lbroker_res);
+static TAILQ_HEAD(, lres)	 lbroker_cache =
+    TAILQ_HEAD_INITIALIZER(lbroker_cache);
+static size_t			 lbroker_cached;	/* bytes */
+static TAILQ_HEAD(, lres)	 lbroker_owed =
+    TAILQ_HEAD_INITIALIZER(lbroker_owed);
+static TAILQ_HEAD(, lpub)	 lbroker_pubs =
+    TAILQ_HEAD_INITIALIZER(lbroker_pubs);
+
+/* The broker link. */
+static struct {
+	const struct lbroker_ops *ops;
+	char		*path;
+	char		*dir;		/* private directory we made, or NULL */
+	int		 own;		/* we run the broker */
+	struct child	 ch;		/* our broker, while running */
+	int		 running;
+	ev_timer	 restart;
+	double		 restart_backoff;
+	int		 fd;
+	ev_io		 io;
+	ev_timer	 retry;
+	double		 backoff;
+	struct buf	 in;
+	struct buf	 out;
+	int		 up;
+	int		 dispatching;	/* a broker line is being handled */
+} lb = { .fd = -1 };
+
+static void	lbroker_connect(void);
+static void	lbroker_line(const char *, size_t);
+static void	lbroker_start(void);
+
+static int
+lres_cmp(struct lres *a, struct lres *b)
+{
+	return (strcmp(a->name, b->name));
+}
+
+struct lres *
+lbroker_find(const char *name, size_t len)
+{
+	struct lres	 key;
+	char		 buf[PUBSUB_RESOURCE_MAX + 1];
+
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	key.name = buf;
+	return (RB_FIND(lres_tree, &lbroker_res, &key));
+}
+
+const char *
+listen_broker_path(void)
+{
+	return (lb.path);
+}
+
+/* Room on the link for a command that a client waits for. */
+static int
+lbroker_room(void)
+{
+	return (lb.up && buf_len(&lb.out) <= LISTEN_BROKER_QUEUE);
+}
+
+/* Queues "VERB R[ DATA]" for the broker; -1 if it does not fit. */
+static int
+lbroker_send(const char *verb, const char *r, size_t rlen, const char *data,
+    size_t dlen)
+{
+	char	line[PUBSUB_LINE_MAX + 2];
+	size_t	n;
+
+	if (!lb.up)
+		return (-1);
+	n = strlcpy(line, verb, sizeof line);
+	if (r != NULL) {
+		line[n++] = ' ';
+		memcpy(line + n, r, rlen);
+		n += rlen;
+	}
+	if (data != NULL) {
+		line[n++] = ' ';
+		memcpy(line + n, data, dlen);
+		n += dlen;
+	}
+	line[n++] = '\n';
+	if (buf_append(&lb.out, line, n) == -1)
+		return (-1);
+	if (!(lb.io.events & EV_WRITE)) {
+		ev_io_stop(EV_DEFAULT, &lb.io);
+		ev_io_set(&lb.io, lb.fd, EV_READ | EV_WRITE);
+		ev_io_start(EV_DEFAULT, &lb.io);
+	}
+	return (0);
+}
+
+static void
+lbroker_uncache(struct lres *r)
+{
+	if (r->data == NULL)
+		return;
+	TAILQ_REMOVE(&lbroker_cache, r, cache);
+	lbroker_cached -= r->datalen;
+	free(r->data);
+	r->data = NULL;
+	r->datalen = 0;
+}
+
+/* Caches r's new state, letting the least recently updated others go. */
+static void
+lbroker_cache_put(struct lres *r, const char *data, size_t len)
+{
+	struct lres	*old;
+
+	lbroker_uncache(r);
+	while (lbroker_cached + len > conf.listen_cache &&
+	    (old = TAILQ_FIRST(&lbroker_cache)) != NULL)
+		lbroker_uncache(old);
+	r->data = xmalloc(len + 1);
+	memcpy(r->data, data, len);
+	r->datalen = len;
+	lbroker_cached += len;
+	TAILQ_INSERT_TAIL(&lbroker_cache, r, cache);
+}
+
+/* Frees r once nothing refers to it: no client, no unanswered line. */
+static void
+lbroker_gc(struct lres *r)
+{
+	if (r->nsubs > 0 || r->inflight > 0 || r->want || lb.dispatching ||
+	    (r->owe & LRES_OWE_UNSUB))
+		return;
+	if (r->owe != 0)
+		TAILQ_REMOVE(&lbroker_owed, r, owed);
+	lbroker_uncache(r);
+	RB_REMOVE(lres_tree, &lbroker_res, r);
+	free(r->name);
+	free(r);
+}
+
+/* Queues what r owes the broker, if it fits now. */
+static void
+lbroker_pay(struct lres *r)
+{
+	if ((r->owe & LRES_OWE_UNSUB) && lbroker_send("unsubscribe", r->name,
+	    strlen(r->name), NULL, 0) == 0) {
+		r->owe &= ~LRES_OWE_UNSUB;
+		r->inflight++;
+	}
+	if ((r->owe & LRES_OWE_GET) && lbroker_send("get", r->name,
+	    strlen(r->name), NULL, 0) == 0) {
+		r->owe &= ~LRES_OWE_GET;
+		r->getting = 1;
+	}
+	if (r->owe == 0)
+		TAILQ_REMOVE(&lbroker_owed, r, owed);
+}
+
+static void
+lbroker_owe(struct lres *r, int what)
+{
+	if (r->owe == 0)
+		TAILQ_INSERT_TAIL(&lbroker_owed, r, owed);
+	r->owe |= what;
+	lbroker_pay(r);
+}
+
+/*
+ * The resource a client joins, subscribed at the broker or on its way;
+ * NULL with a reason if the broker cannot be asked now.
+ */
+struct lres *
+lbroker_join(const char *name, size_t len, const char **why)
+{
+	struct lres	*r;
+
+	if ((r = lbroker_find(name, len)) != NULL && r->want)
+		return (r);
+	/* While the link is down, it waits to be subscribed when it is up. */
+	if (lb.up && !lbroker_room()) {
+		*why = "broker busy, try again later";
+		return (NULL);
+	}
+	if (r == NULL) {
+		r = xcalloc(1, sizeof *r);
+		r->name = xstrndup(name, len);
+		TAILQ_INIT(&r->subs);
+		RB_INSERT(lres_tree, &lbroker_res, r);
+	}
+	/* An unsubscribe it still owes is simply not sent. */
+	if (r->owe & LRES_OWE_UNSUB) {
+		r->owe &= ~LRES_OWE_UNSUB;
+		if (r->owe == 0)
+			TAILQ_REMOVE(&lbroker_owed, r, owed);
+		/* The broker has it, or will when its last line is done. */
+		r->want = 1;
+		return (r);
+	}
+	r->want = 1;
+	r->ready = 0;
+	if (lbroker_send("subscribe", r->name, len, NULL, 0) == 0)
+		r->inflight++;
+	return (r);
+}
+
+/* r's last client left: unsubscribe at the broker, now or when it fits. */
+void
+lbroker_leave(struct lres *r)
+{
+	if (r->want && lb.up) {
+		r->want = 0;
+		lbroker_owe(r, LRES_OWE_UNSUB);
+	} else
+		r->want = 0;
+	lbroker_gc(r);
+}
+
+/* Asks the broker for r's state (listen.c's state hook answers); -1 if not. */
+int
+lbroker_fetch(struct lres *r)
+{
+	if (!lb.up || !r->ready)
+		return (-1);
+	if (!r->getting && !(r->owe & LRES_OWE_GET))
+		lbroker_owe(r, LRES_OWE_GET);
+	return (0);
+}
+
+/* Sends a client's publish; its answer comes through the published hook. */
+int
+lbroker_publish(struct lclient *lc, const char *name, size_t len,
+    const char *data, size_t dlen, const char **why)
+{
+	struct lpub	*p;
+
+	if (!lbroker_room() || lbroker_send("publish", name, len, data,
+	    dlen) == -1) {
+		*why = lb.up ? "broker busy, try again later" :
+		    "broker unavailable";
+		return (-1);
+	}
+	p = xcalloc(1, sizeof *p);
+	p->lc = lc;
+	p->len = len;
+	memcpy(p->name, name, len);
+	TAILQ_INSERT_TAIL(&lbroker_pubs, p, entry);
+	return (0);
+}
+
+/* The oldest publish in flight is answered (why NULL: taken). */
+static void
+lbroker_published(const char *why)
+{
+	struct lpub	*p;
+
+	if ((p = TAILQ_FIRST(&lbroker_pubs)) == NULL)
+		return;
+	TAILQ_REMOVE(&lbroker_pubs, p, entry);
+	lb.ops->published(p->lc, p->name, p->len, why);
+	free(p);
+}
+
+/* "ok VERB R" or "error VERB R WHY": an answer to one of our lines. */
+static void
+lbroker_answer(int ok, const char *s, size_t len)
+{
+	struct lres	*r;
+	const char	*sp, *name, *why = NULL;
+	char		 reason[256];
+	size_t		 vlen, nlen;
+
+	if ((sp = memchr(s, ' ', len)) == NULL)
+		return;
+	vlen = sp - s;
+	name = sp + 1;
+	nlen = s + len - name;
+	if ((sp = memchr(name, ' ', nlen)) != NULL) {
+		(void)snprintf(reason, sizeof reason, "%.*s",
+		    (int)(s + len - sp - 1), sp + 1);
+		why = reason;
+		nlen = sp - name;
+	}
+	if (!ok && why == NULL)
+		why = "refused by the broker";
+	if (vlen == 5 && memcmp(s, "hello", 5) == 0)
+		return;
+	if (vlen == 7 && memcmp(s, "publish", 7) == 0) {
+		lbroker_published(ok ? NULL : why);
+		return;
+	}
+	if ((r = lbroker_find(name, nlen)) == NULL)
+		return;
+	if (vlen == 3 && memcmp(s, "get", 3) == 0) {
+		r->getting = 0;
+		lb.ops->state(r);
+		lbroker_gc(r);
+		return;
+	}
+	if (r->inflight > 0)
+		r->inflight--;
+	if (vlen == 9 && memcmp(s, "subscribe", 9) == 0 && r->inflight == 0 &&
+	    r->want) {
+		if (ok) {
+			r->ready = 1;
+			lb.ops->confirmed(r);
+		} else {
+			r->want = 0;
+			lb.dispatching = 1;
+			lb.ops->refused(r, why);
+			lb.dispatching = 0;
+		}
+	}
+	lbroker_gc(r);
+}
+
+/* Is an error line's text "VERB R ..." about one of our commands? */
+static int
+lbroker_is_answer(const char *s, size_t len)
+{
+	static const char *const verbs[] = { "subscribe ", "unsubscribe ",
+	    "publish ", "get " };
+	size_t	i, n;
+
+	for (i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+		n = strlen(verbs[i]);
+		if (len > n && memcmp(s, verbs[i], n) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+static void
+lbroker_line(const char *s, size_t len)
+{
+	struct pubsub_msg	 m;
+	struct lres		*r;
+	const char		*errstr;
+
+	if (pubsub_parse(s, len, &m, &errstr) == -1)
+		return;
+	switch (m.verb) {
+	case PUBSUB_UPDATE:
+	case PUBSUB_STATE:
+		r = lbroker_find(m.resource, m.resourcelen);
+		if (r == NULL || r->nsubs == 0)
+			break;
+		lbroker_cache_put(r, m.data, m.datalen);
+		if (m.verb == PUBSUB_UPDATE)
+			lb.ops->fan_out(r);
+		else
+			lb.ops->state(r);
+		break;
+	case PUBSUB_OK:
+		/* "ok VERB R": m.resource is the verb. */
+		lbroker_answer(1, m.resource, s + len - m.resource);
+		break;
+	case PUBSUB_ERROR:
+		if (lbroker_is_answer(m.data, m.datalen))
+			lbroker_answer(0, m.data, m.datalen);
+		else
+			log_info("broker: %.*s", (int)m.datalen, m.data);
+		break;
+	default:
+		break;
+	}
+}
+
+/* The broker link is up: (re)subscribe to everything our clients want. */
+static void
+lbroker_up(void)
+{
+	struct lres	*r, *tmp;
+
+	lb.up = 1;
+	lb.backoff = LISTEN_RETRY_MIN;
+	(void)lbroker_send("hello", NULL, 0, "gateway", 7);
+	RB_FOREACH_SAFE(r, lres_tree, &lbroker_res, tmp) {
+		if (r->nsubs == 0) {
+			r->want = 0;
+			lbroker_gc(r);
+			continue;
+		}
+		(void)lbroker_send("subscribe", r->name, strlen(r->name), NULL,
+		    0);
+		r->want = 1;
+		r->inflight = 1;
+	}
+	log_info("connected to the broker at %s", lb.path);
+}
+
+/*
+ * The link is lost: every answer it owed is lost with it.  Subscriptions
+ * are made again when it is back; publishes in flight are refused, as
+ * nobody can tell whether the broker took them.
+ */
+static void
+lbroker_down(const char *why)
+{
+	struct lres	*r, *tmp;
+
+	if (lb.fd == -1)
+		return;
+	if (lb.up && !shutting_down)
+		log_info("lost the broker: %s", why);
+	ev_io_stop(EV_DEFAULT, &lb.io);
+	close(lb.fd);
+	lb.fd = -1;
+	lb.up = 0;
+	buf_free(&lb.in);
+	buf_free(&lb.out);
+	while (!TAILQ_EMPTY(&lbroker_pubs))
+		lbroker_published("the broker was lost, it may not have it");
+	RB_FOREACH_SAFE(r, lres_tree, &lbroker_res, tmp) {
+		r->inflight = 0;
+		r->ready = 0;
+		r->getting = 0;
+		if (r->owe != 0)
+			TAILQ_REMOVE(&lbroker_owed, r, owed);
+		r->owe = 0;
+		if (r->nsubs == 0)
+			r->want = 0;
+		/* Those waiting for a state get it with the new subscription. */
+		lb.ops->state(r);
+		lbroker_gc(r);
+	}
+	if (!shutting_down) {
+		lb.retry.repeat = lb.backoff;
+		ev_timer_again(EV_DEFAULT, &lb.retry);
+	}
+}
+
+static void
+lbroker_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	const unsigned char	*p, *nl;
+	unsigned char		*q;
+	struct lres		*r;
+	ssize_t			 n;
+
+	if (revents & EV_WRITE) {
+		n = write(lb.fd, buf_head(&lb.out), buf_len(&lb.out));
+		if (n == -1 && errno != EAGAIN && errno != EINTR) {
+			lbroker_down(strerror(errno));
+			return;
+		}
+		if (n > 0)
+			buf_drain(&lb.out, n);
+		while (lbroker_room() && (r = TAILQ_FIRST(&lbroker_owed)) !=
+		    NULL && (lbroker_pay(r), r->owe == 0))
+			;
+		if (buf_len(&lb.out) == 0) {
+			ev_io_stop(loop, w);
+			ev_io_set(w, lb.fd, EV_READ);
+			ev_io_start(loop, w);
+		}
+	}
+	if (!(revents & EV_READ))
+		return;
+	q = buf_reserve(&lb.in, buf_room(&lb.in));
+	n = read(lb.fd, q, buf_room(&lb.in));
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+		lbroker_down(n == 0 ? "end of file" : strerror(errno));
+		return;
+	}
+	if (n < 0)
+		return;
+	buf_commit(&lb.in, n);
+	while (buf_len(&lb.in) > 0 && lb.fd != -1) {
+		p = buf_head(&lb.in);
+		if ((nl = memchr(p, '\n', buf_len(&lb.in))) == NULL) {
+			if (buf_room(&lb.in) == 0)
+				lbroker_down("line too long");
+			return;
+		}
+		lbroker_line((const char *)p, nl - p);
+		buf_drain(&lb.in, nl - p + 1);
+	}
+}
+
+static void
+lbroker_connect(void)
+{
+	struct sockaddr_un	 sun;
+	const char		*errstr;
+	int			 fd;
+
+	if (!lb.own && broker_socket_safe(lb.path, 1, &errstr) == -1) {
+		log_warnx("not trusting the broker at %s: %s", lb.path,
+		    errstr);
+		fd = -1;
+		goto retry;
+	}
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	strlcpy(sun.sun_path, lb.path, sizeof sun.sun_path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1 || connect(fd, (struct sockaddr *)&sun, sizeof sun) ==
+	    -1)
+		goto retry;
+	lb.fd = fd;
+	buf_init(&lb.in, PUBSUB_LINE_MAX + 2);
+	buf_init(&lb.out, LISTEN_BROKER_QUEUE + PUBSUB_LINE_MAX + 2);
+	ev_io_init(&lb.io, lbroker_io_cb, fd, EV_READ);
+	ev_io_start(EV_DEFAULT, &lb.io);
+	ev_timer_stop(EV_DEFAULT, &lb.retry);
+	lbroker_up();
+	return;
+retry:
+	if (fd != -1)
+		close(fd);
+	lb.backoff = lb.backoff * 2 > LISTEN_RETRY_MAX ? LISTEN_RETRY_MAX :
+	    lb.backoff * 2;
+	lb.retry.repeat = lb.backoff;
+	ev_timer_again(EV_DEFAULT, &lb.retry);
+}
+
+static void
+lbroker_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	ev_timer_stop(loop, w);
+	if (lb.fd == -1 && !shutting_down)
+		lbroker_connect();
+}
+
+static void
+lbroker_exited_cb(void *arg)
+{
+	if (shutting_down)
+		return;
+	/* One that cannot listen will not do better at once: back off. */
+	if (WIFEXITED(lb.ch.status) && WEXITSTATUS(lb.ch.status) ==
+	    EXIT_LISTEN)
+		lb.restart_backoff = lb.restart_backoff * 2 >
+		    LISTEN_RESTART_MAX ? LISTEN_RESTART_MAX :
+		    lb.restart_backoff * 2;
+	else
+		lb.restart_backoff = LISTEN_RESTART_MIN;
+	log_warnx("the broker (pid %ld) ended with status %d; restarting it "
+	    "in %.1f s", (long)lb.ch.pid, lb.ch.status, lb.restart_backoff);
+}
+
+/* Its process group is gone too: a new one may start. */
+static void
+lbroker_gone_cb(void *arg)
+{
+	lb.running = 0;
+	if (!shutting_down) {
+		lb.restart.repeat = lb.restart_backoff;
+		ev_timer_again(EV_DEFAULT, &lb.restart);
+	}
+}
+
+static const struct child_cb lbroker_child_cb = {
+	.exited = lbroker_exited_cb,
+	.gone = lbroker_gone_cb
+};
+
+static void
+lbroker_restart_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	ev_timer_stop(loop, w);
+	if (!shutting_down && !lb.running)
+		lbroker_start();
+}
+
+/*
+ * Runs our own binary as `wspipe broker`, through child.c like every
+ * program, so that it is ended and reaped like one; it is also sent
+ * SIGTERM if we die.
+ */
+static void
+lbroker_start(void)
+{
+	static char	 name[] = "wspipe", cmd[] = "broker";
+	static char	 info[] = "--loglevel=info", error[] = "--loglevel=error";
+	char		*argv[5], *env[2], *sock, *envvar;
+	int		 r;
+
+	xasprintf(&sock, "--socket=%s", lb.path);
+	xasprintf(&envvar, "WSPIPE_BROKER=%s", lb.path);
+	argv[0] = name;
+	argv[1] = cmd;
+	argv[2] = sock;
+	argv[3] = conf.loglevel <= LOG_LEVEL_INFO ? info : error;
+	argv[4] = NULL;
+	env[0] = envvar;
+	env[1] = NULL;
+	r = child_spawn(&lb.ch, &lbroker_child_cb, NULL, NULL, conf.self,
+	    argv, env, CHILD_HELPER);
+	free(sock);
+	free(envvar);
+	if (r == -1) {
+		log_warn("cannot start the broker");
+		ev_timer_again(EV_DEFAULT, &lb.restart);
+		return;
+	}
+	lb.running = 1;
+	/* Its socket appears in a moment; connecting retries until then. */
+	lb.backoff = LISTEN_RETRY_MIN / 2;
+	if (lb.fd == -1) {
+		lb.retry.repeat = 0.01;
+		ev_timer_again(EV_DEFAULT, &lb.retry);
+	}
+}
+
+/* Sets up the link at start-up; returns -1 with a message printed. */
+int
+lbroker_init(const struct lbroker_ops *ops)
+{
+	const char	*tmp, *errstr;
+	char		*dir;
+
+	lb.ops = ops;
+	ev_init(&lb.retry, lbroker_retry_cb);
+	ev_init(&lb.restart, lbroker_restart_cb);
+	lb.restart_backoff = LISTEN_RESTART_MIN;
+	lb.restart.repeat = LISTEN_RESTART_MIN;
+	lb.backoff = LISTEN_RETRY_MIN;
+	if (conf.broker != NULL) {
+		if (broker_socket_safe(conf.broker, 0, &errstr) == -1) {
+			fprintf(stderr, "wspipe: --broker=%s: %s\n",
+			    conf.broker, errstr);
+			return (-1);
+		}
+		lb.path = xstrdup(conf.broker);
+		lbroker_connect();
+		return (0);
+	}
+	lb.own = 1;
+	if (conf.broker_socket != NULL) {
+		if (broker_socket_safe(conf.broker_socket, 0, &errstr) == -1) {
+			fprintf(stderr, "wspipe: --broker-socket=%s: %s\n",
+			    conf.broker_socket, errstr);
+			return (-1);
+		}
+		lb.path = xstrdup(conf.broker_socket);
+	} else {
+		if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
+			tmp = "/tmp";
+		xasprintf(&dir, "%s/wspipe.XXXXXX", tmp);
+		if (mkdtemp(dir) == NULL) {
+			fprintf(stderr, "wspipe: %s: %s\n", dir, strerror(errno));
+			free(dir);
+			return (-1);
+		}
+		lb.dir = dir;
+		xasprintf(&lb.path, "%s/broker.sock", dir);
+	}
+	lbroker_start();
+	log_info("listen mode: broker socket %s", lb.path);
+	return (0);
+}
+
+/*
+ * Shutting down: the broker link closes and our own broker is ended
+ * (child.c reaps it before the loop ends).
+ */
+void
+listen_shutdown(void)
+{
+	if (lb.fd != -1)
+		lbroker_down("shutting down");
+	ev_timer_stop(EV_DEFAULT, &lb.retry);
+	ev_timer_stop(EV_DEFAULT, &lb.restart);
+	if (lb.own && lb.running)
+		child_terminate(&lb.ch);
+}
+
+/* At exit: our own broker's socket and directory go. */
+void
+listen_cleanup(void)
+{
+	if (lb.own && lb.path != NULL)
+		(void)unlink(lb.path);
+	if (lb.dir != NULL)
+		(void)rmdir(lb.dir);
+}
