@@ -522,16 +522,14 @@ httpd_timeout(struct conn *c)
 }
 
 /*
- * Reads while the answers so far are taken and c->in has room, and not
- * while an authorizer decides.
+ * Reads while the answers so far are taken and c->in has room; also
+ * while an authorizer decides, so that a client that leaves is noticed
+ * (what it sends waits in c->in, which is capped).
  */
 static int
 httpd_update(struct conn *c)
 {
-	struct httpd	*hd = c->role;
-
-	return (buf_len(&c->out) < HIGH_WATER && (hd->auth == NULL ||
-	    !auth_busy(hd->auth)));
+	return (buf_len(&c->out) < HIGH_WATER);
 }
 
 static void

@@ -32,7 +32,6 @@
 #include "wspipe.h"
 #include "pubsub.h"
 
-#define LISTEN_PUBLISH_INFLIGHT	16	/* a client's unanswered publishes */
 #define LISTEN_OKS_MAX		16	/* repeated subscribes owed an ok */
 
 /* What a subscription owes its client, and how far it has got. */
@@ -66,6 +65,7 @@ struct lclient {
 	struct buf		 msg;		/* the message being received */
 	int			 toolong;
 	size_t			 publishing;	/* unanswered publishes */
+	size_t			 pending;	/* unconfirmed subscriptions */
 	struct grants		 grants;
 	long long		 exp;		/* its token expires, or 0 */
 	ev_timer		 expiry;
@@ -218,9 +218,22 @@ listen_detach(struct lsub *s)
 		lbroker_leave(r);
 }
 
+/* One of lc's commands that waited for the broker is answered. */
+static void
+listen_settled(struct lclient *lc)
+{
+	/* The commands after it may be read now. */
+	if (--lc->pending == 0 && lc->s != NULL)
+		conn_kick(session_conn(lc->s));
+}
+
 static void
 listen_sub_free(struct lsub *s)
 {
+	if (s->flags & LSUB_PENDING) {
+		s->flags &= ~LSUB_PENDING;
+		s->lc->pending--;
+	}
 	if (s->r != NULL)
 		listen_detach(s);
 	if (s->flags & LSUB_OWED)
@@ -338,6 +351,7 @@ listen_confirmed(struct lres *r)
 		if (!(s->flags & LSUB_PENDING))
 			continue;
 		s->flags &= ~LSUB_PENDING;
+		listen_settled(s->lc);
 		/* The broker's update with the current state follows. */
 		listen_owe(s, LSUB_OWE_OK);
 		listen_catch_up(s->lc);
@@ -351,6 +365,8 @@ listen_refused(struct lres *r, const char *why)
 	struct lsub	*s;
 
 	while ((s = TAILQ_FIRST(&r->subs)) != NULL) {
+		if (s->flags & LSUB_PENDING)
+			listen_settled(s->lc);
 		s->name = xstrdup(r->name);
 		s->why = xstrdup(why);
 		s->flags &= ~(LSUB_PENDING | LSUB_OWE_OK | LSUB_OWE_STATE |
@@ -410,8 +426,10 @@ listen_subscribe(struct lclient *lc, const struct pubsub_msg *m)
 	if (r->ready) {
 		listen_owe(s, LSUB_OWE_OK | LSUB_OWE_STATE);
 		listen_catch_up(lc);
-	} else
+	} else {
 		s->flags |= LSUB_PENDING;
+		lc->pending++;
+	}
 }
 
 static void
@@ -472,6 +490,7 @@ listen_published(struct lclient *lc, const char *name, size_t len,
 	else
 		(void)listen_reply(lc, "error publish", name, len, why,
 		    strlen(why));
+	/* The reply is queued, and the commands after it may be read. */
 	conn_kick(session_conn(lc->s));
 }
 
@@ -603,16 +622,17 @@ listen_attach(void *arg, struct session *s)
 }
 
 /*
- * Another command may be read while the client's publishes in flight are
- * few: the broker's answers are owed to it.  Replies to the others fit,
- * as frames are parsed only under HIGH_WATER.
+ * A client's commands are answered in the order it sent them: the next
+ * one is read once the broker has answered those that wait for it (a
+ * publish, a subscribe it must confirm).  Replies to the others fit, as
+ * frames are parsed only under HIGH_WATER.
  */
 static int
 listen_room(void *arg)
 {
 	struct lclient	*lc = arg;
 
-	return (lc->publishing < LISTEN_PUBLISH_INFLIGHT);
+	return (lc->publishing == 0 && lc->pending == 0);
 }
 
 static void

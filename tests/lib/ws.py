@@ -682,12 +682,13 @@ class WS:
     returns the next message (str or bytes), raises Timeout, or Closed
     (with self.close_code set) when the connection has ended."""
 
-    def __init__(self, port, path='/', timeout=5.0, max_queue=1024):
+    def __init__(self, port, path='/', timeout=5.0, max_queue=1024,
+                 headers=None):
         self.url = 'ws://127.0.0.1:%d%s' % (port, path)
         self.ws = arun(websockets.connect(
             self.url, ping_interval=None, max_size=None,
             max_queue=max_queue, open_timeout=timeout, close_timeout=1,
-            compression=None), timeout + 1)
+            compression=None, extra_headers=headers), timeout + 1)
 
     def send(self, msg):
         arun(self.ws.send(msg), 10.0)
