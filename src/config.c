@@ -104,6 +104,8 @@ usage(int status)
 "       wspipe [options] --dir=dir\n"
 "       wspipe [options] --listen\n"
 "       wspipe broker --socket=path [--group=group] [--max-retained=bytes]\n"
+"                     [--max-states=n] [--max-resources=n]\n"
+"                     [--guest-retained=bytes] [--guest-states=n]\n"
 "       wspipe publish [--socket=path] resource [data]\n"
 "       wspipe subscribe [--socket=path] resource\n"
 "       wspipe --help | --version\n"
