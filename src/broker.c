@@ -54,6 +54,7 @@ struct bbudget {
 	char			*prefix;	/* NULL: the scripts' */
 	size_t			 nstates;
 	size_t			 bytes;
+	int			 held;		/* a state is being charged */
 };
 
 struct bres {
@@ -188,7 +189,7 @@ broker_guest_budget(const char *name)
 static void
 broker_budget_gc(struct bbudget *b)
 {
-	if (b == &broker_scripts || b->nstates > 0)
+	if (b == &broker_scripts || b->nstates > 0 || b->held)
 		return;
 	RB_REMOVE(bbudget_tree, &broker_guests, b);
 	free(b->prefix);
@@ -418,17 +419,20 @@ static int
 broker_retain(struct bres *r, struct bbudget *b, const char *data,
     size_t len)
 {
-	int	guest = b != &broker_scripts;
+	int	guest = b != &broker_scripts, ret = 0;
 
+	/* Forgetting r's old state, or evicting, must not free b. */
+	b->held = 1;
 	broker_forget(r);
 	while (guest && (b->nstates + 1 > broker_max.guest_states ||
-	    b->bytes + len > broker_max.guest_bytes))
-		if (broker_evict(b, r) == -1)
-			return (-1);
-	while (broker_stat.states + 1 > broker_max.states ||
-	    broker_stat.bytes + len > broker_max.bytes)
-		if (broker_evict(guest ? b : NULL, r) == -1)
-			return (-1);
+	    b->bytes + len > broker_max.guest_bytes) && ret == 0)
+		ret = broker_evict(b, r);
+	while ((broker_stat.states + 1 > broker_max.states ||
+	    broker_stat.bytes + len > broker_max.bytes) && ret == 0)
+		ret = broker_evict(guest ? b : NULL, r);
+	b->held = 0;
+	if (ret == -1)
+		return (-1);
 	r->data = xmalloc(len + 1);
 	memcpy(r->data, data, len);
 	r->datalen = len;

@@ -7,13 +7,17 @@
  * or in listen mode) and the child code, over a socketpair.  The input
  * picks the gateway's configuration, then is a script of client actions:
  * write bytes, run the loop while reading the answers, run it without
- * reading (backpressure), half-close, or vanish.  Under ASan+UBSan no
- * sequence may reach freed memory, and every connection and program must
- * be gone at the end of each input.
+ * reading (backpressure), half-close, or vanish.  In listen mode the
+ * target is also the broker, on a real UNIX socket: it answers the
+ * gateway's commands as a broker would (unless the input says not to),
+ * and the input may inject any line of its own, as a hostile or broken
+ * broker could.  Under ASan+UBSan no sequence may reach freed memory, and
+ * every connection and program must be gone at the end of each input.
  */
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <netinet/in.h>
 
@@ -31,6 +35,11 @@
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static char	fuzz_dir[] = "/tmp/wspipe-fuzz.XXXXXX";
+static char	fuzz_sock[80];
+static int	fuzz_lfd = -1, fuzz_bfd = -1;	/* the broker's end */
+static int	fuzz_answer;			/* answer as a broker does */
+
+static void	fuzz_broker_init(void);
 static char	fuzz_static[64], fuzz_cgi[64];
 static char	*fuzz_cat[] = { "/bin/cat", NULL };
 
@@ -70,8 +79,71 @@ fuzz_init(void)
 	conf.passenv = "PATH";
 	conf.ping_interval = 0;
 	conf.ping_timeout = 0;
+	conf.listen_max_clients = 64;
+	conf.listen_max_per_address = 64;
+	conf.listen_max_subs = 8;
+	conf.listen_cache = 65536;
 	log_init(LOG_LEVEL_NONE);
 	(void)ev_default_loop(EVFLAG_AUTO);
+	fuzz_broker_init();
+}
+
+/* Listens where the gateway's broker link will connect, and links it. */
+static void
+fuzz_broker_init(void)
+{
+	struct sockaddr_un	sun;
+
+	snprintf(fuzz_sock, sizeof fuzz_sock, "%s/broker.sock", fuzz_dir);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	strlcpy(sun.sun_path, fuzz_sock, sizeof sun.sun_path);
+	if ((fuzz_lfd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+	    bind(fuzz_lfd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
+	    listen(fuzz_lfd, 4) == -1)
+		abort();
+	conf.broker = fuzz_sock;
+	if (listen_init() == -1 || (fuzz_bfd = accept(fuzz_lfd, NULL,
+	    NULL)) == -1 || fcntl(fuzz_bfd, F_SETFL, O_NONBLOCK) == -1)
+		abort();
+}
+
+/* Reads the gateway's lines and, if asked, answers them as a broker. */
+static void
+fuzz_broker_pump(void)
+{
+	static char	 in[8192];
+	static size_t	 len;
+	char		 out[700], *nl, *sp;
+	ssize_t		 n;
+	size_t		 o;
+
+	while ((n = read(fuzz_bfd, in + len, sizeof in - 1 - len)) > 0) {
+		len += n;
+		while ((nl = memchr(in, '\n', len)) != NULL) {
+			*nl = '\0';
+			o = 0;
+			if (!fuzz_answer)
+				;
+			else if (strncmp(in, "publish ", 8) == 0 &&
+			    (sp = strchr(in + 8, ' ')) != NULL) {
+				*sp = '\0';
+				o = snprintf(out, sizeof out, "ok publish %s\n"
+				    "update %s %.200s\n", in + 8, in + 8,
+				    sp + 1);
+			} else if (strncmp(in, "subscribe ", 10) == 0 ||
+			    strncmp(in, "unsubscribe ", 12) == 0 ||
+			    strncmp(in, "get ", 4) == 0 ||
+			    strncmp(in, "hello ", 6) == 0)
+				o = snprintf(out, sizeof out, "ok %.600s\n", in);
+			if (o > 0 && o < sizeof out)
+				(void)write(fuzz_bfd, out, o);
+			len -= nl + 1 - in;
+			memmove(in, nl + 1, len);
+		}
+		if (len == sizeof in - 1)
+			len = 0;	/* an overlong line: drop it */
+	}
 }
 
 /* The gateway's configuration for this input. */
@@ -118,6 +190,7 @@ fuzz_run(int fd, int reading, int rounds)
 
 	for (i = 0; i < rounds; i++) {
 		ev_run(EV_DEFAULT, EVRUN_NOWAIT);
+		fuzz_broker_pump();
 		while (reading && fd != -1 && read(fd, buf, sizeof buf) > 0)
 			;
 	}
@@ -138,6 +211,8 @@ fuzz_finish(void)
 			child_kill_all();
 		}
 		ev_run(EV_DEFAULT, i < 200 ? EVRUN_NOWAIT : EVRUN_ONCE);
+		fuzz_answer = 1;
+		fuzz_broker_pump();
 	}
 	if (!TAILQ_EMPTY(&conns) || child_count() > 0)
 		abort();
@@ -161,6 +236,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || size > 65536)
 		return (0);
 	fuzz_mode(data[0]);
+	fuzz_answer = !(data[0] & 0x80);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == -1)
 		abort();
 	memset(&sin, 0, sizeof sin);
@@ -178,11 +254,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 1:
 		case 2:
 		case 3:
-			/* Write the next len bytes. */
-			len = (op >> 3) * 16 + (op & 3) + 1;
+			/* Write the next len bytes: as the client, or (0x80)
+			   as the broker. */
+			len = ((op >> 3) & 0xf) * 16 + (op & 3) + 1;
 			if (len > size - i)
 				len = size - i;
-			(void)write(sv[1], data + i, len);
+			(void)write(op & 0x80 ? fuzz_bfd : sv[1], data + i,
+			    len);
 			i += len;
 			fuzz_run(sv[1], 1, 2);
 			break;

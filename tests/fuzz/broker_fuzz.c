@@ -1,0 +1,142 @@
+/*
+ * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
+ *
+ * libFuzzer target for the broker (src/broker.c, compiled in whole so
+ * that its static functions are reached): lines from four connections,
+ * scripts' and gateways', some of which stop reading, drive the real
+ * command handlers under small limits.  After each input the budgets'
+ * books must balance, no limit may be exceeded, and once every
+ * connection has gone and every state is forgotten nothing is left.
+ *
+ * Input: records of one control byte then a line up to '\n'.  The
+ * control byte's low bits pick the connection, 0x40 makes it a gateway,
+ * 0x80 lets it read what is queued for it.
+ */
+
+#include "../../src/broker.c"
+
+#include <assert.h>
+
+#define FZ_CONNS	4
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+static struct bconn	*fz_conn[FZ_CONNS];
+
+static struct bconn *
+fz_open(void)
+{
+	struct bconn	*bc;
+	int		 sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		abort();
+	close(sv[1]);
+	bc = xcalloc(1, sizeof *bc);
+	bc->fd = sv[0];
+	RB_INIT(&bc->subs);
+	buf_init(&bc->in, BROKER_IN_CAP);
+	/* Small, so that a reader falling behind is reached. */
+	buf_init(&bc->out, 256 * 1024);
+	ev_io_init(&bc->io, broker_io_cb, bc->fd, EV_READ);
+	bc->io.data = bc;
+	TAILQ_INSERT_TAIL(&broker_conns, bc, entry);
+	broker_stat.conns++;
+	return (bc);
+}
+
+/* The books of every budget agree with the states they hold. */
+static void
+fz_check(void)
+{
+	struct bbudget	*b;
+	struct bres	*r;
+	size_t		 n = 0, bytes = 0, bn, bb, names = 0;
+
+	TAILQ_FOREACH(r, &broker_glru, glru) {
+		assert(r->data != NULL && r->budget != NULL);
+		n++;
+		bytes += r->datalen;
+	}
+	assert(n == broker_stat.states && bytes == broker_stat.bytes);
+	assert(n <= broker_max.states && bytes <= broker_max.bytes);
+	bn = bb = 0;
+	TAILQ_FOREACH(r, &broker_scripts.lru, lru) {
+		bn++;
+		bb += r->datalen;
+	}
+	assert(bn == broker_scripts.nstates && bb == broker_scripts.bytes);
+	RB_FOREACH(b, bbudget_tree, &broker_guests) {
+		bn = bb = 0;
+		TAILQ_FOREACH(r, &b->lru, lru) {
+			assert(r->budget == b);
+			bn++;
+			bb += r->datalen;
+		}
+		assert(bn > 0 && bn == b->nstates && bb == b->bytes);
+		assert(bn <= broker_max.guest_states &&
+		    bb <= broker_max.guest_bytes);
+	}
+	RB_FOREACH(r, bres_tree, &broker_res) {
+		assert(r->data != NULL || r->nsubs > 0);
+		names++;
+	}
+	assert(names == broker_stat.resources &&
+	    names <= broker_max.resources);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int	 init;
+	const uint8_t	*p = data, *end = data + size, *nl;
+	struct bconn	*bc;
+	struct bres	*r;
+	int		 i, k, dead[FZ_CONNS];
+
+	if (!init) {
+		ev_default_loop(EVFLAG_AUTO);
+		log_init(LOG_LEVEL_NONE);
+		signal(SIGPIPE, SIG_IGN);
+		broker_max.resources = 40;
+		broker_max.states = 20;
+		broker_max.bytes = 3 * PUBSUB_DATA_MAX;
+		broker_max.guest_states = 4;
+		broker_max.guest_bytes = PUBSUB_DATA_MAX;
+		init = 1;
+	}
+	for (i = 0; i < FZ_CONNS; i++)
+		fz_conn[i] = fz_open();
+	while (p < end) {
+		k = *p & (FZ_CONNS - 1);
+		bc = fz_conn[k];
+		if (*p & 0x40)
+			bc->gateway = 1;
+		if (*p & 0x80)
+			buf_drain(&bc->out, buf_len(&bc->out));
+		p++;
+		if ((nl = memchr(p, '\n', end - p)) == NULL)
+			nl = end;
+		if ((size_t)(nl - p) <= PUBSUB_LINE_MAX)
+			broker_line(bc, (const char *)p, nl - p);
+		p = nl + (nl < end);
+		/* Those that fell behind are closed, as in the loop. */
+		for (i = 0; i < FZ_CONNS; i++)
+			dead[i] = fz_conn[i]->dead;
+		broker_reap();
+		for (i = 0; i < FZ_CONNS; i++)
+			if (dead[i])
+				fz_conn[i] = fz_open();
+		fz_check();
+	}
+	for (i = 0; i < FZ_CONNS; i++)
+		broker_close(fz_conn[i]);
+	assert(broker_stat.subs == 0 && broker_stat.conns == 0);
+	while ((r = TAILQ_FIRST(&broker_glru)) != NULL) {
+		broker_forget(r);
+		broker_gc(r);
+	}
+	assert(broker_stat.resources == 0 && RB_EMPTY(&broker_guests) &&
+	    broker_stat.bytes == 0);
+	return (0);
+}
