@@ -42,6 +42,7 @@
 
 #define LRES_OWE_UNSUB	0x1
 #define LRES_OWE_GET	0x2
+#define LRES_OWE_SUB	0x4
 
 /* A client's publish the broker has not answered yet. */
 struct lpub {
@@ -200,6 +201,11 @@ lbroker_gc(struct lres *r)
 static void
 lbroker_pay(struct lres *r)
 {
+	if ((r->owe & LRES_OWE_SUB) && lbroker_send("subscribe", r->name,
+	    strlen(r->name), NULL, 0) == 0) {
+		r->owe &= ~LRES_OWE_SUB;
+		r->inflight++;
+	}
 	if ((r->owe & LRES_OWE_UNSUB) && lbroker_send("unsubscribe", r->name,
 	    strlen(r->name), NULL, 0) == 0) {
 		r->owe &= ~LRES_OWE_UNSUB;
@@ -256,8 +262,8 @@ lbroker_join(const char *name, size_t len, const char **why)
 	}
 	r->want = 1;
 	r->ready = 0;
-	if (lbroker_send("subscribe", r->name, len, NULL, 0) == 0)
-		r->inflight++;
+	if (lb.up)
+		lbroker_owe(r, LRES_OWE_SUB);
 	return (r);
 }
 
@@ -265,6 +271,17 @@ lbroker_join(const char *name, size_t len, const char **why)
 void
 lbroker_leave(struct lres *r)
 {
+	if (r->owe & LRES_OWE_SUB) {
+		/* Never sent: nothing to take back at the broker. */
+		r->owe &= ~LRES_OWE_SUB;
+		if (r->owe == 0)
+			TAILQ_REMOVE(&lbroker_owed, r, owed);
+		if (r->inflight == 0) {
+			r->want = 0;
+			lbroker_gc(r);
+			return;
+		}
+	}
 	if (r->want && lb.up) {
 		r->want = 0;
 		lbroker_owe(r, LRES_OWE_UNSUB);
@@ -438,10 +455,8 @@ lbroker_up(void)
 			lbroker_gc(r);
 			continue;
 		}
-		(void)lbroker_send("subscribe", r->name, strlen(r->name), NULL,
-		    0);
 		r->want = 1;
-		r->inflight = 1;
+		lbroker_owe(r, LRES_OWE_SUB);
 	}
 	log_info("connected to the broker at %s", lb.path);
 }
