@@ -102,6 +102,9 @@ lbroker_find(const char *name, size_t len)
 	struct lres	 key;
 	char		 buf[PUBSUB_RESOURCE_MAX + 1];
 
+	/* A name from a broker's answer has not been checked yet. */
+	if (!pubsub_resource_valid(name, len))
+		return (NULL);
 	memcpy(buf, name, len);
 	buf[len] = '\0';
 	key.name = buf;

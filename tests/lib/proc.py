@@ -75,8 +75,10 @@ def settle(fn, timeout=5.0, still=0.3, interval=0.02):
 def proc_stat(pid):
     """(state, ppid, pgrp) of pid, or None if it does not exist."""
     try:
-        with open('/proc/%d/stat' % pid) as f:
-            s = f.read()
+        # A command name may hold any byte (a test names a script
+        # with 0x9b): read bytes.
+        with open('/proc/%d/stat' % pid, 'rb') as f:
+            s = f.read().decode('utf-8', 'replace')
     except (FileNotFoundError, ProcessLookupError):
         return None
     rest = s[s.rfind(')') + 2:].split()
@@ -140,9 +142,9 @@ def fd_count(pid):
 
 def proc_status(pid, key):
     """A numeric field of /proc/PID/status (VmRSS in kB, ...)."""
-    with open('/proc/%d/status' % pid) as f:
+    with open('/proc/%d/status' % pid, 'rb') as f:
         for line in f:
-            if line.startswith(key + ':'):
+            if line.startswith(key.encode() + b':'):
                 return int(line.split()[1])
     return None
 
@@ -153,8 +155,8 @@ def rss_kib(pid):
 
 def proc_cputime(pid):
     """utime+stime of pid, in seconds."""
-    with open('/proc/%d/stat' % pid) as f:
-        st = f.read()
+    with open('/proc/%d/stat' % pid, 'rb') as f:
+        st = f.read().decode('utf-8', 'replace')
     fields = st[st.rindex(')') + 2:].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
