@@ -154,10 +154,11 @@ def broker_answers(path, timeout=0.5):
 def subscribed(ws, sock, resource, timeout=10.0):
     """Waits until the broker delivers resource's updates to ws.
 
-    "ok subscribe" means the gateway has the subscription; until the issue
-    about it is resolved, the broker may get it a moment later.  Publishes
-    markers from a script until one arrives, then reads up to the last
-    one: an event to synchronise on, not a sleep.  Returns (ok, why)."""
+    "ok subscribe" now means subscribed at the broker (tests/hostile-
+    listen-promise.py holds the gateway to it); this stronger check, for
+    tests about delivery itself, publishes markers from a script until one
+    arrives, then reads up to the last one: an event to synchronise on,
+    not a sleep.  Returns (ok, why)."""
     deadline = time.monotonic() + timeout
     c = LineConn(sock)
     n = 0
