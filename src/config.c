@@ -30,7 +30,8 @@ enum {
 	OPT_SSLCERT, OPT_SSLKEY, OPT_LISTEN, OPT_LISTEN_PUBLISH, OPT_BROKER,
 	OPT_BROKER_SOCKET, OPT_LISTEN_MAX_CLIENTS, OPT_LISTEN_MAX_PER_ADDRESS,
 	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_JWT_KEY, OPT_AUTHORIZER,
-	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY
+	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY,
+	OPT_PINGMS, OPT_LICENSE
 };
 
 static const struct option config_options[] = {
@@ -70,6 +71,9 @@ static const struct option config_options[] = {
 	{ "authorizer",		required_argument, NULL, OPT_AUTHORIZER },
 	{ "sslcert",		required_argument, NULL, OPT_SSLCERT },
 	{ "sslkey",		required_argument, NULL, OPT_SSLKEY },
+	{ "pingms",		required_argument, NULL, OPT_PINGMS },
+	{ "maxframesize",	required_argument, NULL, OPT_MAXMSG },
+	{ "license",		no_argument,	   NULL, OPT_LICENSE },
 	{ "help",		no_argument,	   NULL, OPT_HELP },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	/* websocketd options that wspipe does not have yet. */
@@ -78,6 +82,9 @@ static const struct option config_options[] = {
 	{ "unixsocket",		required_argument, NULL, OPT_LATER },
 	{ NULL,			0,		   NULL, 0 }
 };
+
+/* --license prints COPYING, compiled in as config_license_text. */
+#include "copying.h"
 
 static const char *const config_levels[] = {
 	"debug", "trace", "access", "info", "error", "fatal", "none"
@@ -93,6 +100,7 @@ usage(int status)
 "              [--header-http=header] [--header-ws=header] [--loglevel=level]\n"
 "              [--maxforks=n] [--maxmsg=bytes] [--origin=list] [--passenv=list]\n"
 "              [--ping-interval=seconds] [--ping-timeout=seconds]\n"
+"              [--pingms=ms] [--maxframesize=bytes]\n"
 "              [--port=port] [--sameorigin] [--ssl --sslcert=file --sslkey=file]\n"
 "              [--subprotocol=list] [--staticdir=dir] [--cgidir=dir]\n"
 "              [--devconsole] [--trust-proxy=list] [--listen=path]\n"
@@ -108,7 +116,7 @@ usage(int status)
 "                     [--guest-retained=bytes] [--guest-states=n]\n"
 "       wspipe publish [--socket=path] resource [data]\n"
 "       wspipe subscribe [--socket=path] resource\n"
-"       wspipe --help | --version\n"
+"       wspipe --help | --version | --license\n"
 "\n"
 "Runs COMMAND for every WebSocket connection: each message becomes a line\n"
 "on its stdin, each line it prints becomes a message.\n"
@@ -120,6 +128,7 @@ usage(int status)
 "                      but the fd limit (default 1024)\n"
 "  --maxmsg=BYTES      largest message accepted from a client; 0: no\n"
 "                      limit (default 16777216)\n"
+"  --maxframesize=BYTES  websocketd's name for --maxmsg\n"
 "  --closems=MS        added to each wait before signalling a program\n"
 "                      whose client has gone (default 0)\n"
 "  --passenv=LIST      variables passed to programs (default\n"
@@ -138,6 +147,8 @@ usage(int status)
 "                      (default 30)\n"
 "  --ping-timeout=SECONDS   close a client that has not answered a ping\n"
 "                      within this time; 0: never (default 20)\n"
+"  --pingms=MS         websocketd's: --ping-interval in milliseconds, with\n"
+"                      twice that as --ping-timeout\n"
 "  --staticdir=DIR     serve the files under DIR over plain HTTP\n"
 "  --cgidir=DIR        run executables under DIR as CGI scripts\n"
 "  --dir=DIR           WebSocket /a/b runs DIR/a/b (instead of COMMAND)\n"
@@ -161,6 +172,7 @@ usage(int status)
 "                      (default access)\n"
 "  --help              print this help and exit\n"
 "  --version           print the version and exit\n"
+"  --license           print the licence and exit\n"
 "\n"
 "Exit status: 0 after a normal or signalled shutdown, 1 for a bad\n"
 "configuration or COMMAND, 2 for a usage error, 3 if it cannot listen.\n"
@@ -451,6 +463,15 @@ config_parse(int argc, char **argv)
 		case OPT_HELP:
 			usage(0);
 			/* NOTREACHED */
+		case OPT_PINGMS:
+			/* websocketd's: the pong is awaited twice as long. */
+			conf.ping_interval = config_number("pingms", optarg, 0,
+			    86400000) / 1000.0;
+			conf.ping_timeout = 2 * conf.ping_interval;
+			break;
+		case OPT_LICENSE:
+			fputs(config_license_text, stdout);
+			exit(0);
 		case OPT_VERSION:
 			printf("%s %s\n", WSPIPE_NAME, PACKAGE_VERSION);
 			exit(0);

@@ -472,7 +472,7 @@ session_ping_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		s->ping_sent = 0;
 	if (s->ping_sent != 0 && conf.ping_timeout > 0 &&
 	    now - s->ping_sent >= conf.ping_timeout) {
-		conn_log(c, LOG_LEVEL_INFO, "no frame in %us after a ping",
+		conn_log(c, LOG_LEVEL_INFO, "no frame in %gs after a ping",
 		    conf.ping_timeout);
 		conn_close(c, "ping timeout");
 		return;

@@ -70,8 +70,8 @@ struct config {
 	int		  sameorigin;
 	char		 *subprotocol;
 	int		  loglevel;
-	unsigned int	  ping_interval;	/* seconds, 0: off */
-	unsigned int	  ping_timeout;
+	double		  ping_interval;	/* seconds, 0: off */
+	double		  ping_timeout;
 	int		  ssl;
 	char		 *sslcert;
 	char		 *sslkey;
