@@ -20,7 +20,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 
@@ -39,6 +39,7 @@ struct jwt_key {
 	EVP_PKEY	*pkey;		/* RS256, ES256 */
 	unsigned char	*secret;	/* HS256 */
 	size_t		 secretlen;
+	EVP_MAC_CTX	*mac;		/* HS256, keyed once at load */
 };
 
 enum jwt_json_type {
@@ -153,6 +154,25 @@ jwt_key_type(struct jwt_key *k, const char **errstr)
  * A file holding a PEM block is a public key, never a secret: reading
  * one as HMAC bytes is how algorithm confusion begins.
  */
+static int
+jwt_mac_init(struct jwt_key *k)
+{
+	OSSL_PARAM	 params[2];
+	EVP_MAC		*mac;
+	char		 digest[] = "SHA256";
+
+	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		return (-1);
+	k->mac = EVP_MAC_CTX_new(mac);
+	EVP_MAC_free(mac);
+	params[0] = OSSL_PARAM_construct_utf8_string("digest", digest, 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (k->mac == NULL || EVP_MAC_init(k->mac, k->secret, k->secretlen,
+	    params) != 1)
+		return (-1);
+	return (0);
+}
+
 struct jwt_key *
 jwt_key_load(const char *path, const char **errstr)
 {
@@ -181,6 +201,11 @@ jwt_key_load(const char *path, const char **errstr)
 		memcpy(k->secret, buf, len);
 		k->secretlen = len;
 		k->alg = JWT_HS256;
+		/* Fetched and keyed once: HMAC() looks both up each call. */
+		if (jwt_mac_init(k) == -1) {
+			*errstr = "cannot set up hmac-sha256";
+			goto fail;
+		}
 	} else {
 		ERR_set_mark();
 		if ((bio = BIO_new_mem_buf(buf, (int)len)) != NULL)
@@ -214,6 +239,7 @@ jwt_key_free(struct jwt_key *k)
 		free(k->secret);
 	}
 	EVP_PKEY_free(k->pkey);
+	EVP_MAC_CTX_free(k->mac);
 	free(k);
 }
 
@@ -696,11 +722,13 @@ jwt_sig_hmac(const struct jwt_key *k, const char *in, size_t inlen,
     const unsigned char *sig, size_t siglen)
 {
 	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	mdlen = 0;
+	size_t		mdlen = 0;
 	int		good;
 
-	if (HMAC(EVP_sha256(), k->secret, (int)k->secretlen,
-	    (const unsigned char *)in, inlen, md, &mdlen) == NULL)
+	/* A NULL key starts again with the key set at load. */
+	if (EVP_MAC_init(k->mac, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(k->mac, (const unsigned char *)in, inlen) != 1 ||
+	    EVP_MAC_final(k->mac, md, &mdlen, sizeof md) != 1)
 		return (0);
 	/* The length is public; the bytes are compared in constant time. */
 	good = mdlen == 32 && siglen == mdlen &&
