@@ -290,6 +290,23 @@ conn_flush(struct conn *c)
 	return (0);
 }
 
+/*
+ * Writes what c->out holds now, as far as the socket takes it, and leaves
+ * an error to c's own callback: for a fan-out, under whose loop no role
+ * hook may run.
+ */
+void
+conn_write(struct conn *c)
+{
+	ssize_t	n;
+
+	while (!(c->flags & CONN_SOCK_CLOSED) && buf_len(&c->out) > 0) {
+		if ((n = conn_send(c, buf_head(&c->out), buf_len(&c->out))) <= 0)
+			return;
+		buf_drain(&c->out, n);
+	}
+}
+
 /* Writes c's output from its own callback, after the current event. */
 void
 conn_kick(struct conn *c)

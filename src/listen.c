@@ -33,6 +33,7 @@
 #include "pubsub.h"
 
 #define LISTEN_OKS_MAX		16	/* repeated subscribes owed an ok */
+#define LISTEN_WRITE_AT		(4 * 1024)	/* write a client's queue now */
 
 /* What a subscription owes its client, and how far it has got. */
 #define LSUB_PENDING	0x01	/* the broker has not confirmed it yet */
@@ -191,16 +192,34 @@ listen_owe(struct lsub *s, int what)
 	TAILQ_INSERT_TAIL(&s->lc->owed, s, oentry);
 }
 
-/* Sends the resource's state to one subscriber, or owes it. */
+/*
+ * Sends the resource's state to one subscriber, or owes it.  The client's
+ * queue is written to the socket as it passes LISTEN_WRITE_AT, not only
+ * after the whole fan-out: one read from the broker may hold hundreds of
+ * updates, and a client that keeps up must not see its queue reach
+ * HIGH_WATER (and its states conflated) within one read.
+ */
 static void
 listen_deliver(struct lsub *s)
 {
 	struct lres	*r = s->r;
+	size_t		 before;
 
-	if ((s->flags & LSUB_OWED) || listen_full(s->lc) || r->data == NULL ||
-	    listen_reply(s->lc, "update", r->name, strlen(r->name),
-	    r->data, r->datalen) == -1)
+	if ((s->flags & LSUB_OWED) || listen_full(s->lc) || r->data == NULL) {
 		listen_owe(s, LSUB_OWE_STATE);
+		return;
+	}
+	before = session_queued(s->lc->s);
+	if (listen_reply(s->lc, "update", r->name, strlen(r->name), r->data,
+	    r->datalen) == -1) {
+		listen_owe(s, LSUB_OWE_STATE);
+		return;
+	}
+	if (session_queued(s->lc->s) >= LISTEN_WRITE_AT)
+		conn_write(session_conn(s->lc->s));
+	/* Its own callback writes the rest, once per client. */
+	if (before == 0 && session_queued(s->lc->s) > 0)
+		conn_kick(session_conn(s->lc->s));
 }
 
 /* Takes s out of its resource and its client's tree. */
@@ -317,10 +336,6 @@ listen_fan_out(struct lres *r)
 			continue;
 		listen_deliver(s);
 	}
-	/* One write per client, after the loop: c stays valid in it. */
-	TAILQ_FOREACH(s, &r->subs, rentry)
-		if (s->lc->s != NULL && session_queued(s->lc->s) > 0)
-			conn_kick(session_conn(s->lc->s));
 }
 
 /* The broker's "state" for r arrived (or its "ok get": maybe none). */
