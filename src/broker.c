@@ -5,9 +5,11 @@
  * listen mode, each with its subscribers and its last state, and speaks
  * pubsub.c's lines on a UNIX socket to gateways, publishers and
  * subscribers alike.  Retained state is bounded and forgotten least
- * recently published first; a connection that does not read its updates
- * is dropped once its queue passes BROKER_QUEUE_MAX, so no reader can
- * stall a publisher or grow the broker.
+ * recently published first.  A connection that falls more than
+ * BROKER_BEHIND behind gets only the newest state of each of its
+ * resources once it catches up (conflation, as a gateway does for a slow
+ * browser), and one whose queue still passes BROKER_QUEUE_MAX is dropped,
+ * so no reader can stall a publisher or grow the broker.
  */
 
 #include <sys/queue.h>
@@ -30,6 +32,9 @@
 #include "pubsub.h"
 
 #define BROKER_QUEUE_MAX	(8 * 1024 * 1024)
+#ifndef BROKER_BEHIND	/* the fuzz target's is small */
+#define BROKER_BEHIND		(4 * 1024 * 1024)	/* updates conflated */
+#endif
 #define BROKER_IN_CAP		(PUBSUB_LINE_MAX + 2)
 #define BROKER_LIST_MAX		10000	/* lines a list answers at most */
 #define BROKER_EVICT_SCAN	64	/* states looked at to free a name */
@@ -39,8 +44,10 @@ struct bconn;
 struct bsub {
 	RB_ENTRY(bsub)		 centry;	/* in the connection's tree */
 	TAILQ_ENTRY(bsub)	 rentry;	/* in the resource's list */
+	TAILQ_ENTRY(bsub)	 oentry;	/* owed its newest state */
 	struct bconn		*bc;
 	struct bres		*r;
+	int			 owed;
 };
 
 /*
@@ -76,6 +83,7 @@ RB_HEAD(bsub_tree, bsub);
 struct bconn {
 	TAILQ_ENTRY(bconn)	 entry;
 	struct bsub_tree	 subs;
+	TAILQ_HEAD(, bsub)	 owed;		/* conflated while behind */
 	size_t			 nsubs;
 	int			 fd;
 	ev_io			 io;
@@ -386,6 +394,8 @@ broker_unsub(struct bsub *s)
 
 	TAILQ_REMOVE(&r->subs, s, rentry);
 	RB_REMOVE(bsub_tree, &bc->subs, s);
+	if (s->owed)
+		TAILQ_REMOVE(&bc->owed, s, oentry);
 	r->nsubs--;
 	bc->nsubs--;
 	broker_stat.subs--;
@@ -480,9 +490,37 @@ broker_publish(struct bconn *bc, const struct pubsub_msg *m)
 	/* Taken: a gateway's publisher hears so before its own update. */
 	if (bc->gateway)
 		broker_ok(bc, m, r->name);
-	TAILQ_FOREACH(s, &r->subs, rentry)
+	TAILQ_FOREACH(s, &r->subs, rentry) {
+		/* Behind: it will get the newest state when it catches up. */
+		if (s->owed || buf_len(&s->bc->out) >= BROKER_BEHIND) {
+			if (!s->owed) {
+				s->owed = 1;
+				TAILQ_INSERT_TAIL(&s->bc->owed, s, oentry);
+			}
+			continue;
+		}
 		broker_sendf(s->bc, "update", r->name, m->data, m->datalen);
-	broker_stat.deliveries += r->nsubs;
+		broker_stat.deliveries++;
+	}
+}
+
+/* bc has caught up: the newest state of each resource it missed. */
+static void
+broker_catch_up(struct bconn *bc)
+{
+	struct bsub	*s;
+
+	while (!bc->dead && buf_len(&bc->out) < BROKER_BEHIND / 2 &&
+	    (s = TAILQ_FIRST(&bc->owed)) != NULL) {
+		TAILQ_REMOVE(&bc->owed, s, oentry);
+		s->owed = 0;
+		/* A state evicted meanwhile is gone for everyone. */
+		if (s->r->data != NULL) {
+			broker_sendf(bc, "update", s->r->name, s->r->data,
+			    s->r->datalen);
+			broker_stat.deliveries++;
+		}
+	}
 }
 
 /* "state R DATA" if R has one, then "ok get R". */
@@ -691,8 +729,10 @@ broker_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		n = write(bc->fd, buf_head(&bc->out), buf_len(&bc->out));
 		if (n == -1 && errno != EAGAIN && errno != EINTR)
 			bc->dead = 1;
-		else if (n > 0)
+		else if (n > 0) {
 			buf_drain(&bc->out, n);
+			broker_catch_up(bc);
+		}
 	}
 	if ((revents & EV_READ) && !bc->dead) {
 		p = buf_reserve(&bc->in, buf_room(&bc->in));
@@ -720,6 +760,7 @@ broker_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		bc = xcalloc(1, sizeof *bc);
 		bc->fd = fd;
 		RB_INIT(&bc->subs);
+		TAILQ_INIT(&bc->owed);
 		broker_stat.conns++;
 		buf_init(&bc->in, BROKER_IN_CAP);
 		buf_init(&bc->out, BROKER_QUEUE_MAX);

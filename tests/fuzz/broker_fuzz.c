@@ -13,6 +13,9 @@
  * 0x80 lets it read what is queued for it.
  */
 
+/* Small, so that a reader's conflation is reached within an input. */
+#define BROKER_BEHIND	(16 * 1024)
+
 #include "../../src/broker.c"
 
 #include <assert.h>
@@ -35,6 +38,7 @@ fz_open(void)
 	bc = xcalloc(1, sizeof *bc);
 	bc->fd = sv[0];
 	RB_INIT(&bc->subs);
+	TAILQ_INIT(&bc->owed);
 	buf_init(&bc->in, BROKER_IN_CAP);
 	/* Small, so that a reader falling behind is reached. */
 	buf_init(&bc->out, 256 * 1024);
@@ -112,8 +116,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bc = fz_conn[k];
 		if (*p & 0x40)
 			bc->gateway = 1;
-		if (*p & 0x80)
+		if (*p & 0x80) {
 			buf_drain(&bc->out, buf_len(&bc->out));
+			broker_catch_up(bc);
+		}
 		p++;
 		if ((nl = memchr(p, '\n', end - p)) == NULL)
 			nl = end;
