@@ -31,7 +31,7 @@ enum {
 	OPT_BROKER_SOCKET, OPT_LISTEN_MAX_CLIENTS, OPT_LISTEN_MAX_PER_ADDRESS,
 	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_JWT_KEY, OPT_AUTHORIZER,
 	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY,
-	OPT_PINGMS, OPT_LICENSE
+	OPT_PINGMS, OPT_LICENSE, OPT_UNIXSOCKET, OPT_UNIXSOCKET_MODE
 };
 
 static const struct option config_options[] = {
@@ -79,7 +79,8 @@ static const struct option config_options[] = {
 	/* websocketd options that wspipe does not have yet. */
 	{ "redirport",		required_argument, NULL, OPT_LATER },
 	{ "reverselookup",	optional_argument, NULL, OPT_LATER },
-	{ "unixsocket",		required_argument, NULL, OPT_LATER },
+	{ "unixsocket",		required_argument, NULL, OPT_UNIXSOCKET },
+	{ "unixsocket-mode",	required_argument, NULL, OPT_UNIXSOCKET_MODE },
 	{ NULL,			0,		   NULL, 0 }
 };
 
@@ -103,7 +104,8 @@ usage(int status)
 "              [--pingms=ms] [--maxframesize=bytes]\n"
 "              [--port=port] [--sameorigin] [--ssl --sslcert=file --sslkey=file]\n"
 "              [--subprotocol=list] [--staticdir=dir] [--cgidir=dir]\n"
-"              [--devconsole] [--trust-proxy=list] [--listen=path]\n"
+"              [--devconsole] [--trust-proxy=list] [--unixsocket=path]\n"
+"              [--unixsocket-mode=mode] [--listen=path]\n"
 "              [--listen-publish[=prefix]] [--broker=socket]\n"
 "              [--broker-socket=socket] [--listen-max-clients=n]\n"
 "              [--listen-max-per-address=n] [--listen-max-subs=n]\n"
@@ -123,6 +125,8 @@ usage(int status)
 "\n"
 "  --port=PORT         TCP port to listen on (default 80, 443 with --ssl)\n"
 "  --address=ADDR      address to listen on, repeatable (default: all)\n"
+"  --unixsocket=PATH   also (alone: only) listen on this UNIX socket\n"
+"  --unixsocket-mode=MODE  its octal mode (default 0660)\n"
 "  --binary            relay raw bytes as binary messages\n"
 "  --maxforks=N        most programs running at once; 0: no limit\n"
 "                      but the fd limit (default 1024)\n"
@@ -206,6 +210,21 @@ config_number(const char *name, const char *s, long long min, long long max)
 		config_die(EXIT_CONFIG, "--%s=%s: %s (%lld to %lld)", name, s,
 		    errstr, min, max);
 	return (n);
+}
+
+/* An octal file mode, such as 0660. */
+static mode_t
+config_mode(const char *s)
+{
+	char		*end;
+	unsigned long	 m;
+
+	errno = 0;
+	m = strtoul(s, &end, 8);
+	if (*s == '\0' || *end != '\0' || errno != 0 || m > 0777)
+		config_die(EXIT_CONFIG, "--unixsocket-mode=%s: an octal mode "
+		    "up to 0777", s);
+	return ((mode_t)m);
 }
 
 static int
@@ -315,6 +334,7 @@ config_parse(int argc, char **argv)
 	conf.ping_interval = 30;
 	conf.ping_timeout = 20;
 	conf.passenv = xstrdup("PATH,LD_LIBRARY_PATH");
+	conf.unixsocket_mode = 0660;
 	conf.listen_max_clients = 10000;
 	conf.listen_max_per_address = 256;
 	conf.listen_max_subs = 1024;
@@ -463,6 +483,13 @@ config_parse(int argc, char **argv)
 		case OPT_HELP:
 			usage(0);
 			/* NOTREACHED */
+		case OPT_UNIXSOCKET:
+			free(conf.unixsocket);
+			conf.unixsocket = xstrdup(optarg);
+			break;
+		case OPT_UNIXSOCKET_MODE:
+			conf.unixsocket_mode = config_mode(optarg);
+			break;
 		case OPT_PINGMS:
 			/* websocketd's: the pong is awaited twice as long. */
 			conf.ping_interval = config_number("pingms", optarg, 0,
@@ -491,8 +518,6 @@ config_parse(int argc, char **argv)
 	    (!conf.ssl || conf.sslcert == NULL || conf.sslkey == NULL))
 		config_die(EXIT_CONFIG, "--ssl, --sslcert and --sslkey go "
 		    "together");
-	if (conf.port == 0)
-		conf.port = conf.ssl ? 443 : 80;
 	/* websocketd: the console would shadow the files it serves. */
 	if (conf.devconsole && (conf.staticdir != NULL || conf.cgidir != NULL))
 		config_die(EXIT_CONFIG, "--devconsole cannot be used with "

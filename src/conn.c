@@ -74,7 +74,8 @@ conn_peer(struct conn *c, struct sockaddr *sa)
 		inet_ntop(AF_INET, &s4->sin_addr, c->addr, sizeof c->addr);
 		snprintf(c->port, sizeof c->port, "%u", ntohs(s4->sin_port));
 	} else {
-		strlcpy(c->addr, "local", sizeof c->addr);
+		/* --unixsocket: websocketd's REMOTE_ADDR for it. */
+		strlcpy(c->addr, "unix-socket", sizeof c->addr);
 		strlcpy(c->port, "0", sizeof c->port);
 	}
 	snprintf(c->tag, sizeof c->tag, "#%lu %s%s%s:%s", c->id,

@@ -192,6 +192,16 @@ env_remote(struct conn *c, struct http_request *h, char *out, size_t outsz,
 	free(list);
 }
 
+/* The client's address as REMOTE_ADDR gives it (--trust-proxy). */
+void
+env_client_addr(struct conn *c, struct http_request *h, char *out,
+    size_t outsz)
+{
+	int	https;
+
+	env_remote(c, h, out, outsz, &https);
+}
+
 /*
  * Returns a NULL-terminated environment for the program of c: a
  * WebSocket program (protocol is the chosen subprotocol) or, with a NULL

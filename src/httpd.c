@@ -210,10 +210,12 @@ httpd_listen(struct conn *c, const char *path, const char *protocol)
 	struct lclient	*lc;
 	struct grants	 g;
 	const char	*why;
+	char		 addr[64];
 	int		 status;
 
 	/* Checked again: others may have come while an authorizer ran. */
-	if ((status = listen_admit(c->addr, &why)) != 0) {
+	env_client_addr(c, hd->req, addr, sizeof addr);
+	if ((status = listen_admit(addr, &why)) != 0) {
 		httpd_error(c, status, why);
 		return;
 	}
@@ -228,7 +230,7 @@ httpd_listen(struct conn *c, const char *path, const char *protocol)
 	if (hd->auth != NULL)
 		(void)grants_merge(&g, &hd->auth->grants);
 	conn_log(c, LOG_LEVEL_INFO, "listen %s", path);
-	lc = listen_new(c->addr, &g, hd->exp);
+	lc = listen_new(addr, &g, hd->exp);
 	(void)session_start(c, &listen_backend, lc, path, 1);
 	httpd_upgraded(c, hd);
 }
@@ -269,11 +271,13 @@ httpd_authorize(struct conn *c, int listen, const char *protocol)
 {
 	struct httpd	*hd = c->role;
 	const char	*why;
+	char		 addr[64];
 	int		 status;
 
 	if (hd->authorized)
 		return (0);
-	if (listen && ((status = listen_admit(c->addr, &why)) != 0 ||
+	env_client_addr(c, hd->req, addr, sizeof addr);
+	if (listen && ((status = listen_admit(addr, &why)) != 0 ||
 	    (status = auth_token(hd->req, &hd->grants, &hd->exp,
 	    &why)) != 0)) {
 		httpd_error(c, status, why);

@@ -106,6 +106,7 @@ main(int argc, char **argv)
 	if (auth_init() == -1 || (conf.listen && listen_init() == -1))
 		exit(EXIT_CONFIG);
 	if (server_listen() == -1) {
+		server_cleanup();
 		if (conf.listen) {
 			listen_shutdown();
 			listen_cleanup();
@@ -117,6 +118,7 @@ main(int argc, char **argv)
 	    "running" : "in listen mode", conf.dir != NULL ? conf.dir :
 	    conf.command != NULL ? conf.command : "");
 	ev_run(loop, 0);
+	server_cleanup();
 	if (conf.listen)
 		listen_cleanup();
 	conn_reap();

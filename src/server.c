@@ -2,12 +2,16 @@
  * Copyright (c) 2026 The wspipe authors.  ISC licence, see COPYING.
  *
  * Listening sockets and accept.  Without --address, one dual-stack
- * socket on [::] serves IPv6 and IPv4 (0.0.0.0 where IPv6 is missing).
+ * socket on [::] serves IPv6 and IPv4 (0.0.0.0 where IPv6 is missing);
+ * --unixsocket adds (or, alone, replaces) a UNIX socket, for a reverse
+ * proxy on the same machine.
  * When the fd limit is reached, accepting stops and a one-second timer
  * re-arms it, so the loop never spins on EMFILE and never exits.
  */
 
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include <netinet/in.h>
 
@@ -27,6 +31,7 @@ struct listener {
 };
 
 static TAILQ_HEAD(, listener) listeners = TAILQ_HEAD_INITIALIZER(listeners);
+static int		server_unix_made;	/* we created conf.unixsocket */
 static ev_timer		server_backoff;
 static int		server_paused;
 
@@ -92,10 +97,77 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+static void
+server_add(int fd)
+{
+	struct listener	*l;
+
+	l = xcalloc(1, sizeof *l);
+	l->fd = fd;
+	ev_io_init(&l->io, server_accept_cb, fd, EV_READ);
+	l->io.data = l;
+	ev_io_start(EV_DEFAULT, &l->io);
+	TAILQ_INSERT_TAIL(&listeners, l, entry);
+}
+
+/*
+ * Listens on --unixsocket: a stale socket file is replaced, a socket that
+ * a live server answers on is not, and the file gets --unixsocket-mode.
+ */
+static int
+server_listen_unix(const char *path)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	int			 fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlcpy(sun.sun_path, path, sizeof sun.sun_path) >=
+	    sizeof sun.sun_path) {
+		log_warnx("--unixsocket=%s: path too long", path);
+		return (-1);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		fatal("socket");
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+		log_warnx("--unixsocket=%s: a server is already listening "
+		    "there", path);
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	/* Only a socket is replaced, never another kind of file. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_warnx("--unixsocket=%s: not a socket", path);
+			return (-1);
+		}
+		(void)unlink(path);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		fatal("socket");
+	if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		log_warn("cannot listen on %s", path);
+		close(fd);
+		return (-1);
+	}
+	server_unix_made = 1;
+	if (chmod(path, conf.unixsocket_mode) == -1 ||
+	    listen(fd, SOMAXCONN) == -1) {
+		log_warn("cannot listen on %s", path);
+		close(fd);
+		return (-1);
+	}
+	server_add(fd);
+	log_info("listening on %s", path);
+	return (0);
+}
+
 static int
 server_bind(struct addrinfo *ai, const char *name, int dualstack)
 {
-	struct listener	*l;
 	int		 fd, on = 1, off = 0;
 
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
@@ -114,12 +186,7 @@ server_bind(struct addrinfo *ai, const char *name, int dualstack)
 		close(fd);
 		return (-1);
 	}
-	l = xcalloc(1, sizeof *l);
-	l->fd = fd;
-	ev_io_init(&l->io, server_accept_cb, fd, EV_READ);
-	l->io.data = l;
-	ev_io_start(EV_DEFAULT, &l->io);
-	TAILQ_INSERT_TAIL(&listeners, l, entry);
+	server_add(fd);
 	log_info("listening on %s port %d", name, conf.port);
 	return (0);
 }
@@ -162,6 +229,15 @@ server_listen(void)
 	size_t	i;
 
 	ev_init(&server_backoff, server_backoff_cb);
+	if (conf.unixsocket != NULL &&
+	    server_listen_unix(conf.unixsocket) == -1)
+		return (-1);
+	/* websocketd: --unixsocket alone listens on no port. */
+	if (conf.unixsocket != NULL && conf.port == 0 &&
+	    conf.addresses.n == 0)
+		return (0);
+	if (conf.port == 0)
+		conf.port = conf.ssl ? 443 : 80;
 	if (conf.addresses.n == 0) {
 		if (server_listen_one("::", 1) == 0)
 			return (0);
@@ -171,6 +247,14 @@ server_listen(void)
 		if (server_listen_one(conf.addresses.v[i], 0) == -1)
 			return (-1);
 	return (0);
+}
+
+/* At exit: the UNIX socket we made goes. */
+void
+server_cleanup(void)
+{
+	if (server_unix_made)
+		(void)unlink(conf.unixsocket);
 }
 
 void

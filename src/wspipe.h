@@ -56,8 +56,10 @@
 
 
 struct config {
-	int		  port;
+	int		  port;		/* 0 until server_listen */
 	struct strlist	  addresses;
+	char		 *unixsocket;
+	mode_t		  unixsocket_mode;
 	int		  binary;
 	int		  maxforks;
 	uint64_t	  maxmsg;
@@ -110,6 +112,7 @@ void		 usage(int) __attribute__((noreturn));
 /* server.c */
 int		 server_listen(void);
 void		 server_stop(void);
+void		 server_cleanup(void);
 
 /* conn.c */
 struct conn;
@@ -261,6 +264,8 @@ void		 child_kill_all(void);
 char		**env_build(struct conn *, struct http_request *, const char *);
 void		 env_free(char **);
 void		 env_capture_passenv(void);
+void		 env_client_addr(struct conn *, struct http_request *, char *,
+		    size_t);
 
 /* auth.c */
 struct auth {
