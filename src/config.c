@@ -31,7 +31,8 @@ enum {
 	OPT_BROKER_SOCKET, OPT_LISTEN_MAX_CLIENTS, OPT_LISTEN_MAX_PER_ADDRESS,
 	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_JWT_KEY, OPT_AUTHORIZER,
 	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY,
-	OPT_PINGMS, OPT_LICENSE, OPT_UNIXSOCKET, OPT_UNIXSOCKET_MODE
+	OPT_PINGMS, OPT_LICENSE, OPT_UNIXSOCKET, OPT_UNIXSOCKET_MODE,
+	OPT_REDIRPORT
 };
 
 static const struct option config_options[] = {
@@ -77,7 +78,7 @@ static const struct option config_options[] = {
 	{ "help",		no_argument,	   NULL, OPT_HELP },
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	/* websocketd options that wspipe does not have yet. */
-	{ "redirport",		required_argument, NULL, OPT_LATER },
+	{ "redirport",		required_argument, NULL, OPT_REDIRPORT },
 	{ "reverselookup",	optional_argument, NULL, OPT_LATER },
 	{ "unixsocket",		required_argument, NULL, OPT_UNIXSOCKET },
 	{ "unixsocket-mode",	required_argument, NULL, OPT_UNIXSOCKET_MODE },
@@ -104,7 +105,8 @@ usage(int status)
 "              [--pingms=ms] [--maxframesize=bytes]\n"
 "              [--port=port] [--sameorigin] [--ssl --sslcert=file --sslkey=file]\n"
 "              [--subprotocol=list] [--staticdir=dir] [--cgidir=dir]\n"
-"              [--devconsole] [--trust-proxy=list] [--unixsocket=path]\n"
+"              [--devconsole] [--trust-proxy=list] [--redirport=port]\n"
+"              [--unixsocket=path]\n"
 "              [--unixsocket-mode=mode] [--listen=path]\n"
 "              [--listen-publish[=prefix]] [--broker=socket]\n"
 "              [--broker-socket=socket] [--listen-max-clients=n]\n"
@@ -125,6 +127,8 @@ usage(int status)
 "\n"
 "  --port=PORT         TCP port to listen on (default 80, 443 with --ssl)\n"
 "  --address=ADDR      address to listen on, repeatable (default: all)\n"
+"  --redirport=PORT    plain HTTP port whose requests get a 301 to --port\n"
+"                      (https:// with --ssl)\n"
 "  --unixsocket=PATH   also (alone: only) listen on this UNIX socket\n"
 "  --unixsocket-mode=MODE  its octal mode (default 0660)\n"
 "  --binary            relay raw bytes as binary messages\n"
@@ -483,6 +487,10 @@ config_parse(int argc, char **argv)
 		case OPT_HELP:
 			usage(0);
 			/* NOTREACHED */
+		case OPT_REDIRPORT:
+			conf.redirport = config_number("redirport", optarg, 1,
+			    65535);
+			break;
 		case OPT_UNIXSOCKET:
 			free(conf.unixsocket);
 			conf.unixsocket = xstrdup(optarg);

@@ -85,11 +85,12 @@ conn_peer(struct conn *c, struct sockaddr *sa)
 
 /*
  * Takes over an accepted, non-blocking socket and gives it its first
- * role; returns NULL (the socket closed) if TLS cannot start.
+ * role, over TLS (with --ssl) unless plain; returns NULL (the socket
+ * closed) if TLS cannot start.
  */
 struct conn *
 conn_new(int fd, struct sockaddr *sa, const struct conn_ops *ops,
-    void *role)
+    void *role, int plain)
 {
 	struct conn	*c;
 
@@ -100,7 +101,7 @@ conn_new(int fd, struct sockaddr *sa, const struct conn_ops *ops,
 	buf_init(&c->in, CONN_IN_CAP);
 	buf_init(&c->out, OUT_CAP);
 	conn_peer(c, sa);
-	if (tls_enabled() && (c->tls = tls_new(fd)) == NULL) {
+	if (!plain && tls_enabled() && (c->tls = tls_new(fd)) == NULL) {
 		conn_log(c, LOG_LEVEL_ERROR, "cannot start TLS");
 		close(fd);
 		free(c);

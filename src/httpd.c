@@ -31,17 +31,20 @@ struct httpd {
 	int			 authorized;	/* the upgrade may go on */
 	struct grants		 grants;	/* a listen client's, so far */
 	long long		 exp;		/* when its token expires */
+	int			 redirect;	/* --redirport: 301 to TLS */
 };
 
 static void	httpd_process(struct conn *);
 
+/* A new connection's HTTP role; redirect: it came on --redirport. */
 void *
-httpd_new(void)
+httpd_new(int redirect)
 {
 	struct httpd	*hd;
 
 	hd = xcalloc(1, sizeof *hd);
 	hd->a.fd = -1;
+	hd->redirect = redirect;
 	return (hd);
 }
 
@@ -388,8 +391,11 @@ httpd_route(struct conn *c)
 	char			 script[PATH_MAX];
 	int			 status;
 
+	/* --redirport answers everything, upgrades included, with a 301. */
+	if (hd->redirect)
+		status = static_redirect(&c->out, r, &hd->a, &why);
 	/* Upgrade: websocket without Connection: upgrade is a bad upgrade. */
-	if (handshake_has_token(http_field(r, "Upgrade"), "websocket"))
+	else if (handshake_has_token(http_field(r, "Upgrade"), "websocket"))
 		status = httpd_check_upgrade(r, &why);
 	else if (conf.listen && strcmp(r->decoded, "/wspipe/listen.js") == 0)
 		status = static_listen_js(&c->out, r, &hd->a, &why);
@@ -489,6 +495,12 @@ httpd_process(struct conn *c)
 			httpd_route(c);
 			break;
 		case HTTP_EV_DONE:
+			/* An upgrade is reported whole: on --redirport, 301. */
+			if (r->upgrade && hd->redirect) {
+				hd->a.close = 1;
+				httpd_route(c);
+				break;
+			}
 			if (r->upgrade) {
 				httpd_upgrade(c);
 				/* What followed the request is the session's. */

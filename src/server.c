@@ -27,6 +27,7 @@
 struct listener {
 	TAILQ_ENTRY(listener) entry;
 	int		 fd;
+	int		 redirect;	/* --redirport: plain HTTP, 301s */
 	ev_io		 io;
 };
 
@@ -86,9 +87,9 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("accept");
 			return;
 		}
-		role = httpd_new();
+		role = httpd_new(l->redirect);
 		if ((c = conn_new(fd, (struct sockaddr *)&ss, &httpd_ops,
-		    role)) == NULL) {
+		    role, l->redirect)) == NULL) {
 			free(role);
 			continue;
 		}
@@ -98,12 +99,13 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 static void
-server_add(int fd)
+server_add(int fd, int redirect)
 {
 	struct listener	*l;
 
 	l = xcalloc(1, sizeof *l);
 	l->fd = fd;
+	l->redirect = redirect;
 	ev_io_init(&l->io, server_accept_cb, fd, EV_READ);
 	l->io.data = l;
 	ev_io_start(EV_DEFAULT, &l->io);
@@ -160,13 +162,14 @@ server_listen_unix(const char *path)
 		close(fd);
 		return (-1);
 	}
-	server_add(fd);
+	server_add(fd, 0);
 	log_info("listening on %s", path);
 	return (0);
 }
 
 static int
-server_bind(struct addrinfo *ai, const char *name, int dualstack)
+server_bind(struct addrinfo *ai, const char *name, int dualstack, int port,
+    int redirect)
 {
 	int		 fd, on = 1, off = 0;
 
@@ -182,18 +185,20 @@ server_bind(struct addrinfo *ai, const char *name, int dualstack)
 		    dualstack ? &off : &on, sizeof on);
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
 	    listen(fd, SOMAXCONN) == -1) {
-		log_warn("cannot listen on %s port %d", name, conf.port);
+		log_warn("cannot listen on %s port %d", name, port);
 		close(fd);
 		return (-1);
 	}
-	server_add(fd);
-	log_info("listening on %s port %d", name, conf.port);
+	server_add(fd, redirect);
+	log_info("listening on %s port %d%s", name, port, redirect ?
+	    " (redirecting)" : "");
 	return (0);
 }
 
 /* Binds every address of one --address value; -1 if any fails. */
 static int
-server_listen_one(const char *addr, int dualstack)
+server_listen_port(const char *addr, int dualstack, int portnum,
+    int redirect)
 {
 	struct addrinfo	 hints, *res, *ai;
 	char		 host[256], port[8];
@@ -205,7 +210,7 @@ server_listen_one(const char *addr, int dualstack)
 		snprintf(host, sizeof host, "%.*s", (int)len - 2, addr + 1);
 	else
 		snprintf(host, sizeof host, "%s", addr);
-	snprintf(port, sizeof port, "%d", conf.port);
+	snprintf(port, sizeof port, "%d", portnum);
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -215,11 +220,23 @@ server_listen_one(const char *addr, int dualstack)
 		return (-1);
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next)
-		if (server_bind(ai, addr, dualstack) == -1) {
+		if (server_bind(ai, addr, dualstack, portnum, redirect) == -1) {
 			freeaddrinfo(res);
 			return (-1);
 		}
 	freeaddrinfo(res);
+	return (0);
+}
+
+/* The main port and, with --redirport, the redirecting one. */
+static int
+server_listen_one(const char *addr, int dualstack)
+{
+	if (server_listen_port(addr, dualstack, conf.port, 0) == -1)
+		return (-1);
+	if (conf.redirport != 0 && server_listen_port(addr, dualstack,
+	    conf.redirport, 1) == -1)
+		return (-1);
 	return (0);
 }
 

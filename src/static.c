@@ -314,6 +314,48 @@ static_console(struct buf *out, const struct http_request *r,
 }
 
 /* GET /wspipe/listen.js, with this gateway's listen path baked in. */
+/*
+ * --redirport: the same path and query on the main port, https:// with
+ * --ssl.  The host is the Host header's without its port; one that is
+ * not a plain name or address is refused, as it goes into the Location.
+ */
+int
+static_redirect(struct buf *out, const struct http_request *r,
+    struct http_answer *a, const char **why)
+{
+	const char	*host = http_field(r, "Host"), *path = r->path;
+	char		 h[256], port[16], *loc;
+	size_t		 n;
+	int		 bad;
+
+	*why = "a Host header naming a host is needed";
+	if (host == NULL)
+		return (400);
+	n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+	if (n == 0 || n >= sizeof h || (host[0] == '[' && host[n - 1] != ']'))
+		return (400);
+	memcpy(h, host, n);
+	h[n] = '\0';
+	if (strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-[]:") != n)
+		return (400);
+	port[0] = '\0';
+	if (conf.port != (conf.ssl ? 443 : 80))
+		snprintf(port, sizeof port, ":%d", conf.port);
+	/* One leading slash, as for a directory's redirect. */
+	path += strspn(path, "/\\");
+	xasprintf(&loc, "%s://%s%s/%s%s%s", conf.ssl ? "https" : "http", h,
+	    port, path, *r->query != '\0' ? "?" : "", r->query);
+	a->status = 301;
+	a->close = 1;
+	bad = http_put_head(out, 301, NULL, "text/plain; charset=utf-8", 0,
+	    &a->close) == -1 || http_put_field(out, "Location", loc) == -1 ||
+	    static_end(out) == -1;
+	free(loc);
+	*why = "answer over the output cap";
+	return (bad ? 500 : 0);
+}
+
 int
 static_listen_js(struct buf *out, const struct http_request *r,
     struct http_answer *a, const char **why)

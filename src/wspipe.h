@@ -57,6 +57,7 @@
 
 struct config {
 	int		  port;		/* 0 until server_listen */
+	int		  redirport;	/* 0: none */
 	struct strlist	  addresses;
 	char		 *unixsocket;
 	mode_t		  unixsocket_mode;
@@ -175,7 +176,7 @@ extern struct connlist	conns;
 extern int		shutting_down;
 
 struct conn	*conn_new(int, struct sockaddr *, const struct conn_ops *,
-		    void *);
+		    void *, int);
 void		 conn_set_role(struct conn *, const struct conn_ops *, void *);
 void		 conn_set_timer(struct conn *, double);
 void		 conn_update(struct conn *);
@@ -293,7 +294,7 @@ void		 auth_free(struct auth *);
 
 /* httpd.c */
 extern const struct conn_ops httpd_ops;
-void		*httpd_new(void);
+void		*httpd_new(int);
 
 /* static.c */
 /* One plain answer, as a handler leaves it for httpd.c. */
@@ -311,6 +312,8 @@ int		 static_pump(struct buf *, struct http_answer *);
 int		 static_console(struct buf *, const struct http_request *,
 		    struct http_answer *, const char **);
 int		 static_listen_js(struct buf *, const struct http_request *,
+		    struct http_answer *, const char **);
+int		 static_redirect(struct buf *, const struct http_request *,
 		    struct http_answer *, const char **);
 
 /* cgi.c */

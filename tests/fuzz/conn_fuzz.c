@@ -8,7 +8,8 @@
  * picks the gateway's configuration, then is a script of client actions:
  * write bytes, run the loop while reading the answers, run it without
  * reading (backpressure), half-close, or vanish.  In listen mode the
- * target is also the broker, on a real UNIX socket: it answers the
+ * target is also the broker, on a real UNIX socket (and with 0x40 in the
+ * first byte the connection came on --redirport): it answers the
  * gateway's commands as a broker would (unless the input says not to),
  * and the input may inject any line of its own, as a hostile or broken
  * broker could.  Under ASan+UBSan no sequence may reach freed memory, and
@@ -244,7 +245,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sin.sin_port = htons(40000);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if ((c = conn_new(sv[0], (struct sockaddr *)&sin, &httpd_ops,
-	    httpd_new())) == NULL)
+	    httpd_new(data[0] & 0x40), data[0] & 0x40)) == NULL)
 		abort();
 	conn_set_timer(c, HANDSHAKE_TIMEOUT);
 	for (i = 1; i < size && sv[1] != -1; ) {
