@@ -192,15 +192,17 @@ program_message(void *arg, const uint8_t *data, size_t len, int fin)
 	}
 	/*
 	 * Hold a message back until it is complete, so that one which fails
-	 * halfway never reaches the program; a long one is streamed instead
-	 * of filling the queue.
+	 * halfway never reaches the program and one of up to HIGH_WATER
+	 * bytes reaches it in one write, as websocketd does; a longer one is
+	 * streamed instead of filling the queue (program_room stops the
+	 * frames at HIGH_WATER, so the hold must end there).
 	 */
 	if (fin) {
 		child_hold(ch, 0);
 		p->streaming = 0;
 	} else if (!p->streaming) {
 		child_hold(ch, ch->held + len);
-		if (ch->held > HIGH_WATER / 2) {
+		if (ch->held >= HIGH_WATER) {
 			p->streaming = 1;
 			child_hold(ch, 0);
 		}
