@@ -32,7 +32,7 @@ enum {
 	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_JWT_KEY, OPT_AUTHORIZER,
 	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY,
 	OPT_PINGMS, OPT_LICENSE, OPT_UNIXSOCKET, OPT_UNIXSOCKET_MODE,
-	OPT_REDIRPORT
+	OPT_REDIRPORT, OPT_SSLCA
 };
 
 static const struct option config_options[] = {
@@ -72,6 +72,7 @@ static const struct option config_options[] = {
 	{ "authorizer",		required_argument, NULL, OPT_AUTHORIZER },
 	{ "sslcert",		required_argument, NULL, OPT_SSLCERT },
 	{ "sslkey",		required_argument, NULL, OPT_SSLKEY },
+	{ "sslca",		required_argument, NULL, OPT_SSLCA },
 	{ "pingms",		required_argument, NULL, OPT_PINGMS },
 	{ "maxframesize",	required_argument, NULL, OPT_MAXMSG },
 	{ "license",		no_argument,	   NULL, OPT_LICENSE },
@@ -104,6 +105,7 @@ usage(int status)
 "              [--ping-interval=seconds] [--ping-timeout=seconds]\n"
 "              [--pingms=ms] [--maxframesize=bytes]\n"
 "              [--port=port] [--sameorigin] [--ssl --sslcert=file --sslkey=file]\n"
+"              [--sslca=file]\n"
 "              [--subprotocol=list] [--staticdir=dir] [--cgidir=dir]\n"
 "              [--devconsole] [--trust-proxy=list] [--redirport=port]\n"
 "              [--unixsocket=path]\n"
@@ -150,6 +152,7 @@ usage(int status)
 "  --ssl               serve https:// and wss:// (TLS 1.2 or later)\n"
 "  --sslcert=FILE      TLS certificate chain, PEM\n"
 "  --sslkey=FILE       TLS private key, PEM\n"
+"  --sslca=FILE        require client certificates from these CAs (PEM)\n"
 "  --subprotocol=LIST  subprotocols accepted (default: any offered)\n"
 "  --ping-interval=SECONDS  ping a client silent for this long; 0: never\n"
 "                      (default 30)\n"
@@ -480,6 +483,10 @@ config_parse(int argc, char **argv)
 			free(conf.sslkey);
 			conf.sslkey = xstrdup(optarg);
 			break;
+		case OPT_SSLCA:
+			free(conf.sslca);
+			conf.sslca = xstrdup(optarg);
+			break;
 		case OPT_PING_TIMEOUT:
 			conf.ping_timeout = config_number("ping-timeout",
 			    optarg, 0, 86400);
@@ -526,6 +533,8 @@ config_parse(int argc, char **argv)
 	    (!conf.ssl || conf.sslcert == NULL || conf.sslkey == NULL))
 		config_die(EXIT_CONFIG, "--ssl, --sslcert and --sslkey go "
 		    "together");
+	if (conf.sslca != NULL && !conf.ssl)
+		config_die(EXIT_CONFIG, "--sslca goes with --ssl");
 	/* websocketd: the console would shadow the files it serves. */
 	if (conf.devconsole && (conf.staticdir != NULL || conf.cgidir != NULL))
 		config_die(EXIT_CONFIG, "--devconsole cannot be used with "

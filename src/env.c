@@ -192,6 +192,23 @@ env_remote(struct conn *c, struct http_request *h, char *out, size_t outsz,
 	free(list);
 }
 
+/* mod_ssl's variables for the TLS session and the client certificate. */
+static void
+env_add_tls(struct strlist *l, struct tls *t)
+{
+	struct tls_info	ti;
+
+	tls_info(t, &ti);
+	env_add(l, "SSL_PROTOCOL", ti.protocol);
+	env_add(l, "SSL_CIPHER", ti.cipher);
+	if (ti.subject[0] == '\0')
+		return;
+	env_add(l, "SSL_CLIENT_S_DN", ti.subject);
+	env_add(l, "SSL_CLIENT_I_DN", ti.issuer);
+	env_add(l, "SSL_CLIENT_M_SERIAL", ti.serial);
+	env_add(l, "SSL_CLIENT_VERIFY", ti.verified ? "SUCCESS" : "FAILED");
+}
+
 /* The client's address as REMOTE_ADDR gives it (--trust-proxy). */
 void
 env_client_addr(struct conn *c, struct http_request *h, char *out,
@@ -267,6 +284,8 @@ env_build(struct conn *c, struct http_request *h, const char *protocol)
 		env_add(&l, "WSPIPE_BROKER", listen_broker_path());
 	if (https)
 		env_add(&l, "HTTPS", "on");
+	if (c->tls != NULL)
+		env_add_tls(&l, c->tls);
 	env_add_headers(&l, h);
 	if (l.v == NULL)
 		strlist_add(&l, NULL);

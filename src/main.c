@@ -99,7 +99,8 @@ main(int argc, char **argv)
 	http_set_headers(HTTP_EXTRA_HTTP, conf.headers_http.v,
 	    conf.headers_http.n);
 	http_set_headers(HTTP_EXTRA_WS, conf.headers_ws.v, conf.headers_ws.n);
-	if (conf.ssl && tls_init(conf.sslcert, conf.sslkey, &errstr) == -1) {
+	if (conf.ssl && tls_init(conf.sslcert, conf.sslkey, conf.sslca,
+	    &errstr) == -1) {
 		fprintf(stderr, "wspipe: %s\n", errstr);
 		exit(EXIT_CONFIG);
 	}

@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "wspipe.h"
 
@@ -34,10 +36,16 @@ tls_error(void)
 	return (msg);
 }
 
-/* Loads the certificate chain and key; returns -1 with *errstr set. */
+/*
+ * Loads the certificate chain and key, and with ca (--sslca) asks every
+ * client for a certificate that ca vouches for; returns -1 with *errstr
+ * set.
+ */
 int
-tls_init(const char *cert, const char *key, const char **errstr)
+tls_init(const char *cert, const char *key, const char *ca,
+    const char **errstr)
 {
+	STACK_OF(X509_NAME)	*names;
 	static char	msg[512];
 
 	if ((tls_ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
@@ -66,7 +74,67 @@ tls_init(const char *cert, const char *key, const char **errstr)
 		*errstr = msg;
 		return (-1);
 	}
+	if (ca == NULL)
+		return (0);
+	if (SSL_CTX_load_verify_locations(tls_ctx, ca, NULL) != 1 ||
+	    (names = SSL_load_client_CA_file(ca)) == NULL) {
+		snprintf(msg, sizeof msg, "%s: bad CA certificates: %s", ca,
+		    tls_error());
+		*errstr = msg;
+		return (-1);
+	}
+	SSL_CTX_set_client_CA_list(tls_ctx, names);
+	/* mTLS: no certificate, or one ca does not vouch for, no handshake. */
+	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER |
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	return (0);
+}
+
+static void
+tls_name(X509_NAME *name, char *out, size_t outsz)
+{
+	BIO	*b;
+	int	 n;
+
+	out[0] = '\0';
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		return;
+	/* RFC 2253, control and 8-bit bytes escaped. */
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
+	    (n = BIO_read(b, out, (int)outsz - 1)) > 0)
+		out[n] = '\0';
+	BIO_free(b);
+}
+
+/*
+ * What a program is told of the TLS session, as mod_ssl names it: the
+ * protocol and cipher, and the client certificate's subject, issuer and
+ * serial when --sslca verified one (empty strings otherwise).
+ */
+void
+tls_info(struct tls *t, struct tls_info *ti)
+{
+	SSL		*ssl = (SSL *)t;
+	X509		*x;
+	ASN1_INTEGER	*sn;
+	BIGNUM		*bn;
+	char		*hex;
+
+	memset(ti, 0, sizeof *ti);
+	strlcpy(ti->protocol, SSL_get_version(ssl), sizeof ti->protocol);
+	strlcpy(ti->cipher, SSL_get_cipher_name(ssl), sizeof ti->cipher);
+	if ((x = SSL_get0_peer_certificate(ssl)) == NULL)
+		return;
+	tls_name(X509_get_subject_name(x), ti->subject, sizeof ti->subject);
+	tls_name(X509_get_issuer_name(x), ti->issuer, sizeof ti->issuer);
+	sn = X509_get_serialNumber(x);
+	if ((bn = ASN1_INTEGER_to_BN(sn, NULL)) != NULL &&
+	    (hex = BN_bn2hex(bn)) != NULL) {
+		strlcpy(ti->serial, hex, sizeof ti->serial);
+		OPENSSL_free(hex);
+	}
+	BN_free(bn);
+	ti->verified = SSL_get_verify_result(ssl) == X509_V_OK;
 }
 
 int

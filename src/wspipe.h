@@ -78,6 +78,7 @@ struct config {
 	int		  ssl;
 	char		 *sslcert;
 	char		 *sslkey;
+	char		 *sslca;		/* --sslca: client certificates */
 	char		 *staticdir;	/* resolved at start-up */
 	char		 *cgidir;
 	char		 *dir;
@@ -193,7 +194,18 @@ void		 conn_log(struct conn *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 
 /* tls.c */
-int		 tls_init(const char *, const char *, const char **);
+struct tls_info {
+	char		  protocol[32];		/* "TLSv1.3" */
+	char		  cipher[64];
+	char		  subject[512];		/* RFC 2253, or "" */
+	char		  issuer[512];
+	char		  serial[80];		/* hex */
+	int		  verified;
+};
+
+int		 tls_init(const char *, const char *, const char *,
+		    const char **);
+void		 tls_info(struct tls *, struct tls_info *);
 int		 tls_enabled(void);
 struct tls	*tls_new(int);
 void		 tls_free(struct tls *);
