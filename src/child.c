@@ -251,6 +251,14 @@ child_update(struct child *ch, int want_read)
 	if (buf_len(&ch->tochild) > ch->held &&
 	    !(ch->flags & CHILD_STDIN_SHUT))
 		events |= EV_WRITE;
+	/* A stderr that goes to the owner waits for it like stdout. */
+	if (ch->cb->stderr_line != NULL && ch->errfd != -1 &&
+	    !(ch->flags & CHILD_ERR_EOF)) {
+		if (want_read || (ch->flags & CHILD_DISCARD))
+			ev_io_start(EV_DEFAULT, &ch->errio);
+		else
+			ev_io_stop(EV_DEFAULT, &ch->errio);
+	}
 	if (events == (ch->io.events & (EV_READ | EV_WRITE)) &&
 	    (events == 0) == !ev_is_active(&ch->io))
 		return;
@@ -402,6 +410,10 @@ child_stderr_line(struct child *ch, const uint8_t *s, size_t len)
 {
 	char	line[4 * STDERR_LINE_MAX + 1];
 
+	if (ch->cb->stderr_line != NULL && !(ch->flags & CHILD_DISCARD)) {
+		ch->cb->stderr_line(ch->arg, s, len);
+		return;
+	}
 	log_vis(line, sizeof line, (const char *)s, len);
 	log_msg(LOG_LEVEL_ERROR, ch->tag, "stderr: %s", line);
 }

@@ -32,7 +32,7 @@ enum {
 	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_JWT_KEY, OPT_AUTHORIZER,
 	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY,
 	OPT_PINGMS, OPT_LICENSE, OPT_UNIXSOCKET, OPT_UNIXSOCKET_MODE,
-	OPT_REDIRPORT, OPT_SSLCA
+	OPT_REDIRPORT, OPT_SSLCA, OPT_PASSSTDERR
 };
 
 static const struct option config_options[] = {
@@ -73,6 +73,7 @@ static const struct option config_options[] = {
 	{ "sslcert",		required_argument, NULL, OPT_SSLCERT },
 	{ "sslkey",		required_argument, NULL, OPT_SSLKEY },
 	{ "sslca",		required_argument, NULL, OPT_SSLCA },
+	{ "passstderr",		optional_argument, NULL, OPT_PASSSTDERR },
 	{ "pingms",		required_argument, NULL, OPT_PINGMS },
 	{ "maxframesize",	required_argument, NULL, OPT_MAXMSG },
 	{ "license",		no_argument,	   NULL, OPT_LICENSE },
@@ -105,7 +106,7 @@ usage(int status)
 "              [--ping-interval=seconds] [--ping-timeout=seconds]\n"
 "              [--pingms=ms] [--maxframesize=bytes]\n"
 "              [--port=port] [--sameorigin] [--ssl --sslcert=file --sslkey=file]\n"
-"              [--sslca=file]\n"
+"              [--sslca=file] [--passstderr]\n"
 "              [--subprotocol=list] [--staticdir=dir] [--cgidir=dir]\n"
 "              [--devconsole] [--trust-proxy=list] [--redirport=port]\n"
 "              [--unixsocket=path]\n"
@@ -153,6 +154,8 @@ usage(int status)
 "  --sslcert=FILE      TLS certificate chain, PEM\n"
 "  --sslkey=FILE       TLS private key, PEM\n"
 "  --sslca=FILE        require client certificates from these CAs (PEM)\n"
+"  --passstderr        stdout and stderr lines as JSON messages:\n"
+"                      {\"stream\":\"stdout\"|\"stderr\",\"data\":\"...\"}\n"
 "  --subprotocol=LIST  subprotocols accepted (default: any offered)\n"
 "  --ping-interval=SECONDS  ping a client silent for this long; 0: never\n"
 "                      (default 30)\n"
@@ -483,6 +486,9 @@ config_parse(int argc, char **argv)
 			free(conf.sslkey);
 			conf.sslkey = xstrdup(optarg);
 			break;
+		case OPT_PASSSTDERR:
+			conf.passstderr = config_bool("passstderr", optarg);
+			break;
 		case OPT_SSLCA:
 			free(conf.sslca);
 			conf.sslca = xstrdup(optarg);
@@ -533,6 +539,9 @@ config_parse(int argc, char **argv)
 	    (!conf.ssl || conf.sslcert == NULL || conf.sslkey == NULL))
 		config_die(EXIT_CONFIG, "--ssl, --sslcert and --sslkey go "
 		    "together");
+	if (conf.passstderr && conf.binary)
+		config_die(EXIT_CONFIG, "--passstderr sends JSON text: not "
+		    "with --binary");
 	if (conf.sslca != NULL && !conf.ssl)
 		config_die(EXIT_CONFIG, "--sslca goes with --ssl");
 	/* websocketd: the console would shadow the files it serves. */

@@ -29,12 +29,92 @@ struct program {
 
 static uint8_t	program_scratch[READ_MAX];
 
+/* --passstderr: a message's JSON, 6 bytes at most for each data byte. */
+#define PROGRAM_JSON_MAX	(6 * (LINE_FRAGMENT + READ_MAX) + 64)
+static uint8_t	program_json[PROGRAM_JSON_MAX];
+
+/*
+ * Writes data as the inside of a JSON string (RFC 8259 7): quotation
+ * mark, reverse solidus and control characters escaped; data is UTF-8.
+ */
+static size_t
+program_json_escape(uint8_t *out, const uint8_t *data, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t	*o = out;
+	size_t	 i;
+
+	for (i = 0; i < len; i++) {
+		if (data[i] == '"' || data[i] == '\\') {
+			*o++ = '\\';
+			*o++ = data[i];
+		} else if (data[i] < 0x20) {
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[data[i] >> 4];
+			o[5] = hex[data[i] & 15];
+			o += 6;
+		} else
+			*o++ = data[i];
+	}
+	return (o - out);
+}
+
+/*
+ * Sends a piece of a message; with --passstderr, wrapped as
+ * {"stream":"stdout","data":"..."} across the pieces of a long line.
+ */
 static int
 program_emit_cb(void *arg, int op, int fin, const uint8_t *data, size_t len)
 {
+	static const char head[] = "{\"stream\":\"stdout\",\"data\":\"";
 	struct program	*p = arg;
+	size_t		 n = 0;
 
-	return (session_send(p->s, op, fin, data, len));
+	if (!conf.passstderr)
+		return (session_send(p->s, op, fin, data, len));
+	if (op == WS_OP_TEXT) {
+		memcpy(program_json, head, sizeof head - 1);
+		n = sizeof head - 1;
+	}
+	n += program_json_escape(program_json + n, data, len);
+	if (fin) {
+		memcpy(program_json + n, "\"}", 2);
+		n += 2;
+	}
+	return (session_send(p->s, op, fin, program_json, n));
+}
+
+/*
+ * --passstderr: a line of stderr as {"stream":"stderr","data":"..."},
+ * repaired into UTF-8.  It cannot go inside a long stdout line being
+ * sent in fragments (RFC 6455 5.4): then, or once the client is gone,
+ * it is logged.
+ */
+static void
+program_stderr_cb(void *arg, const uint8_t *s, size_t len)
+{
+	static const char head[] = "{\"stream\":\"stderr\",\"data\":\"";
+	static uint8_t	 fixed[UTF8_REPAIR_MAX(STDERR_LINE_MAX)];
+	struct program	*p = arg;
+	struct utf8	 u;
+	char		 line[4 * STDERR_LINE_MAX + 1];
+	size_t		 n, m;
+
+	if (p->line.frag || (!session_open(p->s) &&
+	    !session_draining(p->s))) {
+		log_vis(line, sizeof line, (const char *)s, len);
+		log_msg(LOG_LEVEL_ERROR, p->ch.tag, "stderr: %s", line);
+		return;
+	}
+	utf8_init(&u);
+	m = utf8_repair(&u, s, len, fixed, 1);
+	memcpy(program_json, head, sizeof head - 1);
+	n = sizeof head - 1;
+	n += program_json_escape(program_json + n, fixed, m);
+	memcpy(program_json + n, "\"}", 2);
+	n += 2;
+	if (session_send(p->s, WS_OP_TEXT, 1, program_json, n) == -1)
+		session_fail(p->s, WS_CLOSE_INTERNAL, "output overflow");
 }
 
 /* The program's stdout ended and it was reaped: say goodbye. */
@@ -136,6 +216,14 @@ static const struct child_cb program_child_cb = {
 	.gone = program_gone_cb
 };
 
+static const struct child_cb program_pass_cb = {
+	.readable = program_readable_cb,
+	.writable = program_writable_cb,
+	.exited = program_exited_cb,
+	.gone = program_gone_cb,
+	.stderr_line = program_stderr_cb
+};
+
 /*
  * Starts the program of connection c; returns NULL with errno set (and
  * a log line) if it cannot run.
@@ -148,8 +236,8 @@ program_new(struct conn *c, const char *path, char **argv, char **env)
 
 	p = xcalloc(1, sizeof *p);
 	p->c = c;
-	if (child_spawn(&p->ch, &program_child_cb, p, c->tag, path, argv, env,
-	    0) == -1) {
+	if (child_spawn(&p->ch, conf.passstderr ? &program_pass_cb :
+	    &program_child_cb, p, c->tag, path, argv, env, 0) == -1) {
 		saved = errno;
 		conn_log(c, LOG_LEVEL_ERROR, "cannot run %s: %s", path,
 		    strerror(saved));

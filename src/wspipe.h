@@ -79,6 +79,7 @@ struct config {
 	char		 *sslcert;
 	char		 *sslkey;
 	char		 *sslca;		/* --sslca: client certificates */
+	int		  passstderr;		/* stdout, stderr as JSON */
 	char		 *staticdir;	/* resolved at start-up */
 	char		 *cgidir;
 	char		 *dir;
@@ -220,6 +221,8 @@ struct child_cb {
 	void		(*writable)(void *);	/* stdin took some bytes */
 	void		(*exited)(void *);	/* reaped: see status */
 	void		(*gone)(void *);	/* nothing left to wait for */
+	/* A line of stderr (--passstderr), instead of the log; or NULL. */
+	void		(*stderr_line)(void *, const uint8_t *, size_t);
 };
 
 struct child {
