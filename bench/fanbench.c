@@ -1,6 +1,6 @@
 /*
- * fanbench - pub/sub fan-out load generator for wspipe's listen mode and for
- * a websocketd + nc + chat-server setup.
+ * fanbench - pub/sub fan-out load generator for wspipe's listen mode, for
+ * a websocketd + nc + chat-server setup and for nats-server over WebSocket.
  *
  * Plain C11 + POSIX/Linux (epoll); no libraries besides libc.  The
  * WebSocket client is bench/wsclient.c, which frames with src/ws.c.
@@ -10,6 +10,7 @@
  *            [--phases=steady:RATE,max] [--secs=3] [--warmup=0.5]
  *            [--window=W] [--gwpid=PID] [--extrapid=PID] [--inflight=200]
  *   fanbench --mode=chat   --port=P --subs=N [same options]
+ *   fanbench --mode=nats   --port=WSPORT --natsport=P --subs=N [same options]
  *   fanbench --scenario=freeport
  *
  * mode=wspipe: N WebSocket subscribers connect to the gateway and send
@@ -21,6 +22,14 @@
  *   nc to a broadcast chat server); the publisher is one more WebSocket
  *   client that sends "<seq> <send-ns>" messages; subscribers receive the
  *   same text back from the chat server.  K must be 1.
+ * mode=nats: N WebSocket subscribers connect to nats-server's websocket
+ *   port and speak the NATS client protocol in binary frames: "CONNECT
+ *   {...}", "SUB r 1" (K = 1) or "SUB r<i % K> 1", "PING"; the "PONG" is
+ *   their "ok subscribe".  The server's bytes are parsed as a stream
+ *   (several MSGs per frame, a MSG split across frames); server PINGs are
+ *   answered.  The publisher is a plain TCP NATS client on --natsport
+ *   sending "PUB <subject> <len>\r\n<seq> <send-ns>\r\n": the payload is
+ *   the same bytes as wspipe's update data.
  *
  * Before the phases, a sync step publishes seq 0 to every resource every
  * 100 ms until every subscriber has received one (so every subscription
@@ -33,12 +42,24 @@
  *   max       as fast as possible while every subscriber keeps up: at most
  *             --window publishes not yet received by all their subscribers
  *
+ * Every phase also reports: the time from its first publish to its first
+ * delivery at any subscriber (first_any_us) and until every subscriber has
+ * had one (first_all_us, -1 if not within the phase), and the longest gap
+ * between two consecutive deliveries at one subscriber from the phase's
+ * first delivery to the end of its drain (gap_max_us; gap_p50_us and
+ * gap_p99_us are percentiles over the subscribers of each one's longest
+ * gap; interval_us is the publish interval each subscriber sees in a
+ * steady phase).  The setup line has the same for the very first publish
+ * (the first sync publish of seq 0, on a gateway that has delivered
+ * nothing yet): cold_first_us, cold_all_us.
+ *
  * A delivery = one update received by one subscriber.  Latency = receive
  * time - the CLOCK_MONOTONIC timestamp embedded by the publisher (same
  * process, same clock).  --gwpid: CPU (utime+stime) and VmRSS/Pss of that
  * process and of all its descendants (the wspipe broker, websocketd's nc
  * processes); --extrapid: one more process counted in memory and CPU
- * (the chat server).  One key=value result line per phase on stdout.
+ * (the chat server).  *_hwm_kb is VmHWM, the peak RSS since the process
+ * started.  One key=value result line per phase on stdout.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -50,6 +71,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -74,6 +96,7 @@ static const char *opt_path = "/";
 static const char *opt_broker = NULL;
 static const char *opt_phases = "max";
 static int opt_port;
+static int opt_natsport;
 static long opt_subs = 1000;
 static long opt_res = 1;
 static double opt_secs = 3.0;
@@ -87,6 +110,7 @@ static double opt_timeout = 60.0;
 static double opt_drain = 15.0;
 
 static int chat_mode;
+static int nats_mode;
 
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
@@ -301,6 +325,7 @@ static double proc_cpu_ms(long pid)
 
 struct cpu_snap {
 	double gw, desc, extra;
+	double gw_stat;	/* utime+stime of the whole process (10 ms ticks) */
 	double machine; /* busy CPU of the whole machine, ms (/proc/stat) */
 	struct rusage self;
 };
@@ -328,6 +353,8 @@ static double machine_busy_ms(void)
 static void cpu_snap(struct cpu_snap *s)
 {
 	s->gw = opt_gwpid > 0 ? proc_cpu_ms(opt_gwpid) : -1;
+	long long tk = opt_gwpid > 0 ? proc_cpu_ticks(opt_gwpid) : -1;
+	s->gw_stat = tk < 0 ? -1 : (double)tk * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 	s->desc = 0;
 	for (size_t i = 0; i < ndesc; i++) {
 		double t = proc_cpu_ms(desc[i]);
@@ -347,6 +374,7 @@ static double tv_ms(struct timeval a, struct timeval b)
 struct mem_snap {
 	long gw_rss, gw_pss, desc_rss, desc_pss, broker_rss, broker_pss,
 		extra_rss, extra_pss, nalive;
+	long gw_hwm, desc_hwm, broker_hwm, extra_hwm; /* VmHWM: peak RSS */
 };
 
 static void mem_snap(struct mem_snap *m)
@@ -355,6 +383,7 @@ static void mem_snap(struct mem_snap *m)
 	if (opt_gwpid > 0) {
 		m->gw_rss = proc_kb(opt_gwpid, "status", "VmRSS:");
 		m->gw_pss = proc_kb(opt_gwpid, "smaps_rollup", "Pss:");
+		m->gw_hwm = proc_kb(opt_gwpid, "status", "VmHWM:");
 	}
 	for (size_t i = 0; i < ndesc; i++) {
 		long r = proc_kb(desc[i], "status", "VmRSS:");
@@ -364,14 +393,18 @@ static void mem_snap(struct mem_snap *m)
 		m->nalive++;
 		m->desc_rss += r;
 		m->desc_pss += p > 0 ? p : 0;
+		long h = proc_kb(desc[i], "status", "VmHWM:");
+		m->desc_hwm += h > 0 ? h : 0;
 		if (proc_cmdline_has(desc[i], "broker")) {
 			m->broker_rss += r;
 			m->broker_pss += p > 0 ? p : 0;
+			m->broker_hwm += h > 0 ? h : 0;
 		}
 	}
 	if (opt_extrapid > 0) {
 		m->extra_rss = proc_kb(opt_extrapid, "status", "VmRSS:");
 		m->extra_pss = proc_kb(opt_extrapid, "smaps_rollup", "Pss:");
+		m->extra_hwm = proc_kb(opt_extrapid, "status", "VmHWM:");
 	}
 }
 
@@ -437,7 +470,7 @@ struct conn {
 	int fd;
 	int state;
 	int is_pub;
-	int is_unix;
+	int is_raw;	/* not WebSocket: the broker socket, NATS publisher */
 	int res;
 	int synced;
 	int want_out;
@@ -447,6 +480,11 @@ struct conn {
 	unsigned char *part; /* unparsed bytes (partial handshake / line) */
 	size_t partlen;
 	struct wsc_rx rx;
+	unsigned char *nb;   /* nats: unparsed bytes of the protocol stream */
+	size_t nblen, nbcap;
+	int phase_seen;      /* last phase this subscriber had a delivery in */
+	uint64_t last_ns;    /* its last delivery in this phase */
+	uint64_t max_gap_ns; /* its longest gap between deliveries in it */
 };
 
 static int epfd;
@@ -468,6 +506,15 @@ static char first_error[200];
 static uint32_t *ring_cnt;  /* deliveries of seq s at s & (RING-1) */
 static long *exp_per_res;  /* live subscribers per resource */
 static uint64_t next_seq = 1, lowwater = 1; /* lowwater: oldest seq not fully delivered */
+
+/* first deliveries and gaps */
+static uint64_t sync_pub_ns;                 /* the first sync publish */
+static uint64_t cold_first_ns, cold_last_ns; /* first seq-0 arrivals: earliest, latest */
+static int cur_phase;                        /* 1, 2, ... while a phase runs */
+static uint64_t ph_seq0;                     /* first seq of the phase */
+static uint64_t ph_pub_ns, ph_first_ns, ph_all_ns;
+static long ph_got;                          /* subscribers with a delivery in the phase */
+static int pub_ready;                        /* nats: the publisher's PONG came */
 
 static void ev_set(struct conn *c, int out)
 {
@@ -559,7 +606,8 @@ static void sub_start(struct conn *c)
 	if (n < 0)
 		die("--path too long");
 	out_append(c, req, (size_t)n);
-	wsc_rx_init(&c->rx, MSG_MAX, 1);
+	/* nats-server puts all it has for a client into one frame */
+	wsc_rx_init(&c->rx, nats_mode ? 0 : MSG_MAX, 1);
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		die("epoll_ctl ADD: %s", strerror(errno));
@@ -567,14 +615,18 @@ static void sub_start(struct conn *c)
 	n_started++;
 }
 
+/* the resource ("/r", "/r<k>"), or the NATS subject ("r", "r<k>") */
 static const char *res_name(int k, char *buf, size_t sz)
 {
+	const char *pre = nats_mode ? "" : "/";
 	if (opt_res == 1)
-		snprintf(buf, sz, "/r");
+		snprintf(buf, sz, "%sr", pre);
 	else
-		snprintf(buf, sz, "/r%d", k);
+		snprintf(buf, sz, "%sr%d", pre, k);
 	return buf;
 }
+
+#define NATS_CONNECT "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\n"
 
 static void on_open(struct conn *c)
 {
@@ -582,6 +634,13 @@ static void on_open(struct conn *c)
 	if (c->is_pub || chat_mode)
 		return;
 	char line[300], rn[64];
+	if (nats_mode) {
+		/* the PONG to this PING says the SUB is in place */
+		int n = snprintf(line, sizeof line, NATS_CONNECT "SUB %s 1\r\nPING\r\n",
+				 res_name(c->res, rn, sizeof rn));
+		out_frame(c, WS_OP_BINARY, line, (size_t)n);
+		return;
+	}
 	int n = snprintf(line, sizeof line, "subscribe %s", res_name(c->res, rn, sizeof rn));
 	out_frame(c, 1, line, (size_t)n);
 }
@@ -593,6 +652,10 @@ static void deliver(struct conn *c, uint64_t seq, uint64_t ts, uint64_t tnow)
 		if (!c->synced) {
 			c->synced = 1;
 			n_synced++;
+			if (!cold_first_ns || tnow < cold_first_ns)
+				cold_first_ns = tnow;
+			if (tnow > cold_last_ns)
+				cold_last_ns = tnow;
 		}
 		return;
 	}
@@ -611,6 +674,20 @@ static void deliver(struct conn *c, uint64_t seq, uint64_t ts, uint64_t tnow)
 	g_deliveries++;
 	if (measuring)
 		h_add(tnow > ts ? (tnow - ts) / 1000 : 0);
+	if (cur_phase && seq >= ph_seq0) {
+		if (!ph_first_ns)
+			ph_first_ns = tnow;
+		if (c->phase_seen != cur_phase) {
+			c->phase_seen = cur_phase;
+			c->last_ns = 0;
+			c->max_gap_ns = 0;
+			if (++ph_got >= opt_subs - n_dead && !ph_all_ns)
+				ph_all_ns = tnow;
+		}
+		if (c->last_ns && tnow - c->last_ns > c->max_gap_ns)
+			c->max_gap_ns = tnow - c->last_ns;
+		c->last_ns = tnow;
+	}
 }
 
 static void advance_lowwater(void)
@@ -651,8 +728,118 @@ static int parse_tail(const unsigned char *p, size_t n, uint64_t *seq, uint64_t 
 	return 0;
 }
 
+/* ---- NATS client protocol (a byte stream) ---- */
+
+static void nats_reply(struct conn *c, const char *s)
+{
+	if (c->is_raw)
+		out_append(c, s, strlen(s));
+	else
+		out_frame(c, WS_OP_BINARY, s, strlen(s));
+}
+
+static void nats_error(const unsigned char *p, size_t n)
+{
+	g_errors++;
+	if (!first_error[0])
+		snprintf(first_error, sizeof first_error, "nats: %.*s", (int)(n > 150 ? 150 : n), p);
+}
+
+/* every complete protocol message in p[0..n); returns the bytes used */
+static size_t nats_parse(struct conn *c, const unsigned char *p, size_t n, uint64_t tnow)
+{
+	size_t off = 0;
+	while (off < n) {
+		const unsigned char *nl = memchr(p + off, '\n', n - off);
+		if (!nl)
+			break;
+		const unsigned char *l = p + off;
+		size_t ll = (size_t)(nl - l), next = off + ll + 1;
+		if (ll && l[ll - 1] == '\r')
+			ll--;
+		if (ll > 4 && !memcmp(l, "MSG ", 4)) {
+			/* MSG <subject> <sid> [reply-to] <#bytes>: the last token */
+			size_t i = ll, size = 0, m = 1;
+			while (i > 4 && isdigit(l[i - 1])) {
+				size += (size_t)(l[i - 1] - '0') * m;
+				m *= 10;
+				i--;
+			}
+			if (i == ll || l[i - 1] != ' ') {
+				g_badmsg++;
+				off = next;
+				continue;
+			}
+			if (n - next < size + 2)
+				break; /* the payload is not all here yet */
+			uint64_t seq, ts;
+			if (c->is_pub)
+				;
+			else if (parse_tail(p + next, size, &seq, &ts) == 0)
+				deliver(c, seq, ts, tnow);
+			else
+				g_badmsg++;
+			off = next + size + 2;
+			continue;
+		}
+		if (ll == 4 && !memcmp(l, "PING", 4)) {
+			nats_reply(c, "PONG\r\n");
+		} else if (ll == 4 && !memcmp(l, "PONG", 4)) {
+			if (c->is_pub) {
+				pub_ready = 1;
+			} else if (c->state == C_OPEN) {
+				c->state = C_SUBSCRIBED;
+				n_subscribed++;
+			}
+		} else if (ll >= 4 && !memcmp(l, "-ERR", 4)) {
+			nats_error(l, ll);
+		} else if (!(ll >= 4 && !memcmp(l, "INFO", 4)) && !(ll == 3 && !memcmp(l, "+OK", 3))) {
+			g_badmsg++;
+		}
+		off = next;
+	}
+	return off;
+}
+
+/* appends the bytes to c's stream and parses what is complete */
+static void nats_feed(struct conn *c, const unsigned char *p, size_t n, uint64_t tnow)
+{
+	if (!c->nblen) {
+		size_t used = nats_parse(c, p, n, tnow);
+		p += used;
+		n -= used;
+		if (!n)
+			return;
+	}
+	if (c->nblen + n > c->nbcap) {
+		size_t cap = c->nbcap ? c->nbcap : 512;
+		while (cap < c->nblen + n)
+			cap *= 2;
+		c->nb = realloc(c->nb, cap);
+		if (!c->nb)
+			die("out of memory");
+		c->nbcap = cap;
+	}
+	memcpy(c->nb + c->nblen, p, n);
+	c->nblen += n;
+	size_t used = nats_parse(c, c->nb, c->nblen, tnow);
+	if (used) {
+		memmove(c->nb, c->nb + used, c->nblen - used);
+		c->nblen -= used;
+	}
+	if (c->nblen > (1u << 20)) {
+		g_proto++;
+		nats_error((const unsigned char *)"protocol line over 1 MiB", 24);
+		c->nblen = 0;
+	}
+}
+
 static void on_message(struct conn *c, const unsigned char *p, size_t n, uint64_t tnow)
 {
+	if (nats_mode) {
+		nats_feed(c, p, n, tnow);
+		return;
+	}
 	if (c->is_pub)
 		return; /* chat mode: the publisher gets the broadcast too */
 	uint64_t seq, ts;
@@ -733,7 +920,11 @@ static void handle_read(struct conn *c)
 		size_t tot = have + (size_t)n;
 		size_t off = 0;
 		uint64_t tnow = now_ns();
-		if (c->is_unix) {
+		if (c->is_raw && nats_mode) {
+			/* the NATS publisher: INFO, PING, -ERR */
+			nats_feed(c, rbuf, tot, tnow);
+			off = tot;
+		} else if (c->is_raw) {
 			/* broker socket: only errors are expected */
 			for (size_t i = 0; i < tot; i++)
 				if (rbuf[i] == '\n') {
@@ -816,9 +1007,17 @@ static void publish_one(uint64_t seq, uint64_t ts)
 {
 	char line[300], rn[64];
 	int k = (int)(seq % (uint64_t)opt_res), n;
+	if (cur_phase && !ph_pub_ns)
+		ph_pub_ns = ts;
 	if (chat_mode) {
 		n = snprintf(line, sizeof line, "%" PRIu64 " %" PRIu64, seq, ts);
 		out_frame(&pubc, 1, line, (size_t)n);
+	} else if (nats_mode) {
+		char pl[64];
+		int pn = snprintf(pl, sizeof pl, "%" PRIu64 " %" PRIu64, seq, ts);
+		n = snprintf(line, sizeof line, "PUB %s %d\r\n%s\r\n",
+			     res_name(k, rn, sizeof rn), pn, pl);
+		out_append(&pubc, line, (size_t)n);
 	} else {
 		n = snprintf(line, sizeof line, "publish %s %" PRIu64 " %" PRIu64 "\n",
 			     res_name(k, rn, sizeof rn), seq, ts);
@@ -830,8 +1029,18 @@ static void publish_sync(void)
 {
 	uint64_t ts = now_ns();
 	char line[300], rn[64];
+	if (!sync_pub_ns)
+		sync_pub_ns = ts;
 	if (chat_mode) {
 		publish_one(0, ts);
+	} else if (nats_mode) {
+		char pl[64];
+		int pn = snprintf(pl, sizeof pl, "0 %" PRIu64, ts);
+		for (int k = 0; k < opt_res; k++) {
+			int n = snprintf(line, sizeof line, "PUB %s %d\r\n%s\r\n",
+					 res_name(k, rn, sizeof rn), pn, pl);
+			out_append(&pubc, line, (size_t)n);
+		}
 	} else {
 		for (int k = 0; k < opt_res; k++) {
 			int n = snprintf(line, sizeof line, "publish %s 0 %" PRIu64 "\n",
@@ -875,11 +1084,39 @@ static void connect_unix_pub(void)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	pubc.fd = fd;
 	pubc.is_pub = 1;
-	pubc.is_unix = 1;
+	pubc.is_raw = 1;
 	pubc.state = C_OPEN;
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &pubc};
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		die("epoll_ctl ADD: %s", strerror(errno));
+}
+
+/* the NATS publisher: a plain TCP client on the server's client port */
+static void connect_nats_pub(void)
+{
+	struct sockaddr_in sa = srv;
+	sa.sin_port = htons((uint16_t)opt_natsport);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		die("connect 127.0.0.1:%d: %s", opt_natsport, strerror(errno));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	pubc.fd = fd;
+	pubc.is_pub = 1;
+	pubc.is_raw = 1;
+	pubc.state = C_OPEN;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &pubc};
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		die("epoll_ctl ADD: %s", strerror(errno));
+	out_append(&pubc, NATS_CONNECT "PING\r\n", sizeof NATS_CONNECT - 1 + 6);
+	if (conn_flush(&pubc) < 0)
+		die("publisher write failed");
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
 }
 
 static int run_freeport(void)
@@ -920,6 +1157,10 @@ static void run_phase(const char *spec)
 	memset(hist, 0, sizeof hist);
 	hist_n = hist_max = 0;
 	double drain_start = 0, drain_end = 0;
+	cur_phase++;
+	ph_seq0 = next_seq;
+	ph_pub_ns = ph_first_ns = ph_all_ns = 0;
+	ph_got = 0;
 
 	for (;;) {
 		double t = now_s();
@@ -1006,6 +1247,22 @@ static void run_phase(const char *spec)
 	if (other_ms < 0)
 		other_ms = 0;
 	long total_rss = (mem.gw_rss > 0 ? mem.gw_rss : 0) + mem.desc_rss + (mem.extra_rss > 0 ? mem.extra_rss : 0);
+	long total_hwm = (mem.gw_hwm > 0 ? mem.gw_hwm : 0) + mem.desc_hwm + (mem.extra_hwm > 0 ? mem.extra_hwm : 0);
+	double gw_stat_ms = (c_ws.gw_stat >= 0 && c_we.gw_stat >= 0) ? c_we.gw_stat - c_ws.gw_stat : -1;
+	/* longest gaps: over the live subscribers that had a delivery */
+	uint64_t *gaps = xcalloc((size_t)opt_subs, sizeof *gaps);
+	size_t ng = 0;
+	for (long i = 0; i < opt_subs; i++)
+		if (subs[i].state != C_DEAD && subs[i].phase_seen == cur_phase)
+			gaps[ng++] = subs[i].max_gap_ns;
+	qsort(gaps, ng, sizeof *gaps, cmp_u64);
+	double gap_max = ng ? (double)gaps[ng - 1] / 1e3 : -1;
+	double gap_p50 = ng ? (double)gaps[(ng - 1) / 2] / 1e3 : -1;
+	double gap_p99 = ng ? (double)gaps[(size_t)((double)(ng - 1) * 0.99)] / 1e3 : -1;
+	free(gaps);
+	double first_any = ph_first_ns && ph_pub_ns ? (double)(ph_first_ns - ph_pub_ns) / 1e3 : -1;
+	double first_all = ph_all_ns && ph_pub_ns ? (double)(ph_all_ns - ph_pub_ns) / 1e3 : -1;
+	double interval = is_max ? 0 : (double)opt_res / rate * 1e6;
 	long total_pss = (mem.gw_pss > 0 ? mem.gw_pss : 0) + mem.desc_pss + (mem.extra_pss > 0 ? mem.extra_pss : 0);
 	printf("scenario=fanout mode=%s phase=%s subs=%ld resources=%ld window=%ld secs=%.3f"
 	       " publishes=%" PRIu64 " pub_per_sec=%.1f deliveries=%" PRIu64 " deliveries_per_sec=%.0f"
@@ -1015,7 +1272,10 @@ static void run_phase(const char *spec)
 	       " gw_cpu_ms=%.0f gw_cpu_us_per_delivery=%.3f desc_cpu_ms=%.0f extra_cpu_ms=%.0f"
 	       " total_cpu_us_per_delivery=%.3f lg_cpu_ms=%.0f other_cpu_pct=%.0f"
 	       " gw_rss_kb=%ld broker_rss_kb=%ld desc_rss_kb=%ld ndesc=%ld extra_rss_kb=%ld"
-	       " total_rss_kb=%ld total_pss_kb=%ld\n",
+	       " total_rss_kb=%ld total_pss_kb=%ld"
+	       " gw_hwm_kb=%ld broker_hwm_kb=%ld total_hwm_kb=%ld gw_cpu_stat_ms=%.0f"
+	       " first_any_us=%.0f first_all_us=%.0f gap_max_us=%.0f gap_p50_us=%.0f gap_p99_us=%.0f"
+	       " interval_us=%.0f\n",
 	       opt_mode, is_max ? "max" : "steady", opt_subs, opt_res, is_max ? cap : 0, win,
 	       seq_we - seq_ws, (double)(seq_we - seq_ws) / win, deliv, (double)deliv / win,
 	       h_pct(0.50), h_pct(0.99), hist_max,
@@ -1025,7 +1285,9 @@ static void run_phase(const char *spec)
 	       deliv ? (gw_ms + desc_ms + extra_ms) * 1000.0 / (double)deliv : 0, self_ms,
 	       other_ms / 10.0 / win,
 	       mem.gw_rss, mem.broker_rss, mem.desc_rss, mem.nalive, mem.extra_rss,
-	       total_rss, total_pss);
+	       total_rss, total_pss,
+	       mem.gw_hwm, mem.broker_hwm, total_hwm, gw_stat_ms,
+	       first_any, first_all, gap_max, gap_p50, gap_p99, interval);
 	fflush(stdout);
 	/* forget what did not arrive, so the next phase starts clean */
 	for (uint64_t s = lowwater; s < next_seq; s++)
@@ -1054,6 +1316,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "broker")) opt_broker = v;
 		else if (!strcmp(a, "phases")) opt_phases = v;
 		else if (!strcmp(a, "port")) opt_port = atoi(v);
+		else if (!strcmp(a, "natsport")) opt_natsport = atoi(v);
 		else if (!strcmp(a, "subs")) opt_subs = atol(v);
 		else if (!strcmp(a, "resources")) opt_res = atol(v);
 		else if (!strcmp(a, "secs")) opt_secs = atof(v);
@@ -1071,14 +1334,17 @@ int main(int argc, char **argv)
 		return run_freeport();
 	signal(SIGPIPE, SIG_IGN);
 	chat_mode = !strcmp(opt_mode, "chat");
-	if (!chat_mode && strcmp(opt_mode, "wspipe"))
-		die("--mode=wspipe|chat");
+	nats_mode = !strcmp(opt_mode, "nats");
+	if (!chat_mode && !nats_mode && strcmp(opt_mode, "wspipe"))
+		die("--mode=wspipe|chat|nats");
 	if (!opt_port || opt_subs < 1 || opt_res < 1 || opt_window < 1)
 		die("need --port, --subs >= 1, --resources >= 1, --window >= 1");
 	if (chat_mode && opt_res != 1)
 		die("chat mode has one resource");
-	if (!chat_mode && !opt_broker)
+	if (!chat_mode && !nats_mode && !opt_broker)
 		die("wspipe mode needs --broker=SOCKET");
+	if (nats_mode && !opt_natsport)
+		die("nats mode needs --natsport=PORT (the client port; --port is the websocket port)");
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
 	if (rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < opt_subs + 20)
@@ -1132,6 +1398,12 @@ int main(int argc, char **argv)
 			poll_once(10);
 		if (pubc.state != C_OPEN)
 			die("publisher could not connect");
+	} else if (nats_mode) {
+		connect_nats_pub();
+		while (!pub_ready && now_s() < dl)
+			poll_once(10);
+		if (!pub_ready)
+			die("publisher: no PONG from nats-server (%s)", first_error);
 	} else {
 		connect_unix_pub();
 	}
@@ -1159,9 +1431,12 @@ int main(int argc, char **argv)
 	struct mem_snap m1;
 	mem_snap(&m1);
 	printf("scenario=fanout mode=%s phase=setup subs=%ld resources=%ld connect_secs=%.2f sync_secs=%.2f"
-	       " gw_rss0_kb=%ld gw_rss_idle_kb=%ld broker_rss_idle_kb=%ld desc_rss_idle_kb=%ld ndesc=%zu extra_rss_idle_kb=%ld\n",
+	       " gw_rss0_kb=%ld gw_rss_idle_kb=%ld broker_rss_idle_kb=%ld desc_rss_idle_kb=%ld ndesc=%zu extra_rss_idle_kb=%ld"
+	       " gw_hwm_idle_kb=%ld cold_first_us=%.0f cold_all_us=%.0f errors=%" PRIu64 " badmsg=%" PRIu64 "\n",
 	       opt_mode, opt_subs, opt_res, t_conn, t_sync, m0.gw_rss, m1.gw_rss, m1.broker_rss,
-	       m1.desc_rss, ndesc, m1.extra_rss);
+	       m1.desc_rss, ndesc, m1.extra_rss, m1.gw_hwm,
+	       cold_first_ns ? (double)(cold_first_ns - sync_pub_ns) / 1e3 : -1,
+	       cold_last_ns ? (double)(cold_last_ns - sync_pub_ns) / 1e3 : -1, g_errors, g_badmsg);
 	fflush(stdout);
 
 	char *phases = strdup(opt_phases), *save = NULL;
