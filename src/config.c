@@ -26,13 +26,13 @@ enum {
 	OPT_PORT = 256, OPT_ADDRESS, OPT_BINARY, OPT_MAXFORKS, OPT_MAXMSG,
 	OPT_CLOSEMS, OPT_PASSENV, OPT_HEADER, OPT_HEADER_WS, OPT_HEADER_HTTP,
 	OPT_ORIGIN, OPT_SAMEORIGIN, OPT_SUBPROTOCOL, OPT_LOGLEVEL, OPT_HELP,
-	OPT_VERSION, OPT_LATER, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL,
+	OPT_VERSION, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL,
 	OPT_SSLCERT, OPT_SSLKEY, OPT_LISTEN, OPT_LISTEN_PUBLISH, OPT_BROKER,
 	OPT_BROKER_SOCKET, OPT_LISTEN_MAX_CLIENTS, OPT_LISTEN_MAX_PER_ADDRESS,
 	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_JWT_KEY, OPT_AUTHORIZER,
 	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY,
 	OPT_PINGMS, OPT_LICENSE, OPT_UNIXSOCKET, OPT_UNIXSOCKET_MODE,
-	OPT_REDIRPORT, OPT_SSLCA, OPT_PASSSTDERR
+	OPT_REDIRPORT, OPT_SSLCA, OPT_PASSSTDERR, OPT_REVERSELOOKUP
 };
 
 static const struct option config_options[] = {
@@ -81,7 +81,7 @@ static const struct option config_options[] = {
 	{ "version",		no_argument,	   NULL, OPT_VERSION },
 	/* websocketd options that wspipe does not have yet. */
 	{ "redirport",		required_argument, NULL, OPT_REDIRPORT },
-	{ "reverselookup",	optional_argument, NULL, OPT_LATER },
+	{ "reverselookup",	optional_argument, NULL, OPT_REVERSELOOKUP },
 	{ "unixsocket",		required_argument, NULL, OPT_UNIXSOCKET },
 	{ "unixsocket-mode",	required_argument, NULL, OPT_UNIXSOCKET_MODE },
 	{ NULL,			0,		   NULL, 0 }
@@ -106,7 +106,7 @@ usage(int status)
 "              [--ping-interval=seconds] [--ping-timeout=seconds]\n"
 "              [--pingms=ms] [--maxframesize=bytes]\n"
 "              [--port=port] [--sameorigin] [--ssl --sslcert=file --sslkey=file]\n"
-"              [--sslca=file] [--passstderr]\n"
+"              [--sslca=file] [--passstderr] [--reverselookup]\n"
 "              [--subprotocol=list] [--staticdir=dir] [--cgidir=dir]\n"
 "              [--devconsole] [--trust-proxy=list] [--redirport=port]\n"
 "              [--unixsocket=path]\n"
@@ -154,6 +154,7 @@ usage(int status)
 "  --sslcert=FILE      TLS certificate chain, PEM\n"
 "  --sslkey=FILE       TLS private key, PEM\n"
 "  --sslca=FILE        require client certificates from these CAs (PEM)\n"
+"  --reverselookup    REMOTE_HOST from the client address's DNS name\n"
 "  --passstderr        stdout and stderr lines as JSON messages:\n"
 "                      {\"stream\":\"stdout\"|\"stderr\",\"data\":\"...\"}\n"
 "  --subprotocol=LIST  subprotocols accepted (default: any offered)\n"
@@ -486,6 +487,10 @@ config_parse(int argc, char **argv)
 			free(conf.sslkey);
 			conf.sslkey = xstrdup(optarg);
 			break;
+		case OPT_REVERSELOOKUP:
+			conf.reverselookup = config_bool("reverselookup",
+			    optarg);
+			break;
 		case OPT_PASSSTDERR:
 			conf.passstderr = config_bool("passstderr", optarg);
 			break;
@@ -523,9 +528,6 @@ config_parse(int argc, char **argv)
 		case OPT_VERSION:
 			printf("%s %s\n", WSPIPE_NAME, PACKAGE_VERSION);
 			exit(0);
-		case OPT_LATER:
-			config_die(EXIT_USAGE, "%s is not supported yet",
-			    argv[optind - 1]);
 		case ':':
 			config_die(EXIT_USAGE, "%s needs a value",
 			    argv[optind - 1]);

@@ -241,7 +241,7 @@ env_build(struct conn *c, struct http_request *h, const char *protocol)
 	for (i = 0; i < conf.passenv_vars.n; i++)
 		strlist_add(&l, xstrdup(conf.passenv_vars.v[i]));
 	env_add(&l, "REMOTE_ADDR", remote);
-	env_add(&l, "REMOTE_HOST", remote);
+	env_add(&l, "REMOTE_HOST", c->host[0] != '\0' ? c->host : remote);
 	env_add(&l, "REMOTE_PORT", c->port);
 	env_add_host(&l, http_field(h, "Host"));
 	env_add(&l, "SERVER_PROTOCOL", h->proto);

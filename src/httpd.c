@@ -32,6 +32,8 @@ struct httpd {
 	struct grants		 grants;	/* a listen client's, so far */
 	long long		 exp;		/* when its token expires */
 	int			 redirect;	/* --redirport: 301 to TLS */
+	struct resolve		*rq;		/* --reverselookup, asked */
+	int			 resolved;	/* and answered, or given up */
 };
 
 static void	httpd_process(struct conn *);
@@ -240,6 +242,33 @@ httpd_listen(struct conn *c, const char *path, const char *protocol)
 
 static void	httpd_upgrade(struct conn *);
 
+/* The upgrade goes on once its wait (authorizer, name) is over. */
+static void
+httpd_resume(struct conn *c)
+{
+	conn_set_timer(c, HANDSHAKE_TIMEOUT);
+	httpd_upgrade(c);
+	/* What followed the request is the session's. */
+	if (c->ops != &httpd_ops && !(c->flags & CONN_SOCK_CLOSED) &&
+	    buf_len(&c->in) > 0)
+		c->ops->input(c);
+	conn_update(c);
+}
+
+/* --reverselookup answered (name NULL: the address has none). */
+static void
+httpd_resolved(void *arg, const char *name)
+{
+	struct conn	*c = arg;
+	struct httpd	*hd = c->role;
+
+	hd->rq = NULL;
+	hd->resolved = 1;
+	if (name != NULL)
+		strlcpy(c->host, name, sizeof c->host);
+	httpd_resume(c);
+}
+
 /* The authorizer's verdict on an upgrade: go on, or answer the refusal. */
 static void
 httpd_authorized(void *arg, int status, const char *why)
@@ -254,14 +283,8 @@ httpd_authorized(void *arg, int status, const char *why)
 		conn_update(c);
 		return;
 	}
-	conn_set_timer(c, HANDSHAKE_TIMEOUT);
 	hd->authorized = 1;
-	httpd_upgrade(c);
-	/* What followed the request is the session's. */
-	if (c->ops != &httpd_ops && !(c->flags & CONN_SOCK_CLOSED) &&
-	    buf_len(&c->in) > 0)
-		c->ops->input(c);
-	conn_update(c);
+	httpd_resume(c);
 }
 
 /*
@@ -347,6 +370,17 @@ httpd_upgrade(struct conn *c)
 	if (conf.maxforks > 0 && nchildren >= conf.maxforks) {
 		httpd_error(c, 429, "too many connections, try again later");
 		return;
+	}
+	/* REMOTE_HOST: the program waits for its name, a bounded time. */
+	if (conf.reverselookup && !hd->resolved) {
+		env_client_addr(c, r, script, sizeof script);
+		hd->resolved = 1;
+		if ((hd->rq = resolve_start(script, httpd_resolved, c)) !=
+		    NULL) {
+			hd->resolved = 0;
+			conn_set_timer(c, RESOLVE_TIMEOUT);
+			return;
+		}
 	}
 	env = env_build(c, r, protocol);
 	argv[0] = script;
@@ -533,6 +567,14 @@ httpd_timeout(struct conn *c)
 		httpd_error(c, 503, "the authorizer did not answer in time");
 		return;
 	}
+	if (hd->rq != NULL) {
+		/* No name in time: REMOTE_HOST is the address. */
+		resolve_cancel(hd->rq);
+		hd->rq = NULL;
+		hd->resolved = 1;
+		httpd_resume(c);
+		return;
+	}
 	conn_close(c, hd->req != NULL || hd->a.fd != -1 ?
 	    "request timeout" : "idle timeout");
 }
@@ -565,6 +607,10 @@ httpd_closed(struct conn *c)
 	}
 	if (hd->auth != NULL)
 		auth_cancel(hd->auth);
+	if (hd->rq != NULL) {
+		resolve_cancel(hd->rq);
+		hd->rq = NULL;
+	}
 }
 
 /* An authorizer that runs must be reaped before c is freed. */

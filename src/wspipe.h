@@ -80,6 +80,7 @@ struct config {
 	char		 *sslkey;
 	char		 *sslca;		/* --sslca: client certificates */
 	int		  passstderr;		/* stdout, stderr as JSON */
+	int		  reverselookup;	/* REMOTE_HOST from DNS */
 	char		 *staticdir;	/* resolved at start-up */
 	char		 *cgidir;
 	char		 *dir;
@@ -157,6 +158,7 @@ struct conn {
 	char		  tag[80];	/* "#42 198.51.100.7:51123" */
 	char		  addr[64];
 	char		  port[8];
+	char		  host[256];	/* --reverselookup: its name, or "" */
 	int		  fd;
 	struct tls	 *tls;		/* NULL without --ssl */
 	int		  want_r;	/* TLS: what a read waits for */
@@ -306,6 +308,13 @@ int		 auth_start(struct auth *, struct conn *, struct http_request *,
 void		 auth_cancel(struct auth *);
 int		 auth_busy(const struct auth *);
 void		 auth_free(struct auth *);
+
+/* resolve.c */
+struct resolve;
+#define RESOLVE_TIMEOUT		2.0	/* then REMOTE_HOST is the address */
+struct resolve	*resolve_start(const char *, void (*)(void *, const char *),
+		    void *);
+void		 resolve_cancel(struct resolve *);
 
 /* httpd.c */
 extern const struct conn_ops httpd_ops;
