@@ -79,9 +79,11 @@ def run(body, timeout=60, plan=None):
     aborted = False
 
     def on_alarm(signo, frame):
-        raise ScriptTimeout('test script exceeded its %d s alarm' % timeout)
+        raise ScriptTimeout('test script exceeded its %d s alarm' %
+                            (timeout * proc.SLOW))
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(int(timeout))
+    # Under valgrind everything the script waits for is slower.
+    signal.alarm(int(timeout * proc.SLOW))
     proc.become_subreaper()
     try:
         body(t)
