@@ -37,7 +37,7 @@ def body(t):
     async def many():
         return await asyncio.gather(*[one(i) for i in range(N)],
                                     return_exceptions=True)
-    res = w.arun(many(), 60)
+    res = w.arun(many(), 60 * w.SLOW)
     bad = [(i, r) for i, r in enumerate(res) if r is not True]
     t.ok(not bad, '%d concurrent connections all echo correctly' % N,
          '%d failed, e.g. %s' % (len(bad), bad[:3]))

@@ -651,7 +651,7 @@ def connect(gw, path='/', **kw):
     kw.setdefault('max_size', None)
     kw.setdefault('ping_interval', None)
     kw.setdefault('close_timeout', 5)
-    kw.setdefault('open_timeout', 10)
+    kw.setdefault('open_timeout', 10 * SLOW)
     return websockets.connect(gw.url(path), **kw)
 
 
