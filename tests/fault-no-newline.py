@@ -56,7 +56,7 @@ def main(t):
             closefr, pong_at = None, None
             while True:
                 try:
-                    fr = c.recv_frame(20)
+                    fr = c.recv_frame(60)
                 except Timeout:
                     bad.append("stalled after %d bytes" % total)
                     break
@@ -67,6 +67,10 @@ def main(t):
                 if fr.opcode == CLOSE:
                     closefr = fr
                     break
+                if fr.opcode == PING:
+                    # Answered, as a browser would, on a slow machine.
+                    c.send_frame(PONG, fr.payload)
+                    continue
                 if fr.opcode == PONG:
                     if fr.payload == b"mid" and pong_at is None:
                         pong_at = total

@@ -49,6 +49,11 @@ def drain(c, gw, text):
         if op == 0x8:
             close = struct.unpack('!H', payload[:2])[0] if payload else None
             break
+        if op == 0x9:
+            # Answered, as a browser would: a slow machine can make the
+            # transfer outlast --ping-interval + --ping-timeout.
+            c.send_frame(0xa, payload)
+            continue
         if op >= 0x8:
             continue
         if text:
