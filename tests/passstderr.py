@@ -16,11 +16,14 @@ import subprocess
 
 import lib as w
 
+# The long line is printed alone, on request: a stderr line that came
+# while it is sent in fragments would go to the log instead.
 SCRIPT = r'''#!/bin/sh
 printf 'out "quoted" \\back\n'
 printf 'err\ttab\n' >&2
 printf 'bad \377 byte\n' >&2
 printf 'ctl \001 end\n' >&2
+read -r l
 head -c 100000 /dev/zero | tr '\0' 'z'; printf '\n'
 while read -r l; do printf 'got %s\n' "$l"; printf 'warn %s\n' "$l" >&2; done
 '''
@@ -38,13 +41,15 @@ def body(t):
         async def talk():
             async with w.connect(gw) as ws:
                 msgs = []
-                while len(msgs) < 5:
+                while len(msgs) < 4:
                     msgs.append(await ws.recv())
+                await ws.send('big')
+                msgs.append(await ws.recv())
                 await ws.send('hi')
                 while len(msgs) < 7:
                     msgs.append(await ws.recv())
                 return msgs
-        msgs = w.arun(talk(), 30)
+        msgs = w.arun(talk(), 60 * w.SLOW)
         parsed = []
         for m in msgs:
             try:
