@@ -14,6 +14,8 @@ import socket
 import struct
 import time
 
+from lib.proc import settle as proc_settle
+
 from lib import (Gateway, children_of, echo_ok, fd_count, point,
                  proc_status, run, sanitized,
                  upgrade_request, zombies_of)
@@ -75,7 +77,8 @@ def main(t):
         ok, why = echo_ok(gw.port)
         t.ok(ok, "echo works before the flood", why)
         kids, _, _ = settle(gw, None, 5)
-        fds0 = fd_count(gw.pid)
+        # The echo's connection may still be closing: a steady count.
+        fds0 = proc_settle(lambda: fd_count(gw.pid), 10, still=1.0)
         rss0 = proc_status(gw.pid, "VmRSS")
         start = time.monotonic()
         bad = []

@@ -21,6 +21,8 @@ def redir_gateway(extra):
         rp = h.free_port()
         gw = h.Gateway(h.cmd("echo"), ["--redirport=%d" % rp] + extra)
         if gw.port != rp:
+            # Bound just after --port, which is what Gateway waits for.
+            h.wait_until(lambda: h.listening(gw.pid, rp), 10 * h.SLOW)
             return gw, rp
         gw.stop()
     raise RuntimeError("no two free ports")
