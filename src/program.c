@@ -115,6 +115,8 @@ program_stderr_cb(void *arg, const uint8_t *s, size_t len)
 	n += 2;
 	if (session_send(p->s, WS_OP_TEXT, 1, program_json, n) == -1)
 		session_fail(p->s, WS_CLOSE_INTERNAL, "output overflow");
+	/* Written from the connection's own callback, as stdout's is. */
+	conn_kick(p->c);
 }
 
 /* The program's stdout ended and it was reaped: say goodbye. */
