@@ -38,8 +38,12 @@
 #define BROKER_IN_CAP		(PUBSUB_LINE_MAX + 2)
 #define BROKER_LIST_MAX		10000	/* lines a list answers at most */
 #define BROKER_EVICT_SCAN	64	/* states looked at to free a name */
+#define BROKER_REPLAY_MAX	(1024 * 1024)	/* a subscribe's replay */
+#define BROKER_GET_MAX		(32 * 1024)	/* a get's states, at once */
+#define BROKER_HISTORY_MAX	1000000
 
 struct bconn;
+struct bres;
 
 struct bsub {
 	RB_ENTRY(bsub)		 centry;	/* in the connection's tree */
@@ -48,6 +52,7 @@ struct bsub {
 	struct bconn		*bc;
 	struct bres		*r;
 	int			 owed;
+	int			 ids;		/* its updates carry ids */
 };
 
 /*
@@ -57,24 +62,40 @@ struct bsub {
  */
 struct bbudget {
 	RB_ENTRY(bbudget)	 node;		/* guests', by prefix */
-	TAILQ_HEAD(, bres)	 lru;		/* its states, oldest first */
+	TAILQ_HEAD(, bstate)	 lru;		/* its states, oldest first */
 	char			*prefix;	/* NULL: the scripts' */
 	size_t			 nstates;
 	size_t			 bytes;
 	int			 held;		/* a state is being charged */
 };
 
+/*
+ * One state of a resource's history, charged to the budget of whoever
+ * published it.  A resource's history is always its newest states without
+ * a hole: forgetting one forgets the older ones too.
+ */
+struct bstate {
+	TAILQ_ENTRY(bstate)	 hentry;	/* in its history, oldest first */
+	TAILQ_ENTRY(bstate)	 lru;		/* in its budget, oldest first */
+	TAILQ_ENTRY(bstate)	 glru;		/* every state, oldest first */
+	struct bres		*r;
+	struct bbudget		*budget;
+	unsigned long long	 seq;
+	size_t			 len;
+	char			 data[];
+};
+
+TAILQ_HEAD(bstate_list, bstate);
+
 struct bres {
 	RB_ENTRY(bres)		 node;
-	TAILQ_ENTRY(bres)	 lru;		/* in its budget, oldest first */
-	TAILQ_ENTRY(bres)	 glru;		/* every state, oldest first */
 	TAILQ_HEAD(, bsub)	 subs;
 	size_t			 nsubs;
 	char			*name;
-	char			*data;		/* retained state, or NULL */
-	size_t			 datalen;
-	struct bbudget		*budget;	/* while data != NULL */
-	unsigned long long	 seq;		/* states published */
+	struct bstate_list	 hist;		/* its newest states */
+	size_t			 nhist;
+	unsigned long long	 seq;		/* its newest state's id */
+	unsigned long long	 npub;		/* states published */
 	ev_tstamp		 stamp;		/* when the last one was */
 };
 
@@ -112,7 +133,7 @@ static struct bbudget_tree		 broker_guests =
 static struct bbudget			 broker_scripts = {
 	.lru = TAILQ_HEAD_INITIALIZER(broker_scripts.lru)
 };
-static TAILQ_HEAD(, bres)		 broker_glru =
+static struct bstate_list		 broker_glru =
     TAILQ_HEAD_INITIALIZER(broker_glru);
 static TAILQ_HEAD(, bconn)		 broker_conns =
     TAILQ_HEAD_INITIALIZER(broker_conns);
@@ -124,7 +145,11 @@ static struct {
 	size_t		 bytes;		/* their bytes */
 	size_t		 guest_states;	/* per guest budget */
 	size_t		 guest_bytes;
-} broker_max = { 1000000, 100000, 64 * 1024 * 1024, 1000, 1024 * 1024 };
+	size_t		 history;	/* states kept per resource */
+} broker_max = { 1000000, 100000, 64 * 1024 * 1024, 1000, 1024 * 1024, 1 };
+
+/* This broker's id space: ids it gave before a restart are not its own. */
+static unsigned long long		 broker_epoch;
 
 /* What introspection reports. */
 static struct {
@@ -204,32 +229,38 @@ broker_budget_gc(struct bbudget *b)
 	free(b);
 }
 
-/* Forgets r's retained state, if any. */
+/* Forgets r's oldest state. */
+static void
+broker_drop_oldest(struct bres *r)
+{
+	struct bstate	*st = TAILQ_FIRST(&r->hist);
+	struct bbudget	*b = st->budget;
+
+	TAILQ_REMOVE(&r->hist, st, hentry);
+	TAILQ_REMOVE(&b->lru, st, lru);
+	TAILQ_REMOVE(&broker_glru, st, glru);
+	r->nhist--;
+	b->nstates--;
+	b->bytes -= st->len;
+	broker_stat.states--;
+	broker_stat.bytes -= st->len;
+	free(st);
+	broker_budget_gc(b);
+}
+
+/* Forgets r's history, its state with it. */
 static void
 broker_forget(struct bres *r)
 {
-	struct bbudget	*b = r->budget;
-
-	if (r->data == NULL)
-		return;
-	TAILQ_REMOVE(&b->lru, r, lru);
-	TAILQ_REMOVE(&broker_glru, r, glru);
-	b->nstates--;
-	b->bytes -= r->datalen;
-	broker_stat.states--;
-	broker_stat.bytes -= r->datalen;
-	free(r->data);
-	r->data = NULL;
-	r->datalen = 0;
-	r->budget = NULL;
-	broker_budget_gc(b);
+	while (!TAILQ_EMPTY(&r->hist))
+		broker_drop_oldest(r);
 }
 
 /* Frees a resource that has neither subscribers nor a state. */
 static void
 broker_gc(struct bres *r)
 {
-	if (r->data != NULL || r->nsubs > 0)
+	if (!TAILQ_EMPTY(&r->hist) || r->nsubs > 0)
 		return;
 	RB_REMOVE(bres_tree, &broker_res, r);
 	broker_stat.resources--;
@@ -237,17 +268,25 @@ broker_gc(struct bres *r)
 	free(r);
 }
 
-/* Evicts the oldest state of b (NULL: of anybody's); 0 if there was one. */
+/*
+ * Evicts the oldest state of b (NULL: of anybody's), and the older ones
+ * of its resource; -1 if there was none.  Resource keep is not freed.
+ */
 static int
 broker_evict(struct bbudget *b, struct bres *keep)
 {
-	struct bres	*old;
+	struct bstate	*old;
+	struct bres	*r;
 
 	old = b != NULL ? TAILQ_FIRST(&b->lru) : TAILQ_FIRST(&broker_glru);
-	if (old == NULL || old == keep)
+	if (old == NULL)
 		return (-1);
-	broker_forget(old);
-	broker_gc(old);
+	r = old->r;
+	while (TAILQ_FIRST(&r->hist) != old)
+		broker_drop_oldest(r);
+	broker_drop_oldest(r);
+	if (r != keep)
+		broker_gc(r);
 	return (0);
 }
 
@@ -259,15 +298,16 @@ broker_evict(struct bbudget *b, struct bres *keep)
 static int
 broker_make_room(struct bconn *bc)
 {
-	struct bres	*old;
+	struct bstate	*old;
+	struct bres	*r;
 	int		 n = 0;
 
 	if (bc->gateway)
 		return (-1);
 	TAILQ_FOREACH(old, &broker_glru, glru) {
-		if (old->nsubs == 0) {
-			broker_forget(old);
-			broker_gc(old);
+		if ((r = old->r)->nsubs == 0) {
+			broker_forget(r);
+			broker_gc(r);
 			return (0);
 		}
 		if (++n == BROKER_EVICT_SCAN)
@@ -293,6 +333,12 @@ broker_find(struct bconn *bc, const char *name, size_t len, int create)
 	r = xcalloc(1, sizeof *r);
 	r->name = xstrdup(buf);
 	TAILQ_INIT(&r->subs);
+	TAILQ_INIT(&r->hist);
+	/*
+	 * Its ids start past every id this broker has given, so that a
+	 * resource forgotten and made again never repeats one.
+	 */
+	r->seq = broker_stat.publishes;
 	RB_INSERT(bres_tree, &broker_res, r);
 	broker_stat.resources++;
 	return (r);
@@ -359,18 +405,110 @@ broker_ok(struct bconn *bc, const struct pubsub_msg *m, const char *name)
 	broker_sendf(bc, "ok", pubsub_verb_name(m->verb), name, strlen(name));
 }
 
+/* The id of r's state number seq, as text. */
+static size_t
+broker_id(unsigned long long seq, char *buf)
+{
+	struct pubsub_id	id = { broker_epoch, seq };
+
+	return (pubsub_id_format(&id, buf, PUBSUB_ID_MAX));
+}
+
+/* "VERB R [ID ]DATA\n" for a state into line; its length. */
+static size_t
+broker_state_line(char *line, const char *verb, const struct bres *r,
+    const struct bstate *st, int ids)
+{
+	size_t	n;
+
+	n = strlcpy(line, verb, PUBSUB_LINE_MAX);
+	line[n++] = ' ';
+	n += strlcpy(line + n, r->name, PUBSUB_LINE_MAX - n);
+	line[n++] = ' ';
+	if (ids) {
+		n += broker_id(st->seq, line + n);
+		line[n++] = ' ';
+	}
+	memcpy(line + n, st->data, st->len);
+	n += st->len;
+	line[n++] = '\n';
+	return (n);
+}
+
+static void
+broker_send_state(struct bconn *bc, const char *verb, const struct bres *r,
+    const struct bstate *st, int ids)
+{
+	static char	line[PUBSUB_LINE_MAX + 2];
+
+	broker_send(bc, line, broker_state_line(line, verb, r, st, ids));
+	broker_stat.deliveries++;
+}
+
+/*
+ * Sends the states of r after where a subscribe or get starts (m->from),
+ * each as "VERB R ID DATA", at most cap bytes of data: the oldest first
+ * (a get, which is asked again for the rest), or else the newest that
+ * fit.  States it cannot send after an id are announced by "gap R WHY":
+ * "reset" (the id is not of this id space) or "history" (no longer kept).
+ */
+static void
+broker_replay(struct bconn *bc, struct bres *r, const struct pubsub_msg *m,
+    const char *verb, size_t cap, int oldest_first)
+{
+	struct bstate	*st, *start = TAILQ_FIRST(&r->hist);
+	const char	*why = NULL;
+	size_t		 bytes = 0;
+
+	if (m->from == PUBSUB_FROM_CURRENT)
+		start = TAILQ_LAST(&r->hist, bstate_list);
+	else if (m->from == PUBSUB_FROM_ID) {
+		if (m->id.epoch != broker_epoch || m->id.seq > r->seq)
+			why = "reset";
+		else if (m->id.seq == r->seq)
+			start = NULL;		/* it is up to date */
+		else {
+			while (start != NULL && start->seq <= m->id.seq)
+				start = TAILQ_NEXT(start, hentry);
+			if (start == NULL || start->seq > m->id.seq + 1)
+				why = "history";
+		}
+	}
+	if (start != NULL && !oldest_first) {
+		/* The newest states that fit; the ones before are missed. */
+		st = TAILQ_LAST(&r->hist, bstate_list);
+		for (bytes = st->len; st != start; bytes += st->len) {
+			if (bytes + TAILQ_PREV(st, bstate_list, hentry)->len >
+			    cap)
+				break;
+			st = TAILQ_PREV(st, bstate_list, hentry);
+		}
+		if (st != start && m->from == PUBSUB_FROM_ID)
+			why = "history";
+		start = st;
+	}
+	if (why != NULL)
+		broker_sendf(bc, "gap", r->name, why, strlen(why));
+	for (st = start, bytes = 0; st != NULL && (bytes == 0 ||
+	    bytes + st->len <= cap); st = TAILQ_NEXT(st, hentry)) {
+		broker_send_state(bc, verb, r, st, 1);
+		bytes += st->len + 1;
+	}
+}
+
 static void
 broker_subscribe(struct bconn *bc, const struct pubsub_msg *m)
 {
 	struct bsub	 key, *s;
 	struct bres	*r;
+	struct bstate	*st;
 
 	if ((r = broker_find(bc, m->resource, m->resourcelen, 1)) == NULL) {
 		broker_refuse(bc, m, "too many resources");
 		return;
 	}
 	key.r = r;
-	if (RB_FIND(bsub_tree, &bc->subs, &key) == NULL) {
+	if ((s = RB_FIND(bsub_tree, &bc->subs, &key)) == NULL) {
 		s = xcalloc(1, sizeof *s);
 		s->bc = bc;
 		s->r = r;
@@ -380,10 +518,13 @@ broker_subscribe(struct bconn *bc, const struct pubsub_msg *m)
 		bc->nsubs++;
 		broker_stat.subs++;
 	}
+	s->ids = bc->gateway || m->from != PUBSUB_FROM_NONE;
 	/* Subscribed from now on; then the current state, then each new. */
 	broker_ok(bc, m, r->name);
-	if (r->data != NULL)
-		broker_sendf(bc, "update", r->name, r->data, r->datalen);
+	if (m->from == PUBSUB_FROM_START || m->from == PUBSUB_FROM_ID)
+		broker_replay(bc, r, m, "update", BROKER_REPLAY_MAX, 0);
+	else if ((st = TAILQ_LAST(&r->hist, bstate_list)) != NULL)
+		broker_send_state(bc, "update", r, st, s->ids);
 }
 
 static void
@@ -421,19 +562,22 @@ broker_unsubscribe(struct bconn *bc, const struct pubsub_msg *m)
 }
 
 /*
- * Keeps r's new state, charged to budget b, forgetting the oldest states
- * beyond the limits: b's own first, then, for a script, anybody's.  A
+ * Adds state number seq to r's history, charged to budget b.  Beyond
+ * --history r forgets its oldest; beyond the budgets the oldest states
+ * are forgotten, b's own first, then, for a script, anybody's.  A
  * browser's state that finds no room of its own is refused (-1).
  */
 static int
 broker_retain(struct bres *r, struct bbudget *b, const char *data,
-    size_t len)
+    size_t len, unsigned long long seq)
 {
-	int	guest = b != &broker_scripts, ret = 0;
+	struct bstate	*st;
+	int		 guest = b != &broker_scripts, ret = 0;
 
-	/* Forgetting r's old state, or evicting, must not free b. */
+	/* Forgetting r's old states, or evicting, must not free b or r. */
 	b->held = 1;
-	broker_forget(r);
+	while (r->nhist >= broker_max.history)
+		broker_drop_oldest(r);
 	while (guest && (b->nstates + 1 > broker_max.guest_states ||
 	    b->bytes + len > broker_max.guest_bytes) && ret == 0)
 		ret = broker_evict(b, r);
@@ -443,27 +587,34 @@ broker_retain(struct bres *r, struct bbudget *b, const char *data,
 	b->held = 0;
 	if (ret == -1)
 		return (-1);
-	r->data = xmalloc(len + 1);
-	memcpy(r->data, data, len);
-	r->datalen = len;
-	r->budget = b;
+	st = xmalloc(sizeof *st + len + 1);
+	memcpy(st->data, data, len);
+	st->len = len;
+	st->seq = seq;
+	st->r = r;
+	st->budget = b;
+	TAILQ_INSERT_TAIL(&r->hist, st, hentry);
+	TAILQ_INSERT_TAIL(&b->lru, st, lru);
+	TAILQ_INSERT_TAIL(&broker_glru, st, glru);
+	r->nhist++;
 	b->nstates++;
 	b->bytes += len;
 	broker_stat.states++;
 	broker_stat.bytes += len;
-	TAILQ_INSERT_TAIL(&b->lru, r, lru);
-	TAILQ_INSERT_TAIL(&broker_glru, r, glru);
 	return (0);
 }
 
 static void
 broker_publish(struct bconn *bc, const struct pubsub_msg *m)
 {
+	static char	 plain[PUBSUB_LINE_MAX + 2];
+	static char	 withid[PUBSUB_LINE_MAX + 2];
 	struct utf8	 u;
 	struct bbudget	*b = &broker_scripts;
 	struct bres	*r;
 	struct bsub	*s;
-	size_t		 off;
+	struct bstate	*st;
+	size_t		 off, plen = 0, ilen = 0;
 
 	/* RFC 6455 8.1: subscribers get text frames, which must be UTF-8. */
 	utf8_init(&u);
@@ -478,18 +629,20 @@ broker_publish(struct bconn *bc, const struct pubsub_msg *m)
 	}
 	if (bc->gateway)
 		b = broker_guest_budget(r->name);
-	if (broker_retain(r, b, m->data, m->datalen) == -1) {
+	if (broker_retain(r, b, m->data, m->datalen, r->seq + 1) == -1) {
 		broker_budget_gc(b);
 		broker_gc(r);
 		broker_refuse(bc, m, "too many states");
 		return;
 	}
 	r->seq++;
+	r->npub++;
 	r->stamp = ev_now(EV_DEFAULT);
 	broker_stat.publishes++;
 	/* Taken: a gateway's publisher hears so before its own update. */
 	if (bc->gateway)
 		broker_ok(bc, m, r->name);
+	st = TAILQ_LAST(&r->hist, bstate_list);
 	TAILQ_FOREACH(s, &r->subs, rentry) {
 		/* Behind: it will get the newest state when it catches up. */
 		if (s->owed || buf_len(&s->bc->out) >= BROKER_BEHIND) {
@@ -499,43 +652,88 @@ broker_publish(struct bconn *bc, const struct pubsub_msg *m)
 			}
 			continue;
 		}
-		broker_sendf(s->bc, "update", r->name, m->data, m->datalen);
+		/* Each form of the line is made once, for every subscriber. */
+		if (s->ids && ilen == 0)
+			ilen = broker_state_line(withid, "update", r, st, 1);
+		else if (!s->ids && plen == 0)
+			plen = broker_state_line(plain, "update", r, st, 0);
+		broker_send(s->bc, s->ids ? withid : plain,
+		    s->ids ? ilen : plen);
 		broker_stat.deliveries++;
 	}
 }
 
-/* bc has caught up: the newest state of each resource it missed. */
+/*
+ * bc has caught up: the newest state of each resource it missed, after
+ * "gap R behind" for a script that asked for ids (a gateway tells from
+ * the ids themselves).
+ */
 static void
 broker_catch_up(struct bconn *bc)
 {
 	struct bsub	*s;
+	struct bstate	*st;
 
 	while (!bc->dead && buf_len(&bc->out) < BROKER_BEHIND / 2 &&
 	    (s = TAILQ_FIRST(&bc->owed)) != NULL) {
 		TAILQ_REMOVE(&bc->owed, s, oentry);
 		s->owed = 0;
 		/* A state evicted meanwhile is gone for everyone. */
-		if (s->r->data != NULL) {
-			broker_sendf(bc, "update", s->r->name, s->r->data,
-			    s->r->datalen);
-			broker_stat.deliveries++;
-		}
+		if ((st = TAILQ_LAST(&s->r->hist, bstate_list)) == NULL)
+			continue;
+		if (s->ids && !bc->gateway)
+			broker_sendf(bc, "gap", s->r->name, "behind", 6);
+		broker_send_state(bc, "update", s->r, st, s->ids);
 	}
 }
 
-/* "state R DATA" if R has one, then "ok get R". */
+/*
+ * "get R": "state R DATA" if R has one, then "ok get R".  "get R FROM":
+ * the states after FROM, at most BROKER_GET_MAX bytes, oldest first, then
+ * "ok get R ID", ID being R's newest id: a reader that got less asks again
+ * from the last id it got.
+ */
 static void
 broker_get(struct bconn *bc, const struct pubsub_msg *m)
 {
 	struct bres	*r;
-	char		 name[PUBSUB_RESOURCE_MAX + 1];
+	struct bstate	*st;
+	char		 name[PUBSUB_RESOURCE_MAX + 1], id[PUBSUB_ID_MAX];
+	char		 line[PUBSUB_RESOURCE_MAX + PUBSUB_ID_MAX + 2];
 
 	memcpy(name, m->resource, m->resourcelen);
 	name[m->resourcelen] = '\0';
 	r = broker_find(bc, m->resource, m->resourcelen, 0);
-	if (r != NULL && r->data != NULL)
-		broker_sendf(bc, "state", r->name, r->data, r->datalen);
-	broker_ok(bc, m, name);
+	if (m->from == PUBSUB_FROM_NONE) {
+		if (r != NULL &&
+		    (st = TAILQ_LAST(&r->hist, bstate_list)) != NULL)
+			broker_send_state(bc, "state", r, st, bc->gateway);
+		broker_ok(bc, m, name);
+		return;
+	}
+	if (r != NULL)
+		broker_replay(bc, r, m, "state", BROKER_GET_MAX, 1);
+	else if (m->from == PUBSUB_FROM_ID && m->id.epoch != broker_epoch)
+		broker_sendf(bc, "gap", name, "reset", 5);
+	else if (m->from == PUBSUB_FROM_ID &&
+	    m->id.seq < broker_stat.publishes)
+		broker_sendf(bc, "gap", name, "history", 7);
+	/* A resource it does not have would start at the next id. */
+	(void)broker_id(r != NULL ? r->seq : broker_stat.publishes, id);
+	(void)snprintf(line, sizeof line, "%s %s", name, id);
+	broker_sendf(bc, "ok get", line, NULL, 0);
+}
+
+/* The bytes of r's history. */
+static size_t
+broker_res_bytes(const struct bres *r)
+{
+	const struct bstate	*st;
+	size_t			 n = 0;
+
+	TAILQ_FOREACH(st, &r->hist, hentry)
+		n += st->len;
+	return (n);
 }
 
 /* One "resource" line per resource matching the pattern, then "ok list". */
@@ -565,8 +763,9 @@ broker_list(struct bconn *bc, const struct pubsub_msg *m)
 			return;
 		}
 		(void)snprintf(line, sizeof line, "%s subscribers %zu "
-		    "states %llu bytes %zu age %.0f", r->name, r->nsubs,
-		    r->seq, r->datalen, r->seq > 0 ? now - r->stamp : -1.0);
+		    "states %llu bytes %zu age %.0f history %zu", r->name,
+		    r->nsubs, r->npub, broker_res_bytes(r),
+		    r->npub > 0 ? now - r->stamp : -1.0, r->nhist);
 		broker_sendf(bc, "resource", line, NULL, 0);
 		n++;
 	}
@@ -924,7 +1123,8 @@ broker_usage(int status)
 	    "[--max-retained=bytes]\n"
 	    "                     [--max-states=n] [--max-resources=n] "
 	    "[--guest-retained=bytes]\n"
-	    "                     [--guest-states=n] [--loglevel=level]\n");
+	    "                     [--guest-states=n] [--history=n] "
+	    "[--loglevel=level]\n");
 	exit(status);
 }
 
@@ -956,6 +1156,7 @@ broker_main(int argc, char **argv)
 		{ "max-resources", required_argument, NULL, 'R' },
 		{ "guest-retained", required_argument, NULL, 'M' },
 		{ "guest-states", required_argument, NULL, 'G' },
+		{ "history", required_argument, NULL, 'H' },
 		{ "loglevel", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -993,6 +1194,12 @@ broker_main(int argc, char **argv)
 			broker_max.guest_states = broker_number(optarg,
 			    "guest-states", 1);
 			break;
+		case 'H':
+			broker_max.history = broker_number(optarg, "history",
+			    1);
+			if (broker_max.history > BROKER_HISTORY_MAX)
+				broker_max.history = BROKER_HISTORY_MAX;
+			break;
 		case 'l':
 			level = config_loglevel(optarg);
 			break;
@@ -1006,6 +1213,9 @@ broker_main(int argc, char **argv)
 		broker_usage(EXIT_USAGE);
 	log_init(level);
 	signal(SIGPIPE, SIG_IGN);
+	/* A new id space each start: 32 random bits, never 0. */
+	while ((broker_epoch = arc4random()) == 0)
+		;
 	if ((broker_lfd = broker_listen(broker_path, group)) == -1)
 		exit(EXIT_LISTEN);
 	ev_default_loop(EVFLAG_AUTO);

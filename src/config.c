@@ -29,7 +29,7 @@ enum {
 	OPT_VERSION, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL,
 	OPT_SSLCERT, OPT_SSLKEY, OPT_LISTEN, OPT_LISTEN_PUBLISH, OPT_BROKER,
 	OPT_BROKER_SOCKET, OPT_LISTEN_MAX_CLIENTS, OPT_LISTEN_MAX_PER_ADDRESS,
-	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_JWT_KEY, OPT_AUTHORIZER,
+	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_LISTEN_HISTORY, OPT_JWT_KEY, OPT_AUTHORIZER,
 	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY,
 	OPT_PINGMS, OPT_LICENSE, OPT_UNIXSOCKET, OPT_UNIXSOCKET_MODE,
 	OPT_REDIRPORT, OPT_SSLCA, OPT_PASSSTDERR, OPT_REVERSELOOKUP
@@ -68,6 +68,7 @@ static const struct option config_options[] = {
 	    OPT_LISTEN_MAX_PER_ADDRESS },
 	{ "listen-max-subs",	required_argument, NULL, OPT_LISTEN_MAX_SUBS },
 	{ "listen-cache",	required_argument, NULL, OPT_LISTEN_CACHE },
+	{ "listen-history",	required_argument, NULL, OPT_LISTEN_HISTORY },
 	{ "jwt-key",		required_argument, NULL, OPT_JWT_KEY },
 	{ "authorizer",		required_argument, NULL, OPT_AUTHORIZER },
 	{ "sslcert",		required_argument, NULL, OPT_SSLCERT },
@@ -114,13 +115,15 @@ usage(int status)
 "              [--listen-publish[=prefix]] [--broker=socket]\n"
 "              [--broker-socket=socket] [--listen-max-clients=n]\n"
 "              [--listen-max-per-address=n] [--listen-max-subs=n]\n"
-"              [--listen-cache=bytes] [--jwt-key=file] [--authorizer=program]\n"
+"              [--listen-cache=bytes] [--listen-history=n]\n"
+"              [--jwt-key=file] [--authorizer=program]\n"
 "              command [arg ...]\n"
 "       wspipe [options] --dir=dir\n"
 "       wspipe [options] --listen\n"
 "       wspipe broker --socket=path [--group=group] [--max-retained=bytes]\n"
 "                     [--max-states=n] [--max-resources=n]\n"
 "                     [--guest-retained=bytes] [--guest-states=n]\n"
+"                     [--history=n]\n"
 "       wspipe publish [--socket=path] resource [data]\n"
 "       wspipe subscribe [--socket=path] resource\n"
 "       wspipe --help | --version | --license\n"
@@ -179,6 +182,8 @@ usage(int status)
 "                      (default 256)\n"
 "  --listen-max-subs=N subscriptions per listen client (default 1024)\n"
 "  --listen-cache=BYTES  states the gateway caches (default 67108864)\n"
+"  --listen-history=N  states our own broker keeps per resource, for\n"
+"                      clients that resume (default 1)\n"
 "  --jwt-key=FILE      listen clients need a token signed with this key\n"
 "                      (HMAC secret or PEM public key), repeatable\n"
 "  --authorizer=PROGRAM  run at each upgrade: exit 0 admits (its output\n"
@@ -350,6 +355,7 @@ config_parse(int argc, char **argv)
 	conf.listen_max_per_address = 256;
 	conf.listen_max_subs = 1024;
 	conf.listen_cache = 64 * 1024 * 1024;
+	conf.listen_history = 1;
 
 	opterr = 0;
 	while ((ch = getopt_long_only(argc, argv, "+", config_options,
@@ -463,6 +469,10 @@ config_parse(int argc, char **argv)
 			conf.listen_cache = config_number("listen-cache",
 			    optarg, 65536, LLONG_MAX);
 			break;
+		case OPT_LISTEN_HISTORY:
+			conf.listen_history = config_number("listen-history",
+			    optarg, 1, 1000000);
+			break;
 		case OPT_AUTHORIZER:
 			free(conf.authorizer);
 			if ((conf.authorizer = config_resolve(optarg)) == NULL)
@@ -551,10 +561,14 @@ config_parse(int argc, char **argv)
 		config_die(EXIT_CONFIG, "--devconsole cannot be used with "
 		    "--staticdir or --cgidir");
 	if ((conf.broker != NULL || conf.broker_socket != NULL ||
-	    conf.listen_publish != NULL || conf.jwt_keys.n > 0) &&
-	    !conf.listen)
+	    conf.listen_publish != NULL || conf.jwt_keys.n > 0 ||
+	    conf.listen_history > 1) && !conf.listen)
 		config_die(EXIT_CONFIG, "--broker, --broker-socket, "
-		    "--listen-publish and --jwt-key go with --listen");
+		    "--listen-publish, --listen-history and --jwt-key go with "
+		    "--listen");
+	if (conf.broker != NULL && conf.listen_history > 1)
+		config_die(EXIT_CONFIG, "--listen-history is for our own "
+		    "broker; give a running one --history");
 	if (conf.broker != NULL && conf.broker_socket != NULL)
 		config_die(EXIT_CONFIG, "--broker uses a running broker, "
 		    "--broker-socket places ours: not both");

@@ -44,6 +44,19 @@
 #define LRES_OWE_GET	0x2
 #define LRES_OWE_SUB	0x4
 
+#define LBROKER_REPLAYS_MAX	64	/* resumes' gets in flight, at most */
+
+/*
+ * A get the broker has not answered yet: a fetch of the newest state for
+ * the cache, or a resume's, whose states go to one subscriber.
+ */
+struct lget {
+	TAILQ_ENTRY(lget)	 entry;
+	struct lres		*r;
+	void			*arg;		/* a resume's; NULL: cancelled */
+	int			 resume;
+};
+
 /* A client's publish the broker has not answered yet. */
 struct lpub {
 	TAILQ_ENTRY(lpub)	 entry;
@@ -65,6 +78,9 @@ static TAILQ_HEAD(, lres)	 lbroker_owed =
     TAILQ_HEAD_INITIALIZER(lbroker_owed);
 static TAILQ_HEAD(, lpub)	 lbroker_pubs =
     TAILQ_HEAD_INITIALIZER(lbroker_pubs);
+static TAILQ_HEAD(, lget)	 lbroker_gets =
+    TAILQ_HEAD_INITIALIZER(lbroker_gets);
+static size_t			 lbroker_replays;	/* resumes in flight */
 
 /* The broker link. */
 static struct {
@@ -170,7 +186,8 @@ lbroker_uncache(struct lres *r)
 
 /* Caches r's new state, letting the least recently updated others go. */
 static void
-lbroker_cache_put(struct lres *r, const char *data, size_t len)
+lbroker_cache_put(struct lres *r, const char *data, size_t len,
+    const struct pubsub_id *id)
 {
 	struct lres	*old;
 
@@ -181,6 +198,7 @@ lbroker_cache_put(struct lres *r, const char *data, size_t len)
 	r->data = xmalloc(len + 1);
 	memcpy(r->data, data, len);
 	r->datalen = len;
+	r->id = *id;
 	lbroker_cached += len;
 	TAILQ_INSERT_TAIL(&lbroker_cache, r, cache);
 }
@@ -190,7 +208,7 @@ static void
 lbroker_gc(struct lres *r)
 {
 	if (r->nsubs > 0 || r->inflight > 0 || r->want || lb.dispatching ||
-	    (r->owe & LRES_OWE_UNSUB))
+	    r->gets > 0 || (r->owe & LRES_OWE_UNSUB))
 		return;
 	if (r->owe != 0)
 		TAILQ_REMOVE(&lbroker_owed, r, owed);
@@ -198,6 +216,34 @@ lbroker_gc(struct lres *r)
 	RB_REMOVE(lres_tree, &lbroker_res, r);
 	free(r->name);
 	free(r);
+}
+
+/* A get was queued: its answer comes after those of the gets before it. */
+static struct lget *
+lbroker_get_sent(struct lres *r, void *arg, int resume)
+{
+	struct lget	*g;
+
+	g = xcalloc(1, sizeof *g);
+	g->r = r;
+	g->arg = arg;
+	g->resume = resume;
+	r->gets++;
+	if (resume)
+		lbroker_replays++;
+	TAILQ_INSERT_TAIL(&lbroker_gets, g, entry);
+	return (g);
+}
+
+/* The oldest get is answered, or lost: forgets it. */
+static void
+lbroker_get_done(struct lget *g)
+{
+	TAILQ_REMOVE(&lbroker_gets, g, entry);
+	if (g->resume)
+		lbroker_replays--;
+	g->r->gets--;
+	free(g);
 }
 
 /* Queues what r owes the broker, if it fits now. */
@@ -218,6 +264,7 @@ lbroker_pay(struct lres *r)
 	    strlen(r->name), NULL, 0) == 0) {
 		r->owe &= ~LRES_OWE_GET;
 		r->getting = 1;
+		lbroker_get_sent(r, NULL, 0);
 	}
 	if (r->owe == 0)
 		TAILQ_REMOVE(&lbroker_owed, r, owed);
@@ -304,6 +351,36 @@ lbroker_fetch(struct lres *r)
 	return (0);
 }
 
+/*
+ * Asks the broker for r's states after from (an id, or "0"), for a
+ * resuming subscriber, arg; they come through the replay hook, then the
+ * replayed hook.  NULL if the link is down or too busy now.  Gets in
+ * flight are few, so that their answers never fill the broker's queue.
+ */
+struct lget *
+lbroker_resume(struct lres *r, const char *from, void *arg)
+{
+	if (!lbroker_room() || lbroker_replays >= LBROKER_REPLAYS_MAX ||
+	    lbroker_send("get", r->name, strlen(r->name), from,
+	    strlen(from)) == -1)
+		return (NULL);
+	return (lbroker_get_sent(r, arg, 1));
+}
+
+/* The subscriber went away: the answer goes nowhere. */
+void
+lbroker_resume_cancel(struct lget *g)
+{
+	g->arg = NULL;
+}
+
+/* 1 while the broker link is up. */
+int
+lbroker_online(void)
+{
+	return (lb.up);
+}
+
 /* Sends a client's publish; its answer comes through the published hook. */
 int
 lbroker_publish(struct lclient *lc, const char *name, size_t len,
@@ -338,6 +415,49 @@ lbroker_published(const char *why)
 	free(p);
 }
 
+/* The oldest get in flight, if it names resource name. */
+static struct lget *
+lbroker_get_head(const char *name, size_t len)
+{
+	struct lget	*g = TAILQ_FIRST(&lbroker_gets);
+
+	if (g == NULL || strlen(g->r->name) != len ||
+	    memcmp(g->r->name, name, len) != 0)
+		return (NULL);
+	return (g);
+}
+
+/* "ok get R [ID]": the oldest get is answered; ID is R's newest. */
+static void
+lbroker_got(const char *name, size_t len, const char *rest)
+{
+	struct pubsub_id	 id, *idp = NULL;
+	struct lget		*g;
+	struct lres		*r;
+	void			*arg;
+
+	/* An answer to no get of ours is not trusted with anything. */
+	if ((g = lbroker_get_head(name, len)) == NULL)
+		return;
+	r = g->r;
+	if (!g->resume) {
+		lbroker_get_done(g);
+		r->getting = 0;
+		lb.ops->state(r);
+	} else {
+		if (rest != NULL && pubsub_id_parse(rest, strlen(rest),
+		    &id) == 0)
+			idp = &id;
+		arg = g->arg;
+		/* Its place is free before anyone waiting for one is woken. */
+		r->gets++;
+		lbroker_get_done(g);
+		lb.ops->replayed(arg, r, idp);
+		r->gets--;
+	}
+	lbroker_gc(r);
+}
+
 /* "ok VERB R" or "error VERB R WHY": an answer to one of our lines. */
 static void
 lbroker_answer(int ok, const char *s, size_t len)
@@ -366,14 +486,12 @@ lbroker_answer(int ok, const char *s, size_t len)
 		lbroker_published(ok ? NULL : why);
 		return;
 	}
-	if ((r = lbroker_find(name, nlen)) == NULL)
-		return;
 	if (vlen == 3 && memcmp(s, "get", 3) == 0) {
-		r->getting = 0;
-		lb.ops->state(r);
-		lbroker_gc(r);
+		lbroker_got(name, nlen, why);
 		return;
 	}
+	if ((r = lbroker_find(name, nlen)) == NULL)
+		return;
 	if (r->inflight > 0)
 		r->inflight--;
 	if (vlen == 9 && memcmp(s, "subscribe", 9) == 0 && r->inflight == 0 &&
@@ -411,7 +529,9 @@ static void
 lbroker_line(const char *s, size_t len)
 {
 	struct pubsub_msg	 m;
+	struct pubsub_id	 id;
 	struct lres		*r;
+	struct lget		*g;
 	const char		*errstr;
 
 	if (pubsub_parse(s, len, &m, &errstr) == -1)
@@ -419,10 +539,22 @@ lbroker_line(const char *s, size_t len)
 	switch (m.verb) {
 	case PUBSUB_UPDATE:
 	case PUBSUB_STATE:
+		/* A broker speaks to a gateway with ids. */
+		if (pubsub_id_split(&m.data, &m.datalen, &id) == -1 ||
+		    m.datalen > PUBSUB_DATA_MAX)
+			break;
+		if (m.verb == PUBSUB_STATE &&
+		    (g = lbroker_get_head(m.resource, m.resourcelen)) !=
+		    NULL && g->resume) {
+			if (g->arg != NULL)
+				lb.ops->replay(g->arg, g->r, &id, m.data,
+				    m.datalen);
+			break;
+		}
 		r = lbroker_find(m.resource, m.resourcelen);
 		if (r == NULL || r->nsubs == 0)
 			break;
-		lbroker_cache_put(r, m.data, m.datalen);
+		lbroker_cache_put(r, m.data, m.datalen, &id);
 		if (m.verb == PUBSUB_UPDATE)
 			lb.ops->fan_out(r);
 		else
@@ -473,6 +605,7 @@ static void
 lbroker_down(const char *why)
 {
 	struct lres	*r, *tmp;
+	struct lget	*g;
 
 	if (lb.fd == -1)
 		return;
@@ -486,6 +619,11 @@ lbroker_down(const char *why)
 	buf_free(&lb.out);
 	while (!TAILQ_EMPTY(&lbroker_pubs))
 		lbroker_published("the broker was lost, it may not have it");
+	while ((g = TAILQ_FIRST(&lbroker_gets)) != NULL) {
+		if (g->arg != NULL)
+			lb.ops->replayed(g->arg, g->r, NULL);
+		lbroker_get_done(g);
+	}
 	RB_FOREACH_SAFE(r, lres_tree, &lbroker_res, tmp) {
 		r->inflight = 0;
 		r->ready = 0;
@@ -649,22 +787,25 @@ lbroker_start(void)
 {
 	static char	 name[] = "wspipe", cmd[] = "broker";
 	static char	 info[] = "--loglevel=info", error[] = "--loglevel=error";
-	char		*argv[5], *env[2], *sock, *envvar;
+	char		*argv[6], *env[2], *sock, *envvar, *history;
 	int		 r;
 
 	xasprintf(&sock, "--socket=%s", lb.path);
+	xasprintf(&history, "--history=%zu", conf.listen_history);
 	xasprintf(&envvar, "WSPIPE_BROKER=%s", lb.path);
 	argv[0] = name;
 	argv[1] = cmd;
 	argv[2] = sock;
 	argv[3] = conf.loglevel <= LOG_LEVEL_INFO ? info : error;
-	argv[4] = NULL;
+	argv[4] = history;
+	argv[5] = NULL;
 	env[0] = envvar;
 	env[1] = NULL;
 	r = child_spawn(&lb.ch, &lbroker_child_cb, NULL, NULL, conf.self,
 	    argv, env, CHILD_HELPER);
 	free(sock);
 	free(envvar);
+	free(history);
 	if (r == -1) {
 		log_warn("cannot start the broker");
 		ev_timer_again(EV_DEFAULT, &lb.restart);

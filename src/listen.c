@@ -42,6 +42,11 @@
 #define LSUB_OWE_ERROR	0x08	/* "error subscribe R why", then it goes */
 #define LSUB_OWED	0x10	/* on the client's owed list */
 #define LSUB_WAITING	0x20	/* off it, waiting for "state" */
+#define LSUB_OWE_REPLAY	0x40	/* the states after its client's id */
+#define LSUB_REPLAYING	0x80	/* off the list, a resume's get in flight */
+#define LSUB_REPLAY_END	0x100	/* its client fell behind: rest ignored */
+
+#define LISTEN_REPLAY_AT	(16 * 1024)	/* a resume asks under this */
 
 struct lsub {
 	RB_ENTRY(lsub)		 cnode;		/* in the client's tree */
@@ -53,6 +58,12 @@ struct lsub {
 	char			*name;		/* LSUB_OWE_ERROR */
 	int			 flags;
 	unsigned int		 oks;		/* subscribes not answered */
+	int			 ids;		/* asked for ids */
+	int			 start;		/* from "0": every state kept */
+	struct pubsub_id	 last;		/* the last id it got, or 0 */
+	struct lget		*get;		/* its resume's, in flight */
+	int			 got;		/* states that get brought */
+	int			 then;		/* owed after "ok": state, replay */
 };
 
 RB_HEAD(lsub_tree, lsub);
@@ -70,6 +81,9 @@ struct lclient {
 	struct grants		 grants;
 	long long		 exp;		/* its token expires, or 0 */
 	ev_timer		 expiry;
+	int			 replaying;	/* a resume's get in flight */
+	int			 queued;	/* waits for a resume's turn */
+	TAILQ_ENTRY(lclient)	 wentry;
 };
 
 /* Listen clients per address, for --listen-max-per-address. */
@@ -89,8 +103,12 @@ RB_GENERATE(listen_addr_tree, listen_addr, node, listen_addr_cmp)
 
 static struct listen_addr_tree	listen_addrs = RB_INITIALIZER(&listen_addrs);
 static size_t			listen_nclients;
+/* Clients whose resume waits for the gateway's gets in flight to drop. */
+static TAILQ_HEAD(, lclient)	listen_resumers =
+    TAILQ_HEAD_INITIALIZER(listen_resumers);
 
 static void	listen_catch_up(void *);
+static int	listen_resume(struct lsub *);
 
 static int
 lsub_cmp(struct lsub *a, struct lsub *b)
@@ -173,6 +191,56 @@ listen_error(struct lclient *lc, const char *text)
 	(void)listen_reply(lc, "error", text, strlen(text), NULL, 0);
 }
 
+/*
+ * Sends a state to a subscriber that asked for ids: "update R ID DATA",
+ * after "gap R WHY" if the states before it since the last it got are
+ * missed ("reset" if its id is of another id space).  A state it has had
+ * is not sent again.  -1 if it did not fit.
+ */
+static int
+listen_send_state(struct lsub *s, const struct pubsub_id *id,
+    const char *data, size_t len, const char *why)
+{
+	static char	 msg[PUBSUB_LINE_MAX + 2];
+	const char	*name = s->r->name;
+	size_t		 n;
+
+	if (s->last.epoch == id->epoch && id->seq <= s->last.seq)
+		return (0);
+	if (s->last.epoch != 0 && (s->last.epoch != id->epoch ||
+	    id->seq > s->last.seq + 1)) {
+		if (s->last.epoch != id->epoch)
+			why = "reset";
+		if (listen_reply(s->lc, "gap", name, strlen(name), why,
+		    strlen(why)) == -1)
+			return (-1);
+		/* Said once: what is missed ends just before this state. */
+		s->last.epoch = id->epoch;
+		s->last.seq = id->seq - 1;
+	}
+	n = pubsub_id_format(id, msg, PUBSUB_ID_MAX);
+	msg[n++] = ' ';
+	memcpy(msg + n, data, len);
+	if (listen_reply(s->lc, "update", name, strlen(name), msg,
+	    n + len) == -1)
+		return (-1);
+	s->last = *id;
+	return (0);
+}
+
+/* Sends r's cached state to s, in the form s asked for; -1 if no room. */
+static int
+listen_send_cached(struct lsub *s, const char *why)
+{
+	struct lres	*r = s->r;
+
+	if (s->ids)
+		return (listen_send_state(s, &r->id, r->data, r->datalen,
+		    why));
+	return (listen_reply(s->lc, "update", r->name, strlen(r->name),
+	    r->data, r->datalen));
+}
+
 /* The client cannot take more now: some of its replies wait. */
 static int
 listen_full(struct lclient *lc)
@@ -210,8 +278,7 @@ listen_deliver(struct lsub *s)
 		return;
 	}
 	before = session_queued(s->lc->s);
-	if (listen_reply(s->lc, "update", r->name, strlen(r->name), r->data,
-	    r->datalen) == -1) {
+	if (listen_send_cached(s, "behind") == -1) {
 		listen_owe(s, LSUB_OWE_STATE);
 		return;
 	}
@@ -246,9 +313,22 @@ listen_settled(struct lclient *lc)
 		conn_kick(session_conn(lc->s));
 }
 
+/* s leaves: its resume's answer, if one is coming, goes nowhere. */
+static void
+listen_cancel_resume(struct lsub *s)
+{
+	if (s->get == NULL)
+		return;
+	lbroker_resume_cancel(s->get);
+	s->get = NULL;
+	s->flags &= ~LSUB_REPLAYING;
+	s->lc->replaying = 0;
+}
+
 static void
 listen_sub_free(struct lsub *s)
 {
+	listen_cancel_resume(s);
 	if (s->flags & LSUB_PENDING) {
 		s->flags &= ~LSUB_PENDING;
 		s->lc->pending--;
@@ -263,8 +343,53 @@ listen_sub_free(struct lsub *s)
 }
 
 /*
+ * Starts or goes on with s's resume: the states after the last id its
+ * client has, fetched from the broker's history a get at a time, each
+ * while the client's queue is short, so that a resume never makes a
+ * reader look slow.  Returns as listen_pay does.
+ */
+static int
+listen_resume(struct lsub *s)
+{
+	struct lclient	*lc = s->lc;
+	struct lres	*r = s->r;
+	char		 from[PUBSUB_ID_MAX];
+
+	/* The cache answers a client at most one state behind. */
+	if (!s->start && r->data != NULL && s->last.epoch == r->id.epoch &&
+	    s->last.seq <= r->id.seq && s->last.seq + 1 >= r->id.seq) {
+		if (listen_full(lc) || listen_send_cached(s, "history") == -1)
+			return (-1);
+		s->flags &= ~LSUB_OWE_REPLAY;
+		return (0);
+	}
+	if (lc->replaying || session_queued(lc->s) > LISTEN_REPLAY_AT)
+		return (-1);
+	if (s->start)
+		strlcpy(from, "0", sizeof from);
+	else
+		(void)pubsub_id_format(&s->last, from, sizeof from);
+	if ((s->get = lbroker_resume(r, from, s)) == NULL) {
+		if (!lbroker_online()) {
+			/* The broker's return brings the current state. */
+			s->flags &= ~LSUB_OWE_REPLAY;
+			return (0);
+		}
+		if (!lc->queued) {
+			lc->queued = 1;
+			TAILQ_INSERT_TAIL(&listen_resumers, lc, wentry);
+		}
+		return (-1);
+	}
+	s->flags = (s->flags & ~(LSUB_OWE_REPLAY | LSUB_REPLAY_END)) |
+	    LSUB_REPLAYING;
+	lc->replaying = 1;
+	return (1);
+}
+
+/*
  * Sends one owed item of s; 0 when s owes nothing more, 1 if it waits
- * for the broker's "state", -1 if the client is full.
+ * for the broker's "state" or a resume's states, -1 if the client is full.
  */
 static int
 listen_pay(struct lsub *s)
@@ -294,12 +419,12 @@ listen_pay(struct lsub *s)
 			s->flags &= ~LSUB_OWE_STATE;
 			return (0);
 		}
-		if (listen_full(lc) || listen_reply(lc, "update",
-		    r->name, strlen(r->name), r->data,
-		    r->datalen) == -1)
+		if (listen_full(lc) || listen_send_cached(s, "behind") == -1)
 			return (-1);
 		s->flags &= ~LSUB_OWE_STATE;
 	}
+	if (s->flags & LSUB_OWE_REPLAY)
+		return (listen_resume(s));
 	return (0);
 }
 
@@ -316,7 +441,7 @@ listen_catch_up(void *arg)
 			break;
 		TAILQ_REMOVE(&lc->owed, s, oentry);
 		s->flags &= ~LSUB_OWED;
-		if (ret == 1)
+		if (ret == 1 && !(s->flags & LSUB_REPLAYING))
 			s->flags |= LSUB_WAITING;
 		else if (s->r == NULL)
 			listen_sub_free(s);
@@ -332,10 +457,95 @@ listen_fan_out(struct lres *r)
 	struct lsub	*s;
 
 	TAILQ_FOREACH(s, &r->subs, rentry) {
-		if (s->flags & (LSUB_PENDING | LSUB_OWE_STATE))
+		/* A resume's get brings this state too, in its order. */
+		if (s->flags & (LSUB_PENDING | LSUB_OWE_STATE |
+		    LSUB_OWE_REPLAY | LSUB_REPLAYING))
 			continue;
 		listen_deliver(s);
 	}
+}
+
+/*
+ * One state of the history s asked for.  A client that fell behind
+ * meanwhile is not sent the rest: it gets the newest state instead.
+ */
+static void
+listen_replay(void *arg, struct lres *r, const struct pubsub_id *id,
+    const char *data, size_t len)
+{
+	struct lsub	*s = arg;
+
+	if (s->flags & LSUB_REPLAY_END)
+		return;
+	if (listen_full(s->lc) ||
+	    listen_send_state(s, id, data, len, "history") == -1) {
+		s->flags |= LSUB_REPLAY_END;
+		return;
+	}
+	s->got++;
+	if (session_queued(s->lc->s) >= LISTEN_WRITE_AT)
+		conn_write(session_conn(s->lc->s));
+}
+
+/* Wakes the clients whose resume waited for a get of the gateway's. */
+static void
+listen_wake_resumers(void)
+{
+	struct lclient	*lc;
+
+	while ((lc = TAILQ_FIRST(&listen_resumers)) != NULL) {
+		TAILQ_REMOVE(&listen_resumers, lc, wentry);
+		lc->queued = 0;
+		listen_catch_up(lc);
+		/* It took the free place: the others wait for the next. */
+		if (lc->queued)
+			break;
+	}
+}
+
+/*
+ * The answer to s's resume is over; head is the resource's newest id
+ * (NULL: the broker was lost).  Less than that: another get; a client
+ * that fell behind, or lost the broker, gets the newest state instead.
+ * From now on s takes part in the fan-out.
+ */
+static void
+listen_replayed(void *arg, struct lres *r, const struct pubsub_id *head)
+{
+	struct lsub	*s = arg;
+	struct lclient	*lc;
+	int		 got;
+
+	if (s == NULL) {		/* its subscriber left */
+		listen_wake_resumers();
+		return;
+	}
+	lc = s->lc;
+	got = s->got;
+	s->get = NULL;
+	s->got = 0;
+	s->flags &= ~LSUB_REPLAYING;
+	lc->replaying = 0;
+	if (head == NULL || (s->flags & LSUB_REPLAY_END)) {
+		/* Behind: the newest state, or the broker's return, brings it. */
+		s->flags &= ~LSUB_REPLAY_END;
+		if (head != NULL)
+			listen_owe(s, LSUB_OWE_STATE);
+	} else if (got > 0 && s->last.epoch == head->epoch &&
+	    s->last.seq < head->seq) {
+		s->start = 0;
+		listen_owe(s, LSUB_OWE_REPLAY);	/* the next part */
+	} else if (got == 0 && s->last.epoch != 0 &&
+	    (s->last.epoch != head->epoch || s->last.seq < head->seq)) {
+		/* Nothing is kept after its id: it is told, and goes on. */
+		if (listen_reply(lc, "gap", r->name, strlen(r->name),
+		    s->last.epoch != head->epoch ? "reset" : "history",
+		    s->last.epoch != head->epoch ? 5 : 7) == 0)
+			s->last = *head;
+	}
+	s->start = 0;
+	listen_catch_up(lc);
+	listen_wake_resumers();
 }
 
 /* The broker's "state" for r arrived (or its "ok get": maybe none). */
@@ -367,8 +577,11 @@ listen_confirmed(struct lres *r)
 			continue;
 		s->flags &= ~LSUB_PENDING;
 		listen_settled(s->lc);
-		/* The broker's update with the current state follows. */
-		listen_owe(s, LSUB_OWE_OK);
+		/*
+		 * The broker's update with the current state follows; a
+		 * resume skips it, its get brings it in order.
+		 */
+		listen_owe(s, LSUB_OWE_OK | (s->then & LSUB_OWE_REPLAY));
 		listen_catch_up(s->lc);
 	}
 }
@@ -384,8 +597,9 @@ listen_refused(struct lres *r, const char *why)
 			listen_settled(s->lc);
 		s->name = xstrdup(r->name);
 		s->why = xstrdup(why);
+		listen_cancel_resume(s);
 		s->flags &= ~(LSUB_PENDING | LSUB_OWE_OK | LSUB_OWE_STATE |
-		    LSUB_WAITING);
+		    LSUB_WAITING | LSUB_OWE_REPLAY | LSUB_REPLAY_END);
 		listen_detach(s);
 		listen_owe(s, LSUB_OWE_ERROR);
 		listen_catch_up(s->lc);
@@ -407,6 +621,12 @@ listen_subscribe(struct lclient *lc, const struct pubsub_msg *m)
 	}
 	r = lbroker_find(m->resource, m->resourcelen);
 	if (r != NULL && (s = listen_sub(lc, r)) != NULL) {
+		/* With ids, a resume is made once: its state is its own. */
+		if (s->ids || m->from != PUBSUB_FROM_NONE) {
+			(void)listen_reply(lc, "error subscribe", m->resource,
+			    m->resourcelen, "already subscribed", 18);
+			return;
+		}
 		/* Again: the answer, and the state once more. */
 		if (s->oks >= LISTEN_OKS_MAX) {
 			(void)listen_reply(lc, "error subscribe", m->resource,
@@ -438,8 +658,14 @@ listen_subscribe(struct lclient *lc, const struct pubsub_msg *m)
 	TAILQ_INSERT_TAIL(&r->subs, s, rentry);
 	r->nsubs++;
 	s->oks = 1;
+	s->ids = m->from != PUBSUB_FROM_NONE;
+	s->start = m->from == PUBSUB_FROM_START;
+	if (m->from == PUBSUB_FROM_ID)
+		s->last = m->id;
+	s->then = s->start || m->from == PUBSUB_FROM_ID ? LSUB_OWE_REPLAY :
+	    LSUB_OWE_STATE;
 	if (r->ready) {
-		listen_owe(s, LSUB_OWE_OK | LSUB_OWE_STATE);
+		listen_owe(s, LSUB_OWE_OK | s->then);
 		listen_catch_up(lc);
 	} else {
 		s->flags |= LSUB_PENDING;
@@ -672,6 +898,10 @@ listen_leave(struct lclient *lc)
 		listen_sub_free(s);
 	while ((s = TAILQ_FIRST(&lc->owed)) != NULL)
 		listen_sub_free(s);
+	if (lc->queued) {
+		TAILQ_REMOVE(&listen_resumers, lc, wentry);
+		lc->queued = 0;
+	}
 	buf_free(&lc->msg);
 }
 
@@ -723,7 +953,9 @@ static const struct lbroker_ops listen_lbroker_ops = {
 	.state = listen_state,
 	.confirmed = listen_confirmed,
 	.refused = listen_refused,
-	.published = listen_published
+	.published = listen_published,
+	.replay = listen_replay,
+	.replayed = listen_replayed
 };
 
 /* Sets up listen mode at start-up; returns -1 with a message printed. */

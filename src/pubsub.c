@@ -4,16 +4,18 @@
  * Parses one line of the listen-mode protocol.  The grammar is small on
  * purpose, so that a person can type it into nc -U or a dev console:
  *
- *	subscribe RESOURCE	unsubscribe RESOURCE	ping
- *	publish RESOURCE DATA	update RESOURCE DATA	pong
- *	ok VERB RESOURCE	error TEXT
- *	get RESOURCE		state RESOURCE DATA	hello ROLE
- *	list [PATTERN]		stats [TEXT]
+ *	subscribe RESOURCE [FROM]	unsubscribe RESOURCE	ping
+ *	publish RESOURCE DATA		update RESOURCE [ID] DATA	pong
+ *	ok VERB RESOURCE		error TEXT		gap RESOURCE WHY
+ *	get RESOURCE [FROM]		state RESOURCE [ID] DATA
+ *	hello ROLE			list [PATTERN]		stats [TEXT]
  *
  * RESOURCE has no spaces or control characters; DATA is the rest of the
- * line, possibly empty, never a newline.
+ * line, possibly empty, never a newline.  FROM is an id (EPOCH-SEQ), "0"
+ * or "current"; an update or state carries an ID when it was asked for.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "pubsub.h"
@@ -24,7 +26,7 @@ static const struct {
 	int			 resource;	/* takes a resource */
 	int			 data;		/* takes data */
 } pubsub_verbs[] = {
-	{ "subscribe", PUBSUB_SUBSCRIBE, 1, 0 },
+	{ "subscribe", PUBSUB_SUBSCRIBE, 1, 1 },
 	{ "unsubscribe", PUBSUB_UNSUBSCRIBE, 1, 0 },
 	{ "publish", PUBSUB_PUBLISH, 1, 1 },
 	{ "update", PUBSUB_UPDATE, 1, 1 },
@@ -32,11 +34,12 @@ static const struct {
 	{ "pong", PUBSUB_PONG, 0, 0 },
 	{ "ok", PUBSUB_OK, 1, 1 },
 	{ "error", PUBSUB_ERROR, 0, 1 },
-	{ "get", PUBSUB_GET, 1, 0 },
+	{ "get", PUBSUB_GET, 1, 1 },
 	{ "state", PUBSUB_STATE, 1, 1 },
 	{ "hello", PUBSUB_HELLO, 0, 1 },
 	{ "list", PUBSUB_LIST, 0, 1 },
-	{ "stats", PUBSUB_STATS, 0, 1 }
+	{ "stats", PUBSUB_STATS, 0, 1 },
+	{ "gap", PUBSUB_GAP, 1, 1 }
 };
 
 #define PUBSUB_NVERBS	(sizeof pubsub_verbs / sizeof pubsub_verbs[0])
@@ -50,6 +53,90 @@ pubsub_verb_name(enum pubsub_verb verb)
 		if (pubsub_verbs[i].verb == verb)
 			return (pubsub_verbs[i].name);
 	return ("?");
+}
+
+/* Reads n digits of base 10 or 16; -1 if one is not, or it overflows. */
+static int
+pubsub_number(const char *s, size_t n, int base, unsigned long long *v)
+{
+	unsigned long long	 x = 0, d;
+	size_t			 i;
+
+	if (n == 0 || n > (base == 16 ? 16 : 20))
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (s[i] >= '0' && s[i] <= '9')
+			d = s[i] - '0';
+		else if (base == 16 && s[i] >= 'a' && s[i] <= 'f')
+			d = s[i] - 'a' + 10;
+		else
+			return (-1);
+		if (x > (~0ULL - d) / base)
+			return (-1);
+		x = x * base + d;
+	}
+	*v = x;
+	return (0);
+}
+
+/* Parses "EPOCH-SEQ" (lower-case hex, then decimal); 0, or -1. */
+int
+pubsub_id_parse(const char *s, size_t len, struct pubsub_id *id)
+{
+	const char	*dash;
+
+	if ((dash = memchr(s, '-', len)) == NULL ||
+	    pubsub_number(s, dash - s, 16, &id->epoch) == -1 ||
+	    pubsub_number(dash + 1, s + len - dash - 1, 10, &id->seq) == -1 ||
+	    id->epoch == 0)
+		return (-1);
+	return (0);
+}
+
+/* Writes an id as text into buf (PUBSUB_ID_MAX bytes); its length. */
+size_t
+pubsub_id_format(const struct pubsub_id *id, char *buf, size_t size)
+{
+	int	n;
+
+	n = snprintf(buf, size, "%llx-%llu", id->epoch, id->seq);
+	return (n < 0 ? 0 : (size_t)n);
+}
+
+/*
+ * Takes the id off the front of an update's or state's data ("ID DATA");
+ * 0, or -1 if there is none.
+ */
+int
+pubsub_id_split(const char **data, size_t *len, struct pubsub_id *id)
+{
+	const char	*sp;
+	size_t		 n;
+
+	sp = memchr(*data, ' ', *len);
+	n = sp != NULL ? (size_t)(sp - *data) : *len;
+	if (pubsub_id_parse(*data, n, id) == -1)
+		return (-1);
+	*data += n + (sp != NULL);
+	*len -= n + (sp != NULL);
+	return (0);
+}
+
+/* Reads a subscribe's or get's FROM; -1 if it is not one. */
+static int
+pubsub_from(struct pubsub_msg *m)
+{
+	if (m->datalen == 0)
+		m->from = PUBSUB_FROM_NONE;
+	else if (m->datalen == 1 && m->data[0] == '0')
+		m->from = PUBSUB_FROM_START;
+	else if (m->datalen == 7 && memcmp(m->data, "current", 7) == 0)
+		m->from = PUBSUB_FROM_CURRENT;
+	else if (pubsub_id_parse(m->data, m->datalen, &m->id) == 0)
+		m->from = PUBSUB_FROM_ID;
+	else
+		return (-1);
+	return (0);
 }
 
 /* Returns 1 if s is a usable resource name. */
@@ -143,8 +230,15 @@ pubsub_parse(const char *s, size_t len, struct pubsub_msg *m,
 		m->datalen = end - m->data;
 	} else
 		m->data = end;
-	if (m->datalen > PUBSUB_DATA_MAX) {
+	/* An update or a state may carry an id before its data. */
+	if (m->datalen > PUBSUB_DATA_MAX + ((m->verb == PUBSUB_UPDATE ||
+	    m->verb == PUBSUB_STATE) ? PUBSUB_ID_MAX : 0)) {
 		*errstr = "data too long (65536 bytes at most)";
+		return (-1);
+	}
+	if ((m->verb == PUBSUB_SUBSCRIBE || m->verb == PUBSUB_GET) &&
+	    pubsub_from(m) == -1) {
+		*errstr = "bad id (an id such as 5f3a9c1e-42, 0 or current)";
 		return (-1);
 	}
 	return (0);

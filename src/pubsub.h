@@ -12,7 +12,9 @@
 
 #define PUBSUB_RESOURCE_MAX	256
 #define PUBSUB_DATA_MAX		65536
-#define PUBSUB_LINE_MAX		(16 + PUBSUB_RESOURCE_MAX + PUBSUB_DATA_MAX)
+#define PUBSUB_ID_MAX		40	/* an id as text, with its NUL */
+#define PUBSUB_LINE_MAX		(16 + PUBSUB_RESOURCE_MAX + PUBSUB_ID_MAX + \
+				    PUBSUB_DATA_MAX)
 
 enum pubsub_verb {
 	PUBSUB_SUBSCRIBE,
@@ -27,7 +29,27 @@ enum pubsub_verb {
 	PUBSUB_STATE,
 	PUBSUB_HELLO,
 	PUBSUB_LIST,
-	PUBSUB_STATS
+	PUBSUB_STATS,
+	PUBSUB_GAP
+};
+
+/*
+ * A state's id: EPOCH-SEQ, the broker's id space (hex) and the state's
+ * number in it.  Within one epoch a resource's ids only grow, by one per
+ * state; another epoch means the id space was reset.
+ */
+struct pubsub_id {
+	unsigned long long epoch;	/* 0: none */
+	unsigned long long seq;
+};
+
+
+/* Where a subscribe or get starts, after its resource. */
+enum pubsub_from {
+	PUBSUB_FROM_NONE,	/* no argument: no ids */
+	PUBSUB_FROM_ID,		/* after this id */
+	PUBSUB_FROM_START,	/* "0": every state the history holds */
+	PUBSUB_FROM_CURRENT	/* "current": the current state, with ids */
 };
 
 struct pubsub_msg {
@@ -36,6 +58,8 @@ struct pubsub_msg {
 	size_t		 resourcelen;
 	const char	*data;		/* not NUL-terminated */
 	size_t		 datalen;
+	enum pubsub_from from;		/* subscribe and get */
+	struct pubsub_id id;		/* from == PUBSUB_FROM_ID */
 };
 
 int		 pubsub_parse(const char *, size_t, struct pubsub_msg *,
@@ -43,5 +67,8 @@ int		 pubsub_parse(const char *, size_t, struct pubsub_msg *,
 int		 pubsub_resource_valid(const char *, size_t);
 int		 pubsub_match(const char *, const char *, size_t);
 const char	*pubsub_verb_name(enum pubsub_verb);
+int		 pubsub_id_parse(const char *, size_t, struct pubsub_id *);
+size_t		 pubsub_id_format(const struct pubsub_id *, char *, size_t);
+int		 pubsub_id_split(const char **, size_t *, struct pubsub_id *);
 
 #endif

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "grants.h"
 #include "http.h"
+#include "pubsub.h"
 #include "log.h"
 #include "line.h"
 #include "utf8.h"
@@ -95,6 +96,7 @@ struct config {
 	size_t		  listen_max_per_address;
 	size_t		  listen_max_subs;	/* per client */
 	size_t		  listen_cache;		/* bytes of cached states */
+	size_t		  listen_history;	/* our broker's --history */
 	struct strlist	  jwt_keys;		/* files */
 	char		 *authorizer;		/* resolved path */
 	char		 *self;		/* our own binary, for the broker */
@@ -414,10 +416,12 @@ struct lres {
 	char		 *name;
 	char		 *data;		/* cached state, or NULL */
 	size_t		  datalen;
+	struct pubsub_id  id;		/* the cached state's */
 	int		  want;		/* we want it subscribed at the broker */
 	int		  ready;	/* and the broker confirmed it */
 	int		  inflight;	/* (un)subscribe lines not answered */
-	int		  getting;	/* a get is not answered */
+	int		  getting;	/* a fetch is not answered */
+	int		  gets;		/* gets of ours it is named in */
 	int		  owe;		/* LRES_OWE_* */
 };
 
@@ -431,13 +435,24 @@ struct lbroker_ops {
 	/* A client's publish was taken (why NULL) or refused. */
 	void		(*published)(struct lclient *, const char *, size_t,
 			    const char *);
+	/* One state of a resume's answer, for the subscriber given. */
+	void		(*replay)(void *, struct lres *,
+			    const struct pubsub_id *, const char *, size_t);
+	/* The answer ends, with r's newest id; NULL: it was lost. */
+	void		(*replayed)(void *, struct lres *,
+			    const struct pubsub_id *);
 };
+
+struct lget;
 
 int		 lbroker_init(const struct lbroker_ops *);
 struct lres	*lbroker_find(const char *, size_t);
 struct lres	*lbroker_join(const char *, size_t, const char **);
 void		 lbroker_leave(struct lres *);
 int		 lbroker_fetch(struct lres *);
+struct lget	*lbroker_resume(struct lres *, const char *, void *);
+void		 lbroker_resume_cancel(struct lget *);
+int		 lbroker_online(void);
 int		 lbroker_publish(struct lclient *, const char *, size_t,
 		    const char *, size_t, const char **);
 const char	*listen_broker_path(void);

@@ -426,7 +426,8 @@ def main(t):
                     "publish /l/b xy", "publish /m q")
                 got = ask(c, "list /l/*")
                 rx = re.compile(r"^resource (\S+) subscribers (\d+) states "
-                                r"(\d+) bytes (\d+) age (-?\d+)$")
+                                r"(\d+) bytes (\d+) age (-?\d+) "
+                                r"history (\d+)$")
                 rows = []
                 for line in got[:-1]:
                     m = rx.match(line)
@@ -441,6 +442,11 @@ def main(t):
                 d = {r[0]: r[1:] for r in rows}
                 want = {"/l/a": ("1", "2", "6"), "/l/b": ("0", "1", "2"),
                         "/l/sub": ("1", "0", "0")}
+                kept = {"/l/a": "1", "/l/b": "1", "/l/sub": "0"}
+                for n, k in kept.items():
+                    if d[n][4] != k:
+                        return False, "%s keeps %s states, not %s (the " \
+                            "default history is 1): %r" % (n, d[n][4], k, got)
                 for n, w in want.items():
                     if d[n][:3] != w:
                         return False, "%s: subscribers/states/bytes %r, " \
@@ -470,7 +476,7 @@ def main(t):
                 c.close()
                 s.close()
         L.point(t, "list: `resource R subscribers N states S bytes B age "
-                "SECONDS` per match, then `ok list COUNT`; `*`, `PREFIX*` "
+                "SECONDS history H` per match, then `ok list COUNT`; `*`, `PREFIX*` "
                 "and exact patterns", p_list)
 
         st = fx.path("stats.sock")
