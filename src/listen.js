@@ -5,14 +5,19 @@
  *   var stop = wspipe.listen("/api/appointments", function (data, uri) {
  *     render(data);                  // JSON is parsed for you
  *   });
+ *   wspipe.listen("/chat", show, {history: true});  // what is kept, too
  *   wspipe.publish("/chat", {name: "ann", text: "hi"});
+ *   wspipe.ongap(function (uri, why) { ... });   // states were missed
  *   stop();                          // no more updates
  *
  * One WebSocket carries every subscription.  The page pings every 10 s
  * and treats 5 s of silence after a ping as a dead connection (browsers
  * cannot see WebSocket pings), then reconnects with exponential backoff
- * and jitter and subscribes again, so each listener gets the current
- * state once more.
+ * and jitter and resumes each subscription from the id of the last state
+ * it got: the states published meanwhile come, in order and once each,
+ * as far as the broker's history reaches; beyond it, ongap's callbacks
+ * hear "history" (or "reset" after the broker lost its states) and the
+ * listeners get the current state.
  */
 (function (root) {
   "use strict";
@@ -24,6 +29,9 @@
   var url = null, ws = null, open = false, closing = false;
   var listeners = {};          /* uri -> array of callbacks */
   var last = {};               /* uri -> last state text received */
+  var ids = {};                /* uri -> id of that state */
+  var from = {};               /* uri -> "current", or "0" for history */
+  var gapFns = [];
   var queue = [];              /* lines waiting for the socket */
   var statusFns = [];
   var attempt = 0, retryTimer = null, pingTimer = null, deadTimer = null;
@@ -50,30 +58,46 @@
     try { return JSON.parse(text); } catch (e) { return text; }
   }
 
-  function call(fn, data, uri) {
-    try { fn(data, uri); } catch (e) {
+  function call(fn, a, b, c) {
+    try { fn(a, b, c); } catch (e) {
       setTimeout(function () { throw e; });
     }
   }
 
-  function deliver(uri, text) {
+  function deliver(uri, id, text) {
     var fns = listeners[uri], data;
     if (!fns) return;
     last[uri] = text;
+    ids[uri] = id;
     data = parse(text);
     fns = fns.slice();
-    for (var i = 0; i < fns.length; i++) call(fns[i], data, uri);
+    for (var i = 0; i < fns.length; i++) call(fns[i], data, uri, id);
+  }
+
+  /* "VERB URI REST": [uri, rest]. */
+  function split(text, verb) {
+    var sp = text.indexOf(" ", verb.length + 1);
+    return sp < 0 ? [text.slice(verb.length + 1), ""] :
+        [text.slice(verb.length + 1, sp), text.slice(sp + 1)];
+  }
+
+  function subscribeLine(uri) {
+    return "subscribe " + uri + " " + (ids[uri] || from[uri] || "current");
   }
 
   function onmessage(ev) {
-    var text = String(ev.data), sp, sp2, uri;
+    var text = String(ev.data), p, q, i;
     clearTimeout(deadTimer);
     deadTimer = null;
     if (text.lastIndexOf("update ", 0) === 0) {
-      sp = 6;
-      sp2 = text.indexOf(" ", sp + 1);
-      uri = sp2 < 0 ? text.slice(sp + 1) : text.slice(sp + 1, sp2);
-      deliver(uri, sp2 < 0 ? "" : text.slice(sp2 + 1));
+      /* update URI ID DATA: we always ask for ids. */
+      p = split(text, "update");
+      q = split("x " + p[1], "x");
+      deliver(p[0], q[0], q[1]);
+    } else if (text.lastIndexOf("gap ", 0) === 0) {
+      p = split(text, "gap");
+      if (!listeners[p[0]]) return;
+      for (i = 0; i < gapFns.length; i++) call(gapFns[i], p[0], p[1]);
     } else if (text.lastIndexOf("error ", 0) === 0 && root.console) {
       root.console.warn("wspipe listen: " + text.slice(6));
     }
@@ -134,12 +158,12 @@
       queue = [];
       /*
        * Every subscription again, from the listeners themselves: queued
-       * subscribe and unsubscribe lines are stale by now.  The current
-       * states come back.
+       * subscribe and unsubscribe lines are stale by now.  Each resumes
+       * after the last state it got.
        */
       for (uri in listeners)
         if (Object.prototype.hasOwnProperty.call(listeners, uri))
-          sock.send("subscribe " + uri);
+          sock.send(subscribeLine(uri));
       for (var i = 0; i < lines.length; i++)
         if (lines[i].lastIndexOf("subscribe ", 0) !== 0 &&
             lines[i].lastIndexOf("unsubscribe ", 0) !== 0)
@@ -166,19 +190,21 @@
       url = u || null;
       if (ws) { ws.close(); drop(); } else ensure();
     },
-    listen: function (uri, fn) {
+    listen: function (uri, fn, opts) {
       checkUri(uri);
       if (!listeners[uri]) {
         listeners[uri] = [];
         delete last[uri];
-        send("subscribe " + uri);
+        delete ids[uri];
+        from[uri] = opts && opts.history ? "0" : "current";
+        send(subscribeLine(uri));
       } else if (Object.prototype.hasOwnProperty.call(last, uri)) {
         /* A late listener of a shared subscription: the state we have. */
-        var text = last[uri];
+        var text = last[uri], id = ids[uri];
         setTimeout(function () {
           if (listeners[uri] && listeners[uri].indexOf(fn) >= 0 &&
               last[uri] === text)
-            call(fn, parse(text), uri);
+            call(fn, parse(text), uri, id);
         }, 0);
       }
       listeners[uri].push(fn);
@@ -190,6 +216,8 @@
         if (fns.length === 0) {
           delete listeners[uri];
           delete last[uri];
+          delete ids[uri];
+          delete from[uri];
           send("unsubscribe " + uri);
         }
       };
@@ -201,6 +229,7 @@
       ensure();
     },
     onstatus: function (fn) { statusFns.push(fn); },
+    ongap: function (fn) { gapFns.push(fn); },
     close: function () {
       closing = true;
       clearTimeout(retryTimer);

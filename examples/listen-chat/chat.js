@@ -1,6 +1,9 @@
-/* listen-chat: the resource /chat holds the latest message, {name, text, at}.
- * Every page listens to it and publishes to it; wspipe and its broker do the
- * fan-out, so there is no chat program at all. */
+/* listen-chat: each state of the resource /chat is a message, {name, text,
+ * at}. Every page listens to it and publishes to it; wspipe and its broker
+ * do the fan-out, so there is no chat program at all. The broker keeps the
+ * last messages (run.sh: --history=100): a page that opens gets them, and
+ * one whose connection drops, or whose gateway restarts, resumes after the
+ * last message it showed, losing none and showing none twice. */
 (function () {
   "use strict";
   var list = document.getElementById("messages");
@@ -8,7 +11,6 @@
   var nameField = document.getElementById("name");
   var textField = document.getElementById("text");
   var statusBox = document.getElementById("status");
-  var seen = {};            /* a reconnect delivers the current state again */
 
   nameField.value = localStorage.getItem("chat-name") || "";
 
@@ -17,11 +19,17 @@
     statusBox.className = s;
   });
 
+  /* States were missed: older than the broker keeps, or it restarted. */
+  wspipe.ongap(function (uri, why) {
+    var li = document.createElement("li");
+    li.className = "gap";
+    li.textContent = why === "reset" ? "… the server restarted; earlier " +
+        "messages are gone" : "… some messages were missed";
+    list.appendChild(li);
+  });
+
   wspipe.listen("/chat", function (msg) {
     if (!msg || typeof msg !== "object" || typeof msg.text !== "string") return;
-    var key = msg.at + "\n" + msg.name + "\n" + msg.text;
-    if (seen[key]) return;
-    seen[key] = true;
     var li = document.createElement("li");
     var who = document.createElement("span");
     var when = document.createElement("span");
@@ -35,7 +43,7 @@
     if (msg.name === nameField.value.trim()) li.className = "mine";
     list.appendChild(li);
     list.scrollTop = list.scrollHeight;
-  });
+  }, { history: true });
 
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();

@@ -103,6 +103,46 @@ test('listen-chat: a message published in one page appears in both; late joiners
   await stopServer(child, port);
 });
 
+test('listen-chat resume: the gateway restarts (its broker runs on); the page gets the lines sent meanwhile, in order, once each, no gap', async (t) => {
+  const dir = mktemp('wspipe-listen-chat-resume-');
+  copyInto(dir, path.join(EXAMPLES, 'listen-chat'), ['index.html', 'chat.js']);
+  const sock = path.join(dir, 'broker.sock');
+  const broker = start(WSPIPE, ['broker', `--socket=${sock}`, '--history=100']);
+  t.servers.push(broker);
+  await waitFor(`the broker socket ${sock}`, () => isSocket(sock), 30_000);
+  const port = await freePort();
+  const args = [`--port=${port}`, '--address=127.0.0.1', '--listen', `--staticdir=${dir}`,
+    '--listen-publish=/chat', `--broker=${sock}`];
+  const g1 = start(WSPIPE, args);
+  t.servers.push(g1);
+  await waitPort(g1, port);
+  const msg = (n) => JSON.stringify({ name: 'bot', text: `line ${n}`, at: 1700000000000 + n });
+  for (let n = 1; n <= 3; n++) publish(sock, '/chat', msg(n));
+  const ctx = await browser(t);
+  const page = await newPage(ctx, t);
+  await page.goto(`http://127.0.0.1:${port}/`);
+  const lines = async () => (await text(page, '#messages')).split('\n').filter((l) => /line \d+|missed|restarted/.test(l));
+  await waitFor('the three kept lines (history: true)', async () => (await lines()).length === 3, 30_000);
+  const marker = await page.evaluate(() => { window.loadedAt = Math.random(); return window.loadedAt; });
+  await stopServer(g1, port);
+  await waitFor('status closed', async () => (await page.getAttribute('#status', 'class')) !== 'open', 30_000);
+  for (let n = 4; n <= 9; n++) publish(sock, '/chat', msg(n));   // while the gateway is down
+  const g2 = start(WSPIPE, args);
+  t.servers.push(g2);
+  await waitPort(g2, port);
+  await waitFor('status open again', async () => (await page.getAttribute('#status', 'class')) === 'open', 60_000);
+  publish(sock, '/chat', msg(10));
+  await waitFor('line 10', async () => (await lines()).some((l) => /line 10\b/.test(l)), 30_000);
+  const got = (await lines()).map((l) => (/line (\d+)/.exec(l) || [l])[1] || l);
+  eq(got, ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'], 'lines shown, in order, once each, no gap notice');
+  eq(await page.evaluate(() => window.loadedAt), marker, 'page not reloaded');
+  noPageErrors(page, 'chat page');
+  await ctx.close();
+  await stopServer(g2, port);
+  const r = await stop(broker);
+  check(!r.hung, 'the broker did not exit on SIGTERM');
+});
+
 test('listen-calendar: a second page updates, without reloading, when the first adds an appointment', async (t) => {
   const dir = mktemp('wspipe-listen-calendar-');
   copyInto(dir, path.join(EXAMPLES, 'listen-calendar'), ['public', 'cgi-bin']);
