@@ -477,6 +477,15 @@ listen_replay(void *arg, struct lres *r, const struct pubsub_id *id,
 
 	if (s->flags & LSUB_REPLAY_END)
 		return;
+	/* The broker sends what follows the id: one ahead of it is not its. */
+	if (s->last.epoch == id->epoch && id->seq <= s->last.seq) {
+		if (listen_reply(s->lc, "gap", r->name, strlen(r->name),
+		    "reset", 5) == -1) {
+			s->flags |= LSUB_REPLAY_END;
+			return;
+		}
+		s->last.epoch = 0;
+	}
 	if (listen_full(s->lc) ||
 	    listen_send_state(s, id, data, len, "history") == -1) {
 		s->flags |= LSUB_REPLAY_END;
@@ -514,7 +523,7 @@ listen_replayed(void *arg, struct lres *r, const struct pubsub_id *head)
 {
 	struct lsub	*s = arg;
 	struct lclient	*lc;
-	int		 got;
+	int		 got, reset;
 
 	if (s == NULL) {		/* its subscriber left */
 		listen_wake_resumers();
@@ -536,11 +545,12 @@ listen_replayed(void *arg, struct lres *r, const struct pubsub_id *head)
 		s->start = 0;
 		listen_owe(s, LSUB_OWE_REPLAY);	/* the next part */
 	} else if (got == 0 && s->last.epoch != 0 &&
-	    (s->last.epoch != head->epoch || s->last.seq < head->seq)) {
+	    (s->last.epoch != head->epoch || s->last.seq != head->seq)) {
 		/* Nothing is kept after its id: it is told, and goes on. */
+		reset = s->last.epoch != head->epoch ||
+		    s->last.seq > head->seq;
 		if (listen_reply(lc, "gap", r->name, strlen(r->name),
-		    s->last.epoch != head->epoch ? "reset" : "history",
-		    s->last.epoch != head->epoch ? 5 : 7) == 0)
+		    reset ? "reset" : "history", reset ? 5 : 7) == 0)
 			s->last = *head;
 	}
 	s->start = 0;
