@@ -4,9 +4,10 @@
  * libFuzzer target for the broker (src/broker.c, compiled in whole so
  * that its static functions are reached): lines from four connections,
  * scripts' and gateways', some of which stop reading, drive the real
- * command handlers under small limits.  After each input the budgets'
- * books must balance, no limit may be exceeded, and once every
- * connection has gone and every state is forgotten nothing is left.
+ * command handlers under small limits and a history of 3.  After each
+ * line the budgets' books must balance, no limit may be exceeded, every
+ * history must be its resource's newest states without a hole, and once
+ * every connection has gone and every state is forgotten nothing is left.
  *
  * Input: records of one control byte then a line up to '\n'.  The
  * control byte's low bits pick the connection, 0x40 makes it a gateway,
@@ -55,34 +56,48 @@ fz_check(void)
 {
 	struct bbudget	*b;
 	struct bres	*r;
-	size_t		 n = 0, bytes = 0, bn, bb, names = 0;
+	struct bstate	*st, *prev;
+	size_t		 n = 0, bytes = 0, bn, bb, names = 0, h;
 
-	TAILQ_FOREACH(r, &broker_glru, glru) {
-		assert(r->data != NULL && r->budget != NULL);
+	TAILQ_FOREACH(st, &broker_glru, glru) {
+		assert(st->r != NULL && st->budget != NULL);
 		n++;
-		bytes += r->datalen;
+		bytes += st->len;
 	}
 	assert(n == broker_stat.states && bytes == broker_stat.bytes);
 	assert(n <= broker_max.states && bytes <= broker_max.bytes);
 	bn = bb = 0;
-	TAILQ_FOREACH(r, &broker_scripts.lru, lru) {
+	TAILQ_FOREACH(st, &broker_scripts.lru, lru) {
+		assert(st->budget == &broker_scripts);
 		bn++;
-		bb += r->datalen;
+		bb += st->len;
 	}
 	assert(bn == broker_scripts.nstates && bb == broker_scripts.bytes);
 	RB_FOREACH(b, bbudget_tree, &broker_guests) {
 		bn = bb = 0;
-		TAILQ_FOREACH(r, &b->lru, lru) {
-			assert(r->budget == b);
+		TAILQ_FOREACH(st, &b->lru, lru) {
+			assert(st->budget == b);
 			bn++;
-			bb += r->datalen;
+			bb += st->len;
 		}
 		assert(bn > 0 && bn == b->nstates && bb == b->bytes);
 		assert(bn <= broker_max.guest_states &&
 		    bb <= broker_max.guest_bytes);
 	}
 	RB_FOREACH(r, bres_tree, &broker_res) {
-		assert(r->data != NULL || r->nsubs > 0);
+		assert(!TAILQ_EMPTY(&r->hist) || r->nsubs > 0);
+		assert(r->seq <= broker_stat.publishes);
+		/* The newest states, consecutive, the last one r->seq. */
+		h = 0;
+		prev = NULL;
+		TAILQ_FOREACH(st, &r->hist, hentry) {
+			assert(st->r == r);
+			assert(prev == NULL || st->seq == prev->seq + 1);
+			prev = st;
+			h++;
+		}
+		assert(h == r->nhist && h <= broker_max.history);
+		assert(prev == NULL || prev->seq == r->seq);
 		names++;
 	}
 	assert(names == broker_stat.resources &&
@@ -96,6 +111,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t	*p = data, *end = data + size, *nl;
 	struct bconn	*bc;
 	struct bres	*r;
+	struct bstate	*st;
 	int		 i, k, dead[FZ_CONNS];
 
 	if (!init) {
@@ -107,6 +123,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		broker_max.bytes = 3 * PUBSUB_DATA_MAX;
 		broker_max.guest_states = 4;
 		broker_max.guest_bytes = PUBSUB_DATA_MAX;
+		broker_max.history = 3;
+		broker_epoch = 0x5eed;
 		init = 1;
 	}
 	for (i = 0; i < FZ_CONNS; i++)
@@ -138,7 +156,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < FZ_CONNS; i++)
 		broker_close(fz_conn[i]);
 	assert(broker_stat.subs == 0 && broker_stat.conns == 0);
-	while ((r = TAILQ_FIRST(&broker_glru)) != NULL) {
+	while ((st = TAILQ_FIRST(&broker_glru)) != NULL) {
+		r = st->r;
 		broker_forget(r);
 		broker_gc(r);
 	}

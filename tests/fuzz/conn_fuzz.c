@@ -115,7 +115,8 @@ fuzz_broker_pump(void)
 {
 	static char	 in[8192];
 	static size_t	 len;
-	char		 out[700], *nl, *sp;
+	static unsigned	 seq;
+	char		 out[800], *nl, *sp;
 	ssize_t		 n;
 	size_t		 o;
 
@@ -129,9 +130,18 @@ fuzz_broker_pump(void)
 			else if (strncmp(in, "publish ", 8) == 0 &&
 			    (sp = strchr(in + 8, ' ')) != NULL) {
 				*sp = '\0';
+				seq++;
 				o = snprintf(out, sizeof out, "ok publish %s\n"
-				    "update %s %.200s\n", in + 8, in + 8,
-				    sp + 1);
+				    "update %s 5eed-%u %.200s\n", in + 8, in + 8,
+				    seq, sp + 1);
+			} else if (strncmp(in, "get ", 4) == 0 &&
+			    (sp = strchr(in + 4, ' ')) != NULL) {
+				/* A resume: a state, maybe a gap, the newest. */
+				*sp = '\0';
+				o = snprintf(out, sizeof out, "%sstate %s "
+				    "5eed-%u replayed\nok get %s 5eed-%u\n",
+				    seq % 3 == 0 ? "gap x history\n" : "",
+				    in + 4, seq + 1, in + 4, seq + 1 + seq % 2);
 			} else if (strncmp(in, "subscribe ", 10) == 0 ||
 			    strncmp(in, "unsubscribe ", 12) == 0 ||
 			    strncmp(in, "get ", 4) == 0 ||

@@ -5,6 +5,7 @@
  * resource and data boundaries, and each malformation refused.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,25 @@ static const struct vector vectors[] = {
 	{ "list", 1, PUBSUB_LIST, NULL, "" },
 	{ "list /chat/*", 1, PUBSUB_LIST, NULL, "/chat/*" },
 	{ "stats", 1, PUBSUB_STATS, NULL, "" },
+	{ "subscribe /x current", 1, PUBSUB_SUBSCRIBE, "/x", "current" },
+	{ "subscribe /x 0", 1, PUBSUB_SUBSCRIBE, "/x", "0" },
+	{ "subscribe /x 5f3a9c1e-42", 1, PUBSUB_SUBSCRIBE, "/x",
+	    "5f3a9c1e-42" },
+	{ "get /x ffffffffffffffff-18446744073709551615", 1, PUBSUB_GET,
+	    "/x", "ffffffffffffffff-18446744073709551615" },
+	{ "gap /x history", 1, PUBSUB_GAP, "/x", "history" },
+	{ "update /x 1-2 data", 1, PUBSUB_UPDATE, "/x", "1-2 data" },
+	{ "subscribe /x 0-1", 0, 0, NULL, NULL },
+	{ "subscribe /x 00", 0, 0, NULL, NULL },
+	{ "subscribe /x Current", 0, 0, NULL, NULL },
+	{ "subscribe /x 5F-1", 0, 0, NULL, NULL },
+	{ "subscribe /x 5-", 0, 0, NULL, NULL },
+	{ "subscribe /x -5", 0, 0, NULL, NULL },
+	{ "subscribe /x 5--1", 0, 0, NULL, NULL },
+	{ "subscribe /x 5-1 ", 0, 0, NULL, NULL },
+	{ "subscribe /x 5-18446744073709551616", 0, 0, NULL, NULL },
+	{ "subscribe /x 10000000000000000-1", 0, 0, NULL, NULL },
+	{ "get /x 5-1x", 0, 0, NULL, NULL },
 	{ "", 0, 0, NULL, NULL },
 	{ "get /x y", 0, 0, NULL, NULL },
 	{ "howdy /x", 0, 0, NULL, NULL },
@@ -60,10 +80,10 @@ main(void)
 	struct pubsub_msg	 m;
 	const char		*errstr;
 	char			*line;
-	size_t			 i;
+	size_t			 i, n;
 	int			 r, good;
 
-	plan(nv + 9);
+	plan(nv + 18);
 	for (i = 0; i < nv; i++) {
 		const struct vector	*v = &vectors[i];
 
@@ -104,6 +124,51 @@ main(void)
 	    m.datalen == PUBSUB_DATA_MAX, "65536 bytes of data are accepted");
 	ok(pubsub_parse(line, 11 + PUBSUB_DATA_MAX + 1, &m, &errstr) == -1,
 	    "65537 bytes of data are refused");
+	free(line);
+
+	/* Ids: what a subscribe's FROM reads as, and round trips. */
+	{
+		struct pubsub_id	 id, back;
+		const char		*d;
+		char			 text[PUBSUB_ID_MAX];
+
+		ok(pubsub_parse("subscribe /x 0", 14, &m, &errstr) == 0 &&
+		    m.from == PUBSUB_FROM_START, "FROM 0 is the start");
+		ok(pubsub_parse("subscribe /x current", 20, &m, &errstr) ==
+		    0 && m.from == PUBSUB_FROM_CURRENT, "FROM current");
+		ok(pubsub_parse("subscribe /x", 12, &m, &errstr) == 0 &&
+		    m.from == PUBSUB_FROM_NONE, "no FROM: no ids");
+		ok(pubsub_parse("subscribe /x a0-7", 17, &m, &errstr) == 0 &&
+		    m.from == PUBSUB_FROM_ID && m.id.epoch == 0xa0 &&
+		    m.id.seq == 7, "FROM an id: epoch and seq read");
+		id.epoch = ~0ULL;
+		id.seq = ~0ULL;
+		n = pubsub_id_format(&id, text, sizeof text);
+		ok(n == 37 && pubsub_id_parse(text, n, &back) == 0 &&
+		    back.epoch == id.epoch && back.seq == id.seq,
+		    "the largest id round-trips (%s)", text);
+		d = "3f-9 hello there";
+		n = strlen(d);
+		ok(pubsub_id_split(&d, &n, &id) == 0 && id.epoch == 0x3f &&
+		    id.seq == 9 && n == 11 && memcmp(d, "hello there", 11) == 0,
+		    "an id is split off an update's data");
+		d = "3f-9";
+		n = strlen(d);
+		ok(pubsub_id_split(&d, &n, &id) == 0 && n == 0,
+		    "an id with empty data");
+		d = "hello there";
+		n = strlen(d);
+		ok(pubsub_id_split(&d, &n, &id) == -1 && n == 11,
+		    "data without an id is left alone");
+	}
+
+	/* An update may carry an id before 65536 bytes of data. */
+	line = malloc(PUBSUB_LINE_MAX + 2);
+	n = (size_t)snprintf(line, 64, "update /r ffffffffffffffff-"
+	    "18446744073709551615 ");
+	memset(line + n, 'd', PUBSUB_DATA_MAX);
+	ok(pubsub_parse(line, n + PUBSUB_DATA_MAX, &m, &errstr) == 0,
+	    "an update with a 37-byte id and 65536 bytes is accepted");
 	free(line);
 
 	/* An empty WebSocket message may arrive with no buffer. */
