@@ -374,16 +374,8 @@ broker_sendf(struct bconn *bc, const char *verb, const char *a,
 	static char	line[PUBSUB_LINE_MAX + 2];
 	size_t		n;
 
-	n = strlcpy(line, verb, sizeof line);
-	if (a != NULL) {
-		line[n++] = ' ';
-		n += strlcpy(line + n, a, sizeof line - n);
-	}
-	if (b != NULL) {
-		line[n++] = ' ';
-		memcpy(line + n, b, blen);
-		n += blen;
-	}
+	n = pubsub_line(line, verb, a, a != NULL ? strlen(a) : 0, NULL, b,
+	    blen);
 	line[n++] = '\n';
 	broker_send(bc, line, n);
 }
@@ -419,18 +411,11 @@ static size_t
 broker_state_line(char *line, const char *verb, const struct bres *r,
     const struct bstate *st, int ids)
 {
-	size_t	n;
+	struct pubsub_id	id = { broker_epoch, st->seq };
+	size_t			n;
 
-	n = strlcpy(line, verb, PUBSUB_LINE_MAX);
-	line[n++] = ' ';
-	n += strlcpy(line + n, r->name, PUBSUB_LINE_MAX - n);
-	line[n++] = ' ';
-	if (ids) {
-		n += broker_id(st->seq, line + n);
-		line[n++] = ' ';
-	}
-	memcpy(line + n, st->data, st->len);
-	n += st->len;
+	n = pubsub_line(line, verb, r->name, strlen(r->name), ids ? &id :
+	    NULL, st->data, st->len);
 	line[n++] = '\n';
 	return (n);
 }

@@ -145,22 +145,12 @@ static int
 lbroker_send(const char *verb, const char *r, size_t rlen, const char *data,
     size_t dlen)
 {
-	char	line[PUBSUB_LINE_MAX + 2];
-	size_t	n;
+	static char	line[PUBSUB_LINE_MAX + 2];
+	size_t		n;
 
 	if (!lb.up)
 		return (-1);
-	n = strlcpy(line, verb, sizeof line);
-	if (r != NULL) {
-		line[n++] = ' ';
-		memcpy(line + n, r, rlen);
-		n += rlen;
-	}
-	if (data != NULL) {
-		line[n++] = ' ';
-		memcpy(line + n, data, dlen);
-		n += dlen;
-	}
+	n = pubsub_line(line, verb, r, rlen, NULL, data, dlen);
 	line[n++] = '\n';
 	if (buf_append(&lb.out, line, n) == -1)
 		return (-1);

@@ -168,21 +168,10 @@ static int
 listen_reply(struct lclient *lc, const char *a, const char *b, size_t blen,
     const char *d, size_t dlen)
 {
-	char	msg[PUBSUB_LINE_MAX + 2];
-	size_t	n;
+	static char	msg[PUBSUB_LINE_MAX + 2];
 
-	n = strlcpy(msg, a, sizeof msg);
-	if (b != NULL) {
-		msg[n++] = ' ';
-		memcpy(msg + n, b, blen);
-		n += blen;
-	}
-	if (d != NULL) {
-		msg[n++] = ' ';
-		memcpy(msg + n, d, dlen);
-		n += dlen;
-	}
-	return (session_send(lc->s, WS_OP_TEXT, 1, msg, n));
+	return (session_send(lc->s, WS_OP_TEXT, 1, msg, pubsub_line(msg, a, b,
+	    blen, NULL, d, dlen)));
 }
 
 static void
@@ -218,11 +207,8 @@ listen_send_state(struct lsub *s, const struct pubsub_id *id,
 		s->last.epoch = id->epoch;
 		s->last.seq = id->seq - 1;
 	}
-	n = pubsub_id_format(id, msg, PUBSUB_ID_MAX);
-	msg[n++] = ' ';
-	memcpy(msg + n, data, len);
-	if (listen_reply(s->lc, "update", name, strlen(name), msg,
-	    n + len) == -1)
+	n = pubsub_line(msg, "update", name, strlen(name), id, data, len);
+	if (session_send(s->lc->s, WS_OP_TEXT, 1, msg, n) == -1)
 		return (-1);
 	s->last = *id;
 	return (0);
@@ -268,7 +254,7 @@ listen_owe(struct lsub *s, int what)
  * HIGH_WATER (and its states conflated) within one read.
  */
 static void
-listen_deliver(struct lsub *s)
+listen_deliver(struct lsub *s, const char *msg, size_t len)
 {
 	struct lres	*r = s->r;
 	size_t		 before;
@@ -278,10 +264,14 @@ listen_deliver(struct lsub *s)
 		return;
 	}
 	before = session_queued(s->lc->s);
-	if (listen_send_cached(s, "behind") == -1) {
+	/* The message made once for the fan-out, else one of its own. */
+	if (msg != NULL ? session_send(s->lc->s, WS_OP_TEXT, 1, msg,
+	    len) : listen_send_cached(s, "behind")) {
 		listen_owe(s, LSUB_OWE_STATE);
 		return;
 	}
+	if (msg != NULL && s->ids)
+		s->last = r->id;
 	if (session_queued(s->lc->s) >= LISTEN_WRITE_AT)
 		conn_write(session_conn(s->lc->s));
 	/* Its own callback writes the rest, once per client. */
@@ -454,14 +444,34 @@ listen_catch_up(void *arg)
 static void
 listen_fan_out(struct lres *r)
 {
+	static char	 plain[PUBSUB_LINE_MAX + 2], withid[PUBSUB_LINE_MAX + 2];
 	struct lsub	*s;
+	size_t		 plen = 0, ilen = 0;
 
 	TAILQ_FOREACH(s, &r->subs, rentry) {
 		/* A resume's get brings this state too, in its order. */
 		if (s->flags & (LSUB_PENDING | LSUB_OWE_STATE |
 		    LSUB_OWE_REPLAY | LSUB_REPLAYING))
 			continue;
-		listen_deliver(s);
+		/*
+		 * Each form of the message is made once for all; one that
+		 * needs a gap line first, or is not the next, is sent alone.
+		 */
+		if (!s->ids) {
+			if (plen == 0)
+				plen = pubsub_line(plain, "update", r->name,
+				    strlen(r->name), NULL, r->data,
+				    r->datalen);
+			listen_deliver(s, plain, plen);
+		} else if (s->last.epoch == r->id.epoch &&
+		    s->last.seq + 1 == r->id.seq) {
+			if (ilen == 0)
+				ilen = pubsub_line(withid, "update", r->name,
+				    strlen(r->name), &r->id, r->data,
+				    r->datalen);
+			listen_deliver(s, withid, ilen);
+		} else
+			listen_deliver(s, NULL, 0);
 	}
 }
 

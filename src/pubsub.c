@@ -122,6 +122,45 @@ pubsub_id_split(const char **data, size_t *len, struct pubsub_id *id)
 	return (0);
 }
 
+/* Appends len bytes of s at *n, within PUBSUB_LINE_MAX. */
+static void
+pubsub_put(char *line, size_t *n, const char *s, size_t len)
+{
+	if (len > PUBSUB_LINE_MAX - *n)
+		len = PUBSUB_LINE_MAX - *n;
+	memcpy(line + *n, s, len);
+	*n += len;
+}
+
+/*
+ * Writes "VERB[ NAME][ ID][ DATA]" into line, which has room for
+ * PUBSUB_LINE_MAX + 2 bytes (a caller may add a newline); a NULL part
+ * is left out.  Returns its length.  The one place lines are made.
+ */
+size_t
+pubsub_line(char *line, const char *verb, const char *name, size_t namelen,
+    const struct pubsub_id *id, const char *data, size_t len)
+{
+	char	idtext[PUBSUB_ID_MAX];
+	size_t	n = 0;
+
+	pubsub_put(line, &n, verb, strlen(verb));
+	if (name != NULL) {
+		pubsub_put(line, &n, " ", 1);
+		pubsub_put(line, &n, name, namelen);
+	}
+	if (id != NULL) {
+		pubsub_put(line, &n, " ", 1);
+		pubsub_put(line, &n, idtext, pubsub_id_format(id, idtext,
+		    sizeof idtext));
+	}
+	if (data != NULL) {
+		pubsub_put(line, &n, " ", 1);
+		pubsub_put(line, &n, data, len);
+	}
+	return (n);
+}
+
 /* Reads a subscribe's or get's FROM; -1 if it is not one. */
 static int
 pubsub_from(struct pubsub_msg *m)

@@ -70,5 +70,7 @@ const char	*pubsub_verb_name(enum pubsub_verb);
 int		 pubsub_id_parse(const char *, size_t, struct pubsub_id *);
 size_t		 pubsub_id_format(const struct pubsub_id *, char *, size_t);
 int		 pubsub_id_split(const char **, size_t *, struct pubsub_id *);
+size_t		 pubsub_line(char *, const char *, const char *, size_t,
+		    const struct pubsub_id *, const char *, size_t);
 
 #endif
