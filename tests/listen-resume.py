@@ -12,6 +12,7 @@
 #    and an id; subscribing again with ids is refused;
 #  - resume across a gateway restart (the broker runs on): exactly the
 #    states published meanwhile, in order, once each, no gap;
+#  - resume 0, 1 and 2 states behind the gateway's cached state;
 #  - resume past the history length: `gap R history`, then what is kept;
 #  - an id of another id space, or one ahead of the broker's: `gap R
 #    reset`, then what is kept;
@@ -294,6 +295,33 @@ def main(t):
 
         L.point(t, "gateway: malformed ids are refused with an error line; "
                 "the connection stays usable", p_gw_bad_ids)
+
+        def p_near_newest():
+            w = fx.ws(gw.port)          # keeps /n followed: cached
+            w.send("subscribe /n current")
+            publish_all(gsock, "/n", ["n1", "n2", "n3"])
+            got = updates(w, "/n", 4, 3.0 * L.SLOW)
+            if len(got) != 4 or not all(isinstance(g, tuple)
+                                        for g in got[1:]):
+                return False, "follower: %r" % got
+            epoch, seq = got[3][0], got[3][1]
+            for back, want in ((0, []), (1, ["n3"]), (2, ["n2", "n3"])):
+                x = fx.ws(gw.port)
+                x.send("subscribe /n %s-%d" % (epoch, seq - back))
+                res = updates(x, "/n", 1 + len(want), 3.0 * L.SLOW)
+                if res[:1] != ["ok subscribe /n"]:
+                    return False, "%d behind: %r" % (back, res)
+                ok, why = contiguous(res[1:], want, epoch)
+                if not ok:
+                    return False, "%d behind: %s" % (back, why)
+                ok, why = L.no_more(x)
+                if not ok:
+                    return False, "%d behind: %s" % (back, why)
+                x.close()
+            return True, None
+
+        L.point(t, "resume 0, 1 and 2 states behind a state the gateway "
+                "has cached: exactly the states after the id", p_near_newest)
 
         def p_past_history():
             w = fx.ws(gw.port)
