@@ -1109,7 +1109,8 @@ broker_usage(int status)
 	    "                     [--max-states=n] [--max-resources=n] "
 	    "[--guest-retained=bytes]\n"
 	    "                     [--guest-states=n] [--history=n] "
-	    "[--loglevel=level]\n");
+	    "[--loglevel=level]\n"
+	    "                     [--logformat=text|json]\n");
 	exit(status);
 }
 
@@ -1143,6 +1144,7 @@ broker_main(int argc, char **argv)
 		{ "guest-states", required_argument, NULL, 'G' },
 		{ "history", required_argument, NULL, 'H' },
 		{ "loglevel", required_argument, NULL, 'l' },
+		{ "logformat", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1187,6 +1189,9 @@ broker_main(int argc, char **argv)
 			break;
 		case 'l':
 			level = config_loglevel(optarg);
+			break;
+		case 'F':
+			log_format(config_logformat(optarg));
 			break;
 		case 'h':
 			broker_usage(0);

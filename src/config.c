@@ -25,7 +25,7 @@ struct config	conf;
 enum {
 	OPT_PORT = 256, OPT_ADDRESS, OPT_BINARY, OPT_MAXFORKS, OPT_MAXMSG,
 	OPT_CLOSEMS, OPT_PASSENV, OPT_HEADER, OPT_HEADER_WS, OPT_HEADER_HTTP,
-	OPT_ORIGIN, OPT_SAMEORIGIN, OPT_SUBPROTOCOL, OPT_LOGLEVEL, OPT_HELP,
+	OPT_ORIGIN, OPT_SAMEORIGIN, OPT_SUBPROTOCOL, OPT_LOGLEVEL, OPT_LOGFORMAT, OPT_HELP,
 	OPT_VERSION, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL,
 	OPT_SSLCERT, OPT_SSLKEY, OPT_LISTEN, OPT_LISTEN_PUBLISH, OPT_BROKER,
 	OPT_BROKER_SOCKET, OPT_LISTEN_MAX_CLIENTS, OPT_LISTEN_MAX_PER_ADDRESS,
@@ -50,6 +50,7 @@ static const struct option config_options[] = {
 	{ "sameorigin",		optional_argument, NULL, OPT_SAMEORIGIN },
 	{ "subprotocol",	required_argument, NULL, OPT_SUBPROTOCOL },
 	{ "loglevel",		required_argument, NULL, OPT_LOGLEVEL },
+	{ "logformat",		required_argument, NULL, OPT_LOGFORMAT },
 	{ "ping-interval",	required_argument, NULL, OPT_PING_INTERVAL },
 	{ "ping-timeout",	required_argument, NULL, OPT_PING_TIMEOUT },
 	{ "ssl",		optional_argument, NULL, OPT_SSL },
@@ -103,6 +104,7 @@ usage(int status)
 	fprintf(f,
 "usage: wspipe [--address=addr] [--binary] [--closems=ms] [--header=header]\n"
 "              [--header-http=header] [--header-ws=header] [--loglevel=level]\n"
+"              [--logformat=text|json]\n"
 "              [--maxforks=n] [--maxmsg=bytes] [--origin=list] [--passenv=list]\n"
 "              [--ping-interval=seconds] [--ping-timeout=seconds]\n"
 "              [--pingms=ms] [--maxframesize=bytes]\n"
@@ -123,7 +125,7 @@ usage(int status)
 "       wspipe broker --socket=path [--group=group] [--max-retained=bytes]\n"
 "                     [--max-states=n] [--max-resources=n]\n"
 "                     [--guest-retained=bytes] [--guest-states=n]\n"
-"                     [--history=n]\n"
+"                     [--history=n] [--loglevel=level] [--logformat=format]\n"
 "       wspipe publish [--socket=path] resource [data]\n"
 "       wspipe subscribe [--socket=path] resource\n"
 "       wspipe --help | --version | --license\n"
@@ -188,6 +190,7 @@ usage(int status)
 "                      (HMAC secret or PEM public key), repeatable\n"
 "  --authorizer=PROGRAM  run at each upgrade: exit 0 admits (its output\n"
 "                      lines are grants), 1 answers 403, 2 answers 401\n"
+"  --logformat=FORMAT  text (default) or json: one object per line\n"
 "  --loglevel=LEVEL    debug, trace, access, info, error, fatal or none\n"
 "                      (default access)\n"
 "  --help              print this help and exit\n"
@@ -280,6 +283,17 @@ config_add_header(struct strlist *l, const char *name, const char *s)
 	xasprintf(&h, "%.*s: %s", (int)n, s, s + n + 1 +
 	    strspn(s + n + 1, " \t"));
 	strlist_add(l, h);
+}
+
+/* --logformat's value: 1 for json, 0 for text; dies otherwise. */
+int
+config_logformat(const char *s)
+{
+	if (strcmp(s, "text") == 0)
+		return (0);
+	if (strcmp(s, "json") == 0)
+		return (1);
+	config_die(EXIT_CONFIG, "--logformat=%s: expected text or json", s);
 }
 
 int
@@ -410,6 +424,9 @@ config_parse(int argc, char **argv)
 			break;
 		case OPT_LOGLEVEL:
 			conf.loglevel = config_loglevel(optarg);
+			break;
+		case OPT_LOGFORMAT:
+			conf.logjson = config_logformat(optarg);
 			break;
 		case OPT_PING_INTERVAL:
 			conf.ping_interval = config_number("ping-interval",

@@ -777,7 +777,8 @@ lbroker_start(void)
 {
 	static char	 name[] = "wspipe", cmd[] = "broker";
 	static char	 info[] = "--loglevel=info", error[] = "--loglevel=error";
-	char		*argv[6], *env[2], *sock, *envvar, *history;
+	static char	 json[] = "--logformat=json";
+	char		*argv[7], *env[2], *sock, *envvar, *history;
 	int		 r;
 
 	xasprintf(&sock, "--socket=%s", lb.path);
@@ -788,7 +789,8 @@ lbroker_start(void)
 	argv[2] = sock;
 	argv[3] = conf.loglevel <= LOG_LEVEL_INFO ? info : error;
 	argv[4] = history;
-	argv[5] = NULL;
+	argv[5] = conf.logjson ? json : NULL;
+	argv[6] = NULL;
 	env[0] = envvar;
 	env[1] = NULL;
 	r = child_spawn(&lb.ch, &lbroker_child_cb, NULL, NULL, conf.self,

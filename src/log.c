@@ -3,8 +3,9 @@
  *
  * The one way wspipe logs: a line per event on stderr, written with a
  * single write(2) so lines from a busy gateway never interleave, with a
- * timestamp and a level named as websocketd names them.  log_warn and
- * fatal add strerror(errno); the x variants do not.
+ * timestamp and a level named as websocketd names them, or, with
+ * --logformat=json, as one JSON object per line with the same fields.
+ * log_warn and fatal add strerror(errno); the x variants do not.
  */
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 #define LOG_LINE_MAX	2048
 
 static int	log_level = LOG_LEVEL_ACCESS;
+static int	log_json;
 
 static const char *const log_names[] = {
 	"debug", "trace", "access", "info", "error", "fatal", "none"
@@ -29,6 +31,13 @@ void
 log_init(int level)
 {
 	log_level = level;
+}
+
+/* 1: one JSON object per line. */
+void
+log_format(int json)
+{
+	log_json = json;
 }
 
 int
@@ -66,10 +75,36 @@ log_visible(char *line, size_t n, size_t size, const char *src, size_t len)
 	return (n);
 }
 
+/*
+ * Appends text (already visible ASCII) as the body of a JSON string:
+ * quotes and backslashes escaped.  Returns the new length.
+ */
+static size_t
+log_json_string(char *line, size_t n, size_t size, const char *text)
+{
+	for (; *text != '\0' && n + 3 < size; text++) {
+		if (*text == '"' || *text == '\\')
+			line[n++] = '\\';
+		line[n++] = *text;
+	}
+	line[n] = '\0';
+	return (n);
+}
+
+/* Appends s at *n, within size (NUL kept). */
+static void
+log_put(char *line, size_t *n, size_t size, const char *s)
+{
+	while (*s != '\0' && *n + 1 < size)
+		line[(*n)++] = *s++;
+	line[*n] = '\0';
+}
+
 void
 log_vmsg(int level, const char *tag, const char *fmt, va_list ap)
 {
-	char		 line[LOG_LINE_MAX], text[LOG_LINE_MAX];
+	char		 line[LOG_LINE_MAX * 2], text[LOG_LINE_MAX];
+	char		 vtag[LOG_LINE_MAX / 4], msg[LOG_LINE_MAX];
 	struct tm	 tm;
 	time_t		 now;
 	size_t		 n;
@@ -79,18 +114,35 @@ log_vmsg(int level, const char *tag, const char *fmt, va_list ap)
 		return;
 	now = time(NULL);
 	localtime_r(&now, &tm);
-	n = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S ", &tm);
-	r = snprintf(line + n, sizeof line - n, "%s %s%s", log_names[level],
-	    tag != NULL ? tag : "", tag != NULL ? " " : "");
-	if (r > 0)
-		n += (size_t)r < sizeof line - n ? (size_t)r :
-		    sizeof line - n - 1;
 	r = vsnprintf(text, sizeof text, fmt, ap);
-	if (r > 0)
-		n = log_visible(line, n, sizeof line,
-		    text, (size_t)r < sizeof text ? (size_t)r : sizeof text - 1);
-	if (n >= sizeof line - 1)
-		n = sizeof line - 2;
+	(void)log_visible(msg, 0, sizeof msg, text, r < 0 ? 0 :
+	    (size_t)r < sizeof text ? (size_t)r : sizeof text - 1);
+	(void)log_visible(vtag, 0, sizeof vtag, tag != NULL ? tag : "",
+	    tag != NULL ? strlen(tag) : 0);
+	if (log_json) {
+		n = strftime(line, sizeof line, "{\"time\":\"%Y-%m-%dT%H:%M:%S%z\","
+		    "\"level\":\"", &tm);
+		log_put(line, &n, sizeof line, log_names[level]);
+		log_put(line, &n, sizeof line, "\"");
+		if (tag != NULL) {
+			log_put(line, &n, sizeof line, ",\"conn\":\"");
+			n = log_json_string(line, n, sizeof line, vtag);
+			log_put(line, &n, sizeof line, "\"");
+		}
+		log_put(line, &n, sizeof line, ",\"msg\":\"");
+		n = log_json_string(line, n, sizeof line - 3, msg);
+		line[n++] = '"';
+		line[n++] = '}';
+	} else {
+		n = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S ", &tm);
+		log_put(line, &n, sizeof line, log_names[level]);
+		log_put(line, &n, sizeof line, " ");
+		if (tag != NULL) {
+			log_put(line, &n, sizeof line, vtag);
+			log_put(line, &n, sizeof line, " ");
+		}
+		log_put(line, &n, LOG_LINE_MAX - 1, msg);
+	}
 	line[n++] = '\n';
 	(void)write(STDERR_FILENO, line, n);
 	errno = saved;

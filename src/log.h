@@ -21,6 +21,7 @@ enum log_level {
 };
 
 void		 log_init(int);
+void		 log_format(int);
 int		 log_enabled(int);
 void		 log_msg(int, const char *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));

@@ -79,6 +79,7 @@ main(int argc, char **argv)
 		return (client_main(argc - 1, argv + 1));
 	config_parse(argc, argv);
 	log_init(conf.loglevel);
+	log_format(conf.logjson);
 	env_capture_passenv();
 	signal(SIGPIPE, SIG_IGN);
 	/*

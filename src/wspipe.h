@@ -74,6 +74,7 @@ struct config {
 	int		  sameorigin;
 	char		 *subprotocol;
 	int		  loglevel;
+	int		  logjson;	/* --logformat=json */
 	double		  ping_interval;	/* seconds, 0: off */
 	double		  ping_timeout;
 	int		  ssl;
@@ -113,6 +114,7 @@ extern struct config	conf;
 
 void		 config_parse(int, char **);
 int		 config_loglevel(const char *);
+int		 config_logformat(const char *);
 void		 usage(int) __attribute__((noreturn));
 
 /* server.c */
