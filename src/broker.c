@@ -28,6 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "wspipe.h"
 #include "pubsub.h"
 
@@ -972,6 +974,7 @@ broker_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 broker_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	(void)sd_notify(0, "STOPPING=1");
 	unlink(broker_path);
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -1219,6 +1222,7 @@ broker_main(int argc, char **argv)
 	ev_signal_init(&broker_sigint, broker_signal_cb, SIGINT);
 	ev_signal_start(EV_DEFAULT, &broker_sigint);
 	log_info("broker listening on %s", broker_path);
+	(void)sd_notify(0, "READY=1");
 	ev_run(EV_DEFAULT, 0);
 	return (0);
 }

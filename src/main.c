@@ -15,9 +15,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "wspipe.h"
 
-static ev_signal	main_sigterm, main_sigint;
+static ev_signal	main_sigterm, main_sigint, main_sighup;
 static ev_timer		main_deadline;
 static ev_prepare	main_done;
 
@@ -55,6 +57,7 @@ main_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	if (shutting_down)
 		return;
 	log_info("signal %d: shutting down", w->signum);
+	(void)sd_notify(0, "STOPPING=1");
 	server_stop();
 	main_deadline.repeat = SHUTDOWN_GRACE + 3 * conf.closems / 1000.0;
 	ev_timer_again(loop, &main_deadline);
@@ -62,6 +65,29 @@ main_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	if (conf.listen)
 		listen_shutdown();
 	ev_prepare_start(loop, &main_done);
+}
+
+/*
+ * SIGHUP: the TLS certificate, key and CA are read again; new connections
+ * get them, open ones keep theirs.  If they do not load, the old stay.
+ */
+static void
+main_reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	const char	*errstr;
+
+	if (shutting_down)
+		return;
+	(void)sd_notify(0, "RELOADING=1");
+	if (!conf.ssl)
+		log_info("SIGHUP: nothing to reload");
+	else if (tls_init(conf.sslcert, conf.sslkey, conf.sslca,
+	    &errstr) == -1)
+		log_warnx("SIGHUP: keeping the certificate in use: %s",
+		    errstr);
+	else
+		log_info("SIGHUP: reloaded the certificate %s", conf.sslcert);
+	(void)sd_notify(0, "READY=1");
 }
 
 int
@@ -94,6 +120,8 @@ main(int argc, char **argv)
 	ev_signal_start(loop, &main_sigterm);
 	ev_signal_init(&main_sigint, main_signal_cb, SIGINT);
 	ev_signal_start(loop, &main_sigint);
+	ev_signal_init(&main_sighup, main_reload_cb, SIGHUP);
+	ev_signal_start(loop, &main_sighup);
 	ev_init(&main_deadline, main_deadline_cb);
 	ev_prepare_init(&main_done, main_done_cb);
 	http_set_headers(HTTP_EXTRA_ALL, conf.headers.v, conf.headers.n);
@@ -119,6 +147,8 @@ main(int argc, char **argv)
 	    conf.dir != NULL ? "running programs under" : conf.command != NULL ?
 	    "running" : "in listen mode", conf.dir != NULL ? conf.dir :
 	    conf.command != NULL ? conf.command : "");
+	/* Under systemd (Type=notify): up. */
+	(void)sd_notify(0, "READY=1");
 	ev_run(loop, 0);
 	server_cleanup();
 	if (conf.listen)

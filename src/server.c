@@ -5,6 +5,9 @@
  * socket on [::] serves IPv6 and IPv4 (0.0.0.0 where IPv6 is missing);
  * --unixsocket adds (or, alone, replaces) a UNIX socket, for a reverse
  * proxy on the same machine.
+ * Started by systemd with sockets (LISTEN_FDS), it listens on those
+ * instead, one named "redirect" (FileDescriptorName=) serving as
+ * --redirport's.
  * When the fd limit is reached, accepting stops and a one-second timer
  * re-arms it, so the loop never spins on EMFILE and never exits.
  */
@@ -16,11 +19,14 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "wspipe.h"
 
@@ -240,12 +246,67 @@ server_listen_one(const char *addr, int dualstack)
 	return (0);
 }
 
+/*
+ * Socket activation: the listening sockets systemd passed, if any (the
+ * variables are unset, so that programs do not see them).  Returns their
+ * number, or -1 with a message if one is not a listening stream socket.
+ */
+static int
+server_activated(void)
+{
+	struct sockaddr_storage	  ss;
+	socklen_t		  len;
+	char			**names = NULL;
+	int			  n, i, fd, redirect;
+
+	if ((n = sd_listen_fds_with_names(1, &names)) <= 0) {
+		if (n < 0)
+			log_warnx("LISTEN_FDS: %s", strerror(-n));
+		return (n < 0 ? -1 : 0);
+	}
+	for (i = 0; i < n; i++) {
+		fd = SD_LISTEN_FDS_START + i;
+		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+			log_warnx("LISTEN_FDS: fd %d is not a listening "
+			    "stream socket", fd);
+			n = -1;
+			break;
+		}
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) ==
+		    -1 || fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+			fatal("fcntl");
+		redirect = names != NULL && names[i] != NULL &&
+		    strcmp(names[i], "redirect") == 0;
+		/* A redirect names the port of the first other socket. */
+		len = sizeof ss;
+		if (!redirect && conf.port == 0 && getsockname(fd,
+		    (struct sockaddr *)&ss, &len) == 0)
+			conf.port = ss.ss_family == AF_INET ?
+			    ntohs(((struct sockaddr_in *)&ss)->sin_port) :
+			    ss.ss_family == AF_INET6 ?
+			    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) : 0;
+		server_add(fd, redirect);
+		log_info("listening on socket %d from systemd%s", fd,
+		    redirect ? " (redirecting to https)" : "");
+	}
+	if (names != NULL) {
+		for (i = 0; names[i] != NULL; i++)
+			free(names[i]);
+		free(names);
+	}
+	return (n);
+}
+
 int
 server_listen(void)
 {
 	size_t	i;
+	int	n;
 
 	ev_init(&server_backoff, server_backoff_cb);
+	/* Started with sockets: those replace --port, --address and the rest. */
+	if ((n = server_activated()) != 0)
+		return (n < 0 ? -1 : 0);
 	if (conf.unixsocket != NULL &&
 	    server_listen_unix(conf.unixsocket) == -1)
 		return (-1);

@@ -39,55 +39,64 @@ tls_error(void)
 /*
  * Loads the certificate chain and key, and with ca (--sslca) asks every
  * client for a certificate that ca vouches for; returns -1 with *errstr
- * set.
+ * set, leaving what was loaded before, if anything, in place.
  */
 int
 tls_init(const char *cert, const char *key, const char *ca,
     const char **errstr)
 {
 	STACK_OF(X509_NAME)	*names;
-	static char	msg[512];
+	SSL_CTX			*ctx;
+	static char		 msg[512];
 
-	if ((tls_ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		*errstr = tls_error();
 		return (-1);
 	}
-	SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
-	SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_options(tls_ctx, SSL_OP_NO_RENEGOTIATION);
-	if (SSL_CTX_use_certificate_chain_file(tls_ctx, cert) != 1) {
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		snprintf(msg, sizeof msg, "%s: bad certificate: %s", cert,
 		    tls_error());
-		*errstr = msg;
-		return (-1);
+		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(tls_ctx, key, SSL_FILETYPE_PEM) != 1) {
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
 		snprintf(msg, sizeof msg, "%s: bad private key: %s", key,
 		    tls_error());
-		*errstr = msg;
-		return (-1);
+		goto fail;
 	}
-	if (SSL_CTX_check_private_key(tls_ctx) != 1) {
+	if (SSL_CTX_check_private_key(ctx) != 1) {
 		snprintf(msg, sizeof msg, "%s does not match %s: %s", key, cert,
 		    tls_error());
-		*errstr = msg;
-		return (-1);
+		goto fail;
 	}
-	if (ca == NULL)
-		return (0);
-	if (SSL_CTX_load_verify_locations(tls_ctx, ca, NULL) != 1 ||
-	    (names = SSL_load_client_CA_file(ca)) == NULL) {
-		snprintf(msg, sizeof msg, "%s: bad CA certificates: %s", ca,
-		    tls_error());
-		*errstr = msg;
-		return (-1);
+	if (ca != NULL) {
+		if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1 ||
+		    (names = SSL_load_client_CA_file(ca)) == NULL) {
+			snprintf(msg, sizeof msg, "%s: bad CA certificates: %s",
+			    ca, tls_error());
+			goto fail;
+		}
+		SSL_CTX_set_client_CA_list(ctx, names);
+		/* mTLS: no certificate, or one ca does not vouch for, no
+		 * handshake. */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	}
-	SSL_CTX_set_client_CA_list(tls_ctx, names);
-	/* mTLS: no certificate, or one ca does not vouch for, no handshake. */
-	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER |
-	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	/*
+	 * Loaded: new connections use it.  A reload (SIGHUP) frees the old
+	 * context, which every open connection's SSL still holds a
+	 * reference to, so they go on with the certificate they have.
+	 */
+	SSL_CTX_free(tls_ctx);
+	tls_ctx = ctx;
 	return (0);
+fail:
+	SSL_CTX_free(ctx);
+	*errstr = msg;
+	return (-1);
 }
 
 static void
