@@ -9,6 +9,7 @@
  *   fanbench --mode=wspipe --port=P --broker=SOCK --subs=N [--resources=K]
  *            [--phases=steady:RATE,max] [--secs=3] [--warmup=0.5]
  *            [--window=W] [--gwpid=PID] [--extrapid=PID] [--inflight=200]
+ *            [--ids]
  *   fanbench --mode=chat   --port=P --subs=N [same options]
  *   fanbench --mode=nats   --port=WSPORT --natsport=P --subs=N [same options]
  *   fanbench --scenario=freeport
@@ -17,7 +18,13 @@
  *   "subscribe /r" (K = 1) or "subscribe /r<i % K>" (K > 1); the publisher
  *   writes "publish <res> <seq> <send-ns>" lines to the broker's UNIX
  *   socket SOCK, round-robin over the resources (seq s goes to s % K).
- *   Subscribers receive "update <res> <seq> <send-ns>".
+ *   Subscribers receive "update <res> <seq> <send-ns>".  With --ids they
+ *   send "subscribe <res> current" instead (what listen.js does) and
+ *   receive "update <res> <EPOCH-SEQ> <seq> <send-ns>": skipped states
+ *   are then counted from the ids (a jump of the id's SEQ by more than 1
+ *   within an epoch misses the states between), "gap <res> WHY" lines are
+ *   counted (gap_lines), and the payload's seq is only a cross-check
+ *   (seq_skipped).  Without --ids, skipped comes from the payload's seq.
  * mode=chat: N WebSocket subscribers connect to websocketd (which runs
  *   nc to a broadcast chat server); the publisher is one more WebSocket
  *   client that sends "<seq> <send-ns>" messages; subscribers receive the
@@ -108,6 +115,7 @@ static long opt_extrapid;
 static long opt_inflight = 200;
 static double opt_timeout = 60.0;
 static double opt_drain = 15.0;
+static int opt_ids;
 
 static int chat_mode;
 static int nats_mode;
@@ -485,6 +493,8 @@ struct conn {
 	int phase_seen;      /* last phase this subscriber had a delivery in */
 	uint64_t last_ns;    /* its last delivery in this phase */
 	uint64_t max_gap_ns; /* its longest gap between deliveries in it */
+	int have_id;         /* --ids: the last id it got, EPOCH-SEQ */
+	uint64_t id_epoch, id_seq;
 };
 
 static int epfd;
@@ -497,6 +507,9 @@ static const unsigned char MASK[4] = {0x5a, 0x13, 0xc7, 0x2e};
 
 static long n_open, n_subscribed, n_synced, n_dead, n_started;
 static uint64_t g_errors, g_proto, g_closed, g_dups, g_skipped, g_badmsg;
+/* skipped states by the payload's seq; --ids: gap lines, bad or
+ * backward ids, epoch changes (g_skipped comes from the ids then) */
+static uint64_t g_seqskip, g_gaplines, g_iderr, g_resets;
 static uint64_t g_deliveries; /* real (seq > 0) updates received */
 static int measuring;
 static char first_error[200];
@@ -641,7 +654,8 @@ static void on_open(struct conn *c)
 		out_frame(c, WS_OP_BINARY, line, (size_t)n);
 		return;
 	}
-	int n = snprintf(line, sizeof line, "subscribe %s", res_name(c->res, rn, sizeof rn));
+	int n = snprintf(line, sizeof line, "subscribe %s%s", res_name(c->res, rn, sizeof rn),
+			 opt_ids ? " current" : "");
 	out_frame(c, 1, line, (size_t)n);
 }
 
@@ -665,7 +679,9 @@ static void deliver(struct conn *c, uint64_t seq, uint64_t ts, uint64_t tnow)
 	}
 	/* skipped states (conflation): credit them so the window moves on */
 	while (c->next_exp < seq) {
-		g_skipped++;
+		g_seqskip++;
+		if (!opt_ids)
+			g_skipped++;
 		ring_cnt[c->next_exp & (RING - 1)]++;
 		c->next_exp += (uint64_t)opt_res;
 	}
@@ -726,6 +742,65 @@ static int parse_tail(const unsigned char *p, size_t n, uint64_t *seq, uint64_t 
 	}
 	*seq = v;
 	return 0;
+}
+
+/* --ids: parse "EPOCH-SEQ " at p[0..n) (EPOCH hex, SEQ decimal); returns
+ * the bytes up to and with the space after it, 0 if it is not an id */
+static size_t parse_id(const unsigned char *p, size_t n, uint64_t *epoch, uint64_t *seq)
+{
+	size_t i = 0;
+	uint64_t e = 0, s = 0;
+	while (i < n && i < 16 && isxdigit(p[i])) {
+		e = e * 16 + (uint64_t)(isdigit(p[i]) ? p[i] - '0' : (tolower(p[i]) - 'a' + 10));
+		i++;
+	}
+	if (i == 0 || i >= n || p[i] != '-')
+		return 0;
+	size_t j = ++i;
+	while (i < n && i - j < 19 && isdigit(p[i])) {
+		s = s * 10 + (uint64_t)(p[i] - '0');
+		i++;
+	}
+	if (i == j || i >= n || p[i] != ' ')
+		return 0;
+	*epoch = e;
+	*seq = s;
+	return i + 1;
+}
+
+static void id_error(const char *what, const unsigned char *p, size_t n)
+{
+	g_iderr++;
+	if (!first_error[0])
+		snprintf(first_error, sizeof first_error, "%s: %.*s", what, (int)(n > 120 ? 120 : n), p);
+}
+
+/* --ids: "update <res> <EPOCH-SEQ> <seq> <ns>"; counts the states the ids
+ * say were skipped, then the delivery as without ids */
+static void on_update_id(struct conn *c, const unsigned char *p, size_t n, uint64_t tnow)
+{
+	const unsigned char *r = memchr(p + 7, ' ', n - 7);
+	uint64_t epoch, idseq, seq, ts;
+	size_t off = r ? (size_t)(r - p) + 1 : n;
+	size_t il = off < n ? parse_id(p + off, n - off, &epoch, &idseq) : 0;
+	if (!il || parse_tail(p + off + il, n - off - il, &seq, &ts) < 0) {
+		g_badmsg++;
+		id_error("update without a valid id", p, n);
+		return;
+	}
+	if (c->have_id && epoch != c->id_epoch) {
+		g_resets++;
+		id_error("the id's epoch changed", p, n);
+	} else if (c->have_id && idseq <= c->id_seq) {
+		id_error("an id not after the last", p, n);
+		return; /* a state again: not a delivery */
+	} else if (c->have_id && idseq > c->id_seq + 1) {
+		g_skipped += idseq - c->id_seq - 1;
+	}
+	c->have_id = 1;
+	c->id_epoch = epoch;
+	c->id_seq = idseq;
+	deliver(c, seq, ts, tnow);
 }
 
 /* ---- NATS client protocol (a byte stream) ---- */
@@ -851,10 +926,15 @@ static void on_message(struct conn *c, const unsigned char *p, size_t n, uint64_
 		return;
 	}
 	if (n > 7 && !memcmp(p, "update ", 7)) {
-		if (parse_tail(p, n, &seq, &ts) == 0)
+		if (opt_ids)
+			on_update_id(c, p, n, tnow);
+		else if (parse_tail(p, n, &seq, &ts) == 0)
 			deliver(c, seq, ts, tnow);
 		else
 			g_badmsg++;
+	} else if (n > 4 && !memcmp(p, "gap ", 4)) {
+		/* states skipped for this subscriber: the ids' jump counts them */
+		g_gaplines++;
 	} else if (n >= 12 && !memcmp(p, "ok subscribe", 12)) {
 		if (c->state == C_OPEN) {
 			c->state = C_SUBSCRIBED;
@@ -1146,7 +1226,8 @@ static void run_phase(const char *spec)
 
 	uint64_t behind = 0;
 	uint64_t skipped0 = g_skipped, dups0 = g_dups, closed0 = g_closed,
-		 errors0 = g_errors;
+		 errors0 = g_errors, seqskip0 = g_seqskip, gaplines0 = g_gaplines,
+		 iderr0 = g_iderr, resets0 = g_resets;
 	double t0 = now_s(), tws = t0 + opt_warmup, twe = tws + opt_secs;
 	uint64_t pubs_done = 0; /* steady: publishes issued in this phase */
 	uint64_t seq_ws = 0, seq_we = 0, d_ws = 0, d_we = 0;
@@ -1275,7 +1356,8 @@ static void run_phase(const char *spec)
 	       " total_rss_kb=%ld total_pss_kb=%ld"
 	       " gw_hwm_kb=%ld broker_hwm_kb=%ld total_hwm_kb=%ld gw_cpu_stat_ms=%.0f"
 	       " first_any_us=%.0f first_all_us=%.0f gap_max_us=%.0f gap_p50_us=%.0f gap_p99_us=%.0f"
-	       " interval_us=%.0f\n",
+	       " interval_us=%.0f ids=%d seq_skipped=%" PRIu64 " gap_lines=%" PRIu64
+	       " id_errors=%" PRIu64 " id_resets=%" PRIu64 "\n",
 	       opt_mode, is_max ? "max" : "steady", opt_subs, opt_res, is_max ? cap : 0, win,
 	       seq_we - seq_ws, (double)(seq_we - seq_ws) / win, deliv, (double)deliv / win,
 	       h_pct(0.50), h_pct(0.99), hist_max,
@@ -1287,7 +1369,8 @@ static void run_phase(const char *spec)
 	       mem.gw_rss, mem.broker_rss, mem.desc_rss, mem.nalive, mem.extra_rss,
 	       total_rss, total_pss,
 	       mem.gw_hwm, mem.broker_hwm, total_hwm, gw_stat_ms,
-	       first_any, first_all, gap_max, gap_p50, gap_p99, interval);
+	       first_any, first_all, gap_max, gap_p50, gap_p99, interval, opt_ids,
+	       g_seqskip - seqskip0, g_gaplines - gaplines0, g_iderr - iderr0, g_resets - resets0);
 	fflush(stdout);
 	/* forget what did not arrive, so the next phase starts clean */
 	for (uint64_t s = lowwater; s < next_seq; s++)
@@ -1306,6 +1389,10 @@ int main(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
 		char *a = argv[i], *v = strchr(a, '=');
+		if (!strcmp(a, "--ids")) {
+			opt_ids = 1;
+			continue;
+		}
 		if (strncmp(a, "--", 2) || !v)
 			die("bad argument %s", a);
 		*v++ = 0;
@@ -1328,6 +1415,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "inflight")) opt_inflight = atol(v);
 		else if (!strcmp(a, "timeout")) opt_timeout = atof(v);
 		else if (!strcmp(a, "drain")) opt_drain = atof(v);
+		else if (!strcmp(a, "ids")) opt_ids = atoi(v) != 0;
 		else die("unknown option --%s", a);
 	}
 	if (!strcmp(opt_scenario, "freeport"))
@@ -1343,6 +1431,8 @@ int main(int argc, char **argv)
 		die("chat mode has one resource");
 	if (!chat_mode && !nats_mode && !opt_broker)
 		die("wspipe mode needs --broker=SOCKET");
+	if (opt_ids && (chat_mode || nats_mode))
+		die("--ids is for --mode=wspipe");
 	if (nats_mode && !opt_natsport)
 		die("nats mode needs --natsport=PORT (the client port; --port is the websocket port)");
 	struct rlimit rl;
@@ -1432,11 +1522,13 @@ int main(int argc, char **argv)
 	mem_snap(&m1);
 	printf("scenario=fanout mode=%s phase=setup subs=%ld resources=%ld connect_secs=%.2f sync_secs=%.2f"
 	       " gw_rss0_kb=%ld gw_rss_idle_kb=%ld broker_rss_idle_kb=%ld desc_rss_idle_kb=%ld ndesc=%zu extra_rss_idle_kb=%ld"
-	       " gw_hwm_idle_kb=%ld cold_first_us=%.0f cold_all_us=%.0f errors=%" PRIu64 " badmsg=%" PRIu64 "\n",
+	       " gw_hwm_idle_kb=%ld cold_first_us=%.0f cold_all_us=%.0f errors=%" PRIu64 " badmsg=%" PRIu64
+	       " ids=%d skipped=%" PRIu64 " gap_lines=%" PRIu64 " id_errors=%" PRIu64 "\n",
 	       opt_mode, opt_subs, opt_res, t_conn, t_sync, m0.gw_rss, m1.gw_rss, m1.broker_rss,
 	       m1.desc_rss, ndesc, m1.extra_rss, m1.gw_hwm,
 	       cold_first_ns ? (double)(cold_first_ns - sync_pub_ns) / 1e3 : -1,
-	       cold_last_ns ? (double)(cold_last_ns - sync_pub_ns) / 1e3 : -1, g_errors, g_badmsg);
+	       cold_last_ns ? (double)(cold_last_ns - sync_pub_ns) / 1e3 : -1, g_errors, g_badmsg,
+	       opt_ids, g_skipped, g_gaplines, g_iderr);
 	fflush(stdout);
 
 	char *phases = strdup(opt_phases), *save = NULL;
