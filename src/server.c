@@ -17,6 +17,7 @@
 #include <sys/un.h>
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -77,7 +78,7 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct conn		*c;
 	socklen_t		 len;
 	void			*role;
-	int			 fd, i;
+	int			 fd, i, one = 1;
 
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		len = sizeof ss;
@@ -93,6 +94,14 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("accept");
 			return;
 		}
+		/*
+		 * Messages leave as soon as they are written: the gateway
+		 * already puts what is queued into one write, and Nagle would
+		 * hold the next small one for the client's delayed ACK.
+		 */
+		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			    sizeof one);
 		role = httpd_new(l->redirect);
 		if ((c = conn_new(fd, (struct sockaddr *)&ss, &httpd_ops,
 		    role, l->redirect)) == NULL) {
