@@ -25,7 +25,8 @@ struct config	conf;
 enum {
 	OPT_PORT = 256, OPT_ADDRESS, OPT_BINARY, OPT_MAXFORKS, OPT_MAXMSG,
 	OPT_CLOSEMS, OPT_PASSENV, OPT_HEADER, OPT_HEADER_WS, OPT_HEADER_HTTP,
-	OPT_ORIGIN, OPT_SAMEORIGIN, OPT_SUBPROTOCOL, OPT_LOGLEVEL, OPT_LOGFORMAT, OPT_HELP,
+	OPT_ORIGIN, OPT_SAMEORIGIN, OPT_SUBPROTOCOL, OPT_LOGLEVEL, OPT_LOGFORMAT, OPT_DEFLATE,
+	OPT_DEFLATE_MIN, OPT_HELP,
 	OPT_VERSION, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL,
 	OPT_SSLCERT, OPT_SSLKEY, OPT_LISTEN, OPT_LISTEN_PUBLISH, OPT_BROKER,
 	OPT_BROKER_SOCKET, OPT_LISTEN_MAX_CLIENTS, OPT_LISTEN_MAX_PER_ADDRESS,
@@ -51,6 +52,8 @@ static const struct option config_options[] = {
 	{ "subprotocol",	required_argument, NULL, OPT_SUBPROTOCOL },
 	{ "loglevel",		required_argument, NULL, OPT_LOGLEVEL },
 	{ "logformat",		required_argument, NULL, OPT_LOGFORMAT },
+	{ "deflate",		optional_argument, NULL, OPT_DEFLATE },
+	{ "deflate-min",	required_argument, NULL, OPT_DEFLATE_MIN },
 	{ "ping-interval",	required_argument, NULL, OPT_PING_INTERVAL },
 	{ "ping-timeout",	required_argument, NULL, OPT_PING_TIMEOUT },
 	{ "ssl",		optional_argument, NULL, OPT_SSL },
@@ -104,7 +107,7 @@ usage(int status)
 	fprintf(f,
 "usage: wspipe [--address=addr] [--binary] [--closems=ms] [--header=header]\n"
 "              [--header-http=header] [--header-ws=header] [--loglevel=level]\n"
-"              [--logformat=text|json]\n"
+"              [--logformat=text|json] [--deflate[=bool]] [--deflate-min=bytes]\n"
 "              [--maxforks=n] [--maxmsg=bytes] [--origin=list] [--passenv=list]\n"
 "              [--ping-interval=seconds] [--ping-timeout=seconds]\n"
 "              [--pingms=ms] [--maxframesize=bytes]\n"
@@ -191,6 +194,10 @@ usage(int status)
 "  --authorizer=PROGRAM  run at each upgrade: exit 0 admits (its output\n"
 "                      lines are grants), 1 answers 403, 2 answers 401\n"
 "  --logformat=FORMAT  text (default) or json: one object per line\n"
+"  --deflate[=false]   permessage-deflate when a client offers it (default\n"
+"                      on; --deflate=false: never)\n"
+"  --deflate-min=BYTES messages shorter than this go uncompressed\n"
+"                      (default 64)\n"
 "  --loglevel=LEVEL    debug, trace, access, info, error, fatal or none\n"
 "                      (default access)\n"
 "  --help              print this help and exit\n"
@@ -370,6 +377,8 @@ config_parse(int argc, char **argv)
 	conf.listen_max_subs = 1024;
 	conf.listen_cache = 64 * 1024 * 1024;
 	conf.listen_history = 1;
+	conf.deflate = 1;
+	conf.deflate_min = 64;
 
 	opterr = 0;
 	while ((ch = getopt_long_only(argc, argv, "+", config_options,
@@ -427,6 +436,13 @@ config_parse(int argc, char **argv)
 			break;
 		case OPT_LOGFORMAT:
 			conf.logjson = config_logformat(optarg);
+			break;
+		case OPT_DEFLATE:
+			conf.deflate = config_bool("deflate", optarg);
+			break;
+		case OPT_DEFLATE_MIN:
+			conf.deflate_min = config_number("deflate-min", optarg,
+			    0, 1024 * 1024 * 1024);
 			break;
 		case OPT_PING_INTERVAL:
 			conf.ping_interval = config_number("ping-interval",

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "wspipe.h"
+#include "deflate.h"
 #include "handshake.h"
 #include "path.h"
 
@@ -208,14 +209,25 @@ httpd_upgraded(struct conn *c, struct httpd *hd)
 }
 
 /* A listen client: no program, the gateway itself answers. */
+/* permessage-deflate, if the client offers it and --deflate allows. */
+static void
+httpd_deflate(const struct http_request *r, struct pmd *pmd, char *ext,
+    size_t extsz)
+{
+	if (!conf.deflate || pmd_negotiate(http_field(r,
+	    "Sec-WebSocket-Extensions"), pmd, ext, extsz) == 0)
+		memset(pmd, 0, sizeof *pmd);
+}
+
 static void
 httpd_listen(struct conn *c, const char *path, const char *protocol)
 {
 	struct httpd	*hd = c->role;
 	struct lclient	*lc;
 	struct grants	 g;
+	struct pmd	 pmd;
 	const char	*why;
-	char		 addr[64];
+	char		 addr[64], ext[PMD_RESPONSE_MAX];
 	int		 status;
 
 	/* Checked again: others may have come while an authorizer ran. */
@@ -224,8 +236,9 @@ httpd_listen(struct conn *c, const char *path, const char *protocol)
 		httpd_error(c, status, why);
 		return;
 	}
+	httpd_deflate(hd->req, &pmd, ext, sizeof ext);
 	if (session_answer(&c->out, http_field(hd->req, "Sec-WebSocket-Key"),
-	    protocol) == -1) {
+	    protocol, pmd.on ? ext : NULL) == -1) {
 		conn_close(c, "answer over the output cap");
 		return;
 	}
@@ -236,7 +249,7 @@ httpd_listen(struct conn *c, const char *path, const char *protocol)
 		(void)grants_merge(&g, &hd->auth->grants);
 	conn_log(c, LOG_LEVEL_INFO, "listen %s", path);
 	lc = listen_new(addr, &g, hd->exp);
-	(void)session_start(c, &listen_backend, lc, path, 1);
+	(void)session_start(c, &listen_backend, lc, path, 1, &pmd);
 	httpd_upgraded(c, hd);
 }
 
@@ -337,9 +350,10 @@ httpd_upgrade(struct conn *c)
 	struct httpd		*hd = c->role;
 	struct http_request	*r = hd->req;
 	struct program		*p;
+	struct pmd		 pmd;
 	const char		*why = NULL;
 	char			 protocol[128], script[PATH_MAX], **env;
-	char			 path[PATH_MAX], *argv[2];
+	char			 path[PATH_MAX], *argv[2], ext[PMD_RESPONSE_MAX];
 	int			 status, ret, listen;
 
 	if ((status = httpd_check_upgrade(r, &why)) != 0) {
@@ -396,11 +410,12 @@ httpd_upgrade(struct conn *c)
 			httpd_error(c, 500, "the program could not be started");
 		return;
 	}
+	httpd_deflate(r, &pmd, ext, sizeof ext);
 	if (session_answer(&c->out, http_field(r, "Sec-WebSocket-Key"),
-	    protocol) == -1) {
+	    protocol, pmd.on ? ext : NULL) == -1) {
 		/* The program goes with the session's close path. */
 		(void)session_start(c, &program_backend, p, path,
-		    !conf.binary);
+		    !conf.binary, &pmd);
 		httpd_upgraded(c, hd);
 		conn_close(c, "answer over the output cap");
 		return;
@@ -408,7 +423,8 @@ httpd_upgrade(struct conn *c)
 	conn_log(c, LOG_LEVEL_INFO, "upgrade %s pid %ld%s%s", path,
 	    (long)program_pid(p), *protocol != '\0' ? " protocol " : "",
 	    protocol);
-	(void)session_start(c, &program_backend, p, path, !conf.binary);
+	(void)session_start(c, &program_backend, p, path, !conf.binary,
+	    &pmd);
 	httpd_upgraded(c, hd);
 }
 

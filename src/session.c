@@ -23,7 +23,10 @@
 #include <string.h>
 
 #include "wspipe.h"
+#include "deflate.h"
 #include "handshake.h"
+
+#define SESSION_INFLATE_CHUNK	(16 * 1024)	/* inflated at a time */
 
 enum session_state {
 	SESSION_OPEN,		/* relaying */
@@ -52,6 +55,11 @@ struct session {
 	uint64_t		 msgs_in, bytes_in, msgs_out, bytes_out;
 	int			 close_code;	/* sent or received */
 	const char		*close_reason;	/* static text for our close */
+	struct pmd		 pmd;		/* permessage-deflate, if on */
+	struct pmd_inflate	*inf;		/* a message being inflated */
+	struct buf		 zin;		/* its bytes not inflated yet */
+	int			 zfin;		/* zin holds the message's end */
+	int			 inf_op;	/* its opcode */
 };
 
 static const struct conn_ops	session_ops;
@@ -66,7 +74,8 @@ static void	session_resume(struct session *);
  * protocol ("" for none); -1 if it did not fit.
  */
 int
-session_answer(struct buf *out, const char *key, const char *protocol)
+session_answer(struct buf *out, const char *key, const char *protocol,
+    const char *extensions)
 {
 	char	accept[HANDSHAKE_ACCEPT_LEN + 1];
 
@@ -77,6 +86,8 @@ session_answer(struct buf *out, const char *key, const char *protocol)
 	    http_put_field(out, "Sec-WebSocket-Accept", accept) == -1 ||
 	    (*protocol != '\0' && http_put_field(out,
 	    "Sec-WebSocket-Protocol", protocol) == -1) ||
+	    (extensions != NULL && http_put_field(out,
+	    "Sec-WebSocket-Extensions", extensions) == -1) ||
 	    http_put_extra(out, HTTP_EXTRA_ALL) == -1 ||
 	    http_put_extra(out, HTTP_EXTRA_WS) == -1 ||
 	    http_put(out, "\r\n") == -1)
@@ -90,7 +101,7 @@ session_answer(struct buf *out, const char *key, const char *protocol)
  */
 struct session *
 session_start(struct conn *c, const struct session_backend *be, void *bs,
-    const char *path, int text)
+    const char *path, int text, const struct pmd *pmd)
 {
 	struct session	*s;
 
@@ -102,6 +113,12 @@ session_start(struct conn *c, const struct session_backend *be, void *bs,
 	s->path = xstrdup(path);
 	s->state = SESSION_OPEN;
 	ws_parser_init(&s->ws, conf.maxmsg, 1);
+	if (pmd != NULL && pmd->on) {
+		s->pmd = *pmd;
+		s->ws.rsv1 = 1;
+	}
+	/* Compressed bytes wait here while the backend has no room. */
+	buf_init(&s->zin, CONN_IN_CAP + 8);
 	utf8_init(&s->utf8);
 	conn_set_role(c, &session_ops, s);
 	conn_set_timer(c, 0);
@@ -154,8 +171,28 @@ session_send(struct session *s, int op, int fin, const void *data,
 	uint8_t		 hdr[WS_HEADER_MAX];
 	size_t		 hlen;
 
+	const uint8_t	*z;
+	size_t		 zlen;
+
 	if (c->flags & (CONN_SOCK_CLOSED | CONN_FINISH))
 		return (-1);
+	/*
+	 * permessage-deflate: a whole data message from --deflate-min bytes
+	 * up goes compressed, with RSV1, when that makes it smaller; a
+	 * fragmented one goes as it is.
+	 */
+	if (s->pmd.on && fin && (op == WS_OP_TEXT || op == WS_OP_BINARY) &&
+	    len >= conf.deflate_min && (z = pmd_compress(&s->pmd, data, len,
+	    &zlen)) != NULL) {
+		hlen = ws_header(hdr, op | WS_RSV1, fin, zlen, NULL);
+		if (buf_room(&c->out) < hlen + zlen)
+			return (-1);
+		(void)buf_append(&c->out, hdr, hlen);
+		(void)buf_append(&c->out, z, zlen);
+		s->bytes_out += len;
+		s->msgs_out++;
+		return (0);
+	}
 	hlen = ws_header(hdr, op, fin, len, NULL);
 	if (buf_room(&c->out) < hlen + len)
 		return (-1);
@@ -266,36 +303,121 @@ session_end(struct session *s, int code, const char *reason,
 	session_send_close(s, code, reason);
 }
 
-/* A piece of a data message from the client. */
+/* A piece of a message, as the client meant it (inflated), to the backend. */
 static int
-session_data(struct session *s)
+session_deliver(struct session *s, int op, const uint8_t *data, size_t len,
+    int fin)
 {
-	struct ws_parser	*p = &s->ws;
 	enum utf8_status	 u;
 
-	/* After our close frame, data is read and dropped (RFC 6455 1.4). */
-	if (s->flags & SESSION_CLOSE_SENT)
-		return (0);
 	if (s->text) {
-		if (p->opcode == WS_OP_BINARY) {
+		if (op == WS_OP_BINARY) {
 			session_fail(s, WS_CLOSE_UNSUPPORTED,
 			    "binary message in text mode");
 			return (-1);
 		}
 		/* RFC 6455 8.1: fail at the first invalid byte. */
-		u = utf8_feed(&s->utf8, p->data, p->len, NULL);
-		if (u == UTF8_INVALID || (p->fin && u == UTF8_PARTIAL)) {
+		u = utf8_feed(&s->utf8, data, len, NULL);
+		if (u == UTF8_INVALID || (fin && u == UTF8_PARTIAL)) {
 			session_fail(s, WS_CLOSE_INVALID_DATA,
 			    "invalid UTF-8 in a text message");
 			return (-1);
 		}
 	}
-	s->bytes_in += p->len;
-	if (p->fin) {
+	s->bytes_in += len;
+	if (fin) {
 		s->msgs_in++;
 		utf8_init(&s->utf8);
 	}
-	return (s->be->message(s->bs, p->data, p->len, p->fin));
+	return (s->be->message(s->bs, data, len, fin));
+}
+
+/* The message being inflated is over, or the session is. */
+static void
+session_inflate_end(struct session *s)
+{
+	if (s->inf != NULL) {
+		pmd_inflate_end(s->inf);
+		free(s->inf);
+		s->inf = NULL;
+	}
+	buf_free(&s->zin);
+	s->zfin = 0;
+}
+
+/*
+ * Inflates what waits in zin while the backend has room, a chunk at a
+ * time, so that a small compressed message cannot become a flood: what
+ * cannot be taken yet stays compressed, and frames after it wait.  A
+ * message that inflates past --maxmsg is refused with 1009.
+ */
+static int
+session_inflate(struct session *s)
+{
+	static uint8_t	 out[SESSION_INFLATE_CHUNK];
+	size_t		 used, made;
+	int		 last;
+
+	while ((buf_len(&s->zin) > 0 || s->zfin) &&
+	    buf_len(&s->c->out) < HIGH_WATER && s->be->room(s->bs)) {
+		if (s->inf == NULL) {
+			s->inf = xcalloc(1, sizeof *s->inf);
+			if (pmd_inflate_init(s->inf) == -1) {
+				free(s->inf);
+				s->inf = NULL;
+				session_fail(s, WS_CLOSE_INTERNAL,
+				    "cannot inflate");
+				return (-1);
+			}
+		}
+		if (pmd_inflate(s->inf, buf_head(&s->zin), buf_len(&s->zin),
+		    &used, out, sizeof out, &made) == -1) {
+			session_fail(s, WS_CLOSE_PROTOCOL,
+			    "invalid compressed data");
+			return (-1);
+		}
+		buf_drain(&s->zin, used);
+		if (conf.maxmsg > 0 && s->inf->total > conf.maxmsg) {
+			session_fail(s, WS_CLOSE_TOO_BIG, "message too big");
+			return (-1);
+		}
+		/* Over once all is in, taken, and no more comes out. */
+		last = s->zfin && buf_len(&s->zin) == 0 && made < sizeof out;
+		if ((made > 0 || last) && session_deliver(s, s->inf_op, out,
+		    made, last) == -1)
+			return (-1);
+		if (last) {
+			session_inflate_end(s);
+			break;
+		}
+		if (made == 0 && used == 0)
+			break;		/* it needs more of the message */
+	}
+	return (0);
+}
+
+/* A piece of a data message from the client. */
+static int
+session_data(struct session *s)
+{
+	struct ws_parser	*p = &s->ws;
+
+	/* After our close frame, data is read and dropped (RFC 6455 1.4). */
+	if (s->flags & SESSION_CLOSE_SENT)
+		return (0);
+	if (!p->compressed)
+		return (session_deliver(s, p->opcode, p->data, p->len,
+		    p->fin));
+	/* RFC 7692 7.2.2: the message ends with 00 00 ff ff taken off. */
+	s->inf_op = p->opcode;
+	if (buf_append(&s->zin, p->data, p->len) == -1 || (p->fin &&
+	    buf_append(&s->zin, "\0\0\377\377", 4) == -1)) {
+		session_fail(s, WS_CLOSE_INTERNAL, "input overflow");
+		return (-1);
+	}
+	if (p->fin)
+		s->zfin = 1;
+	return (session_inflate(s));
 }
 
 /* A close frame from the client (RFC 6455 5.5.1). */
@@ -353,7 +475,8 @@ session_control(struct session *s)
 static int
 session_room(struct session *s)
 {
-	return (buf_len(&s->c->out) < HIGH_WATER && s->be->room(s->bs));
+	return (buf_len(&s->c->out) < HIGH_WATER && s->be->room(s->bs) &&
+	    buf_len(&s->zin) == 0 && !s->zfin);
 }
 
 /* Parses the client's frames while there is room for what they cause. */
@@ -413,8 +536,14 @@ session_resume(struct session *s)
 {
 	struct conn	*c = s->c;
 
-	if (!(c->flags & CONN_SOCK_CLOSED) && buf_len(&c->in) > 0 &&
-	    session_room(s))
+	if (c->flags & CONN_SOCK_CLOSED)
+		return;
+	/* A message still being inflated goes first. */
+	if ((buf_len(&s->zin) > 0 || s->zfin) && s->state == SESSION_OPEN &&
+	    !(s->flags & SESSION_CLOSE_SENT) && (session_inflate(s) == -1 ||
+	    (c->flags & CONN_SOCK_CLOSED)))
+		return;
+	if (buf_len(&c->in) > 0 && session_room(s))
 		session_input(c);
 }
 
@@ -599,6 +728,7 @@ session_free(struct conn *c)
 	    (unsigned long long)s->msgs_out, (unsigned long long)s->bytes_out,
 	    c->why != NULL ? c->why : "closed");
 	s->be->free(s->bs);
+	session_inflate_end(s);
 	free(s->path);
 	free(s);
 }

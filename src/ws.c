@@ -52,8 +52,13 @@ ws_check_start(struct ws_parser *p)
 	uint8_t	b0 = p->hdr[0], b1 = p->hdr[1];
 	int	op = b0 & 0x0f, len7 = b1 & 0x7f;
 
-	/* RFC 6455 5.2: no extension is negotiated, so RSV1-3 must be 0. */
-	if ((b0 & 0x70) != 0)
+	/*
+	 * RFC 6455 5.2: RSV1-3 are 0 unless an extension says otherwise;
+	 * RFC 7692 6: with permessage-deflate RSV1 marks a compressed
+	 * message, on its first frame only, never on a control frame.
+	 */
+	if ((b0 & 0x30) != 0 || ((b0 & 0x40) && (!p->rsv1 ||
+	    op == WS_OP_CONT || ws_is_control(op))))
 		return (ws_fail(p, WS_CLOSE_PROTOCOL, "reserved bits set"));
 	switch (op) {
 	case WS_OP_CONT:
@@ -131,8 +136,10 @@ ws_check_header(struct ws_parser *p)
 			return (ws_fail(p, WS_CLOSE_TOO_BIG,
 			    "message too big"));
 		p->msg_len += len;
-		if (p->frame_op != WS_OP_CONT)
+		if (p->frame_op != WS_OP_CONT) {
 			p->msg_op = p->frame_op;
+			p->msg_rsv1 = (p->hdr[0] & 0x40) != 0;
+		}
 	}
 	return (WS_MORE);
 }
@@ -184,6 +191,7 @@ ws_parse_header(struct ws_parser *p, const uint8_t *buf, size_t len,
 	if (p->remaining == 0) {
 		/* Empty frames carry nothing unless they end a message. */
 		p->opcode = p->msg_op;
+		p->compressed = p->msg_rsv1;
 		p->data = buf + n;
 		p->len = 0;
 		p->fin = p->frame_fin;
@@ -219,6 +227,7 @@ ws_parse(struct ws_parser *p, uint8_t *buf, size_t len, enum ws_status *st)
 			p->maskoff = (p->maskoff + take) & 3;
 			p->remaining -= take;
 			p->opcode = p->msg_op;
+			p->compressed = p->msg_rsv1;
 			p->data = buf + n;
 			p->len = take;
 			p->fin = p->remaining == 0 && p->frame_fin;
@@ -263,7 +272,7 @@ ws_header(uint8_t *out, int opcode, int fin, uint64_t len,
 {
 	size_t	n = 2, i;
 
-	out[0] = (fin ? 0x80 : 0) | (opcode & 0x0f);
+	out[0] = (fin ? 0x80 : 0) | (opcode & (0x0f | WS_RSV1));
 	if (len < 126)
 		out[1] = len;
 	else if (len <= 0xffff) {

@@ -34,6 +34,7 @@ enum ws_opcode {
 #define WS_CLOSE_TRY_AGAIN	1013
 
 #define WS_CONTROL_MAX		125
+#define WS_RSV1			0x40	/* or'ed into ws_header's opcode */
 #define WS_HEADER_MAX		14
 
 enum ws_status {
@@ -47,12 +48,14 @@ struct ws_parser {
 	/* Set by ws_parser_init. */
 	uint64_t	 max_msg;	/* 0: unlimited */
 	int		 server;	/* client frames must be masked */
+	int		 rsv1;		/* RSV1 may mark a message (RFC 7692) */
 
 	/* The event reported by the last call. */
 	int		 opcode;	/* TEXT/BINARY for data, else control */
 	const uint8_t	*data;
 	size_t		 len;
 	int		 fin;		/* WS_DATA: this piece ends the message */
+	int		 compressed;	/* WS_DATA: its message had RSV1 */
 	int		 code;		/* WS_ERR: close code to send */
 	const char	*errstr;	/* WS_ERR: static text */
 
@@ -68,6 +71,7 @@ struct ws_parser {
 	uint8_t		 masked;
 	uint8_t		 maskoff;
 	int		 msg_op;	/* 0 when no data message is open */
+	int		 msg_rsv1;	/* its first frame had RSV1 */
 	uint64_t	 msg_len;
 	uint8_t		 ctl[WS_CONTROL_MAX];
 	size_t		 ctl_len;

@@ -75,6 +75,8 @@ struct config {
 	char		 *subprotocol;
 	int		  loglevel;
 	int		  logjson;	/* --logformat=json */
+	int		  deflate;	/* permessage-deflate when offered */
+	size_t		  deflate_min;	/* smaller messages go plain */
 	double		  ping_interval;	/* seconds, 0: off */
 	double		  ping_timeout;
 	int		  ssl;
@@ -375,9 +377,11 @@ struct session_backend {
 	void		(*free)(void *);
 };
 
-int		 session_answer(struct buf *, const char *, const char *);
+struct pmd;
+int		 session_answer(struct buf *, const char *, const char *,
+		    const char *);
 struct session	*session_start(struct conn *, const struct session_backend *,
-		    void *, const char *, int);
+		    void *, const char *, int, const struct pmd *);
 int		 session_send(struct session *, int, int, const void *, size_t);
 size_t		 session_queued(struct session *);
 void		 session_fail(struct session *, int, const char *);

@@ -286,6 +286,44 @@ test('subprotocol: new WebSocket(url, "ex1") opens with ws.protocol === "ex1"', 
   await stopServer(child2, port2);
 });
 
+test('permessage-deflate: Chromium negotiates it; 1 MB of JSON and 300 small messages echo intact; --deflate=false turns it off', [], async (t) => {
+  const probe = (page, url) => page.evaluate((url) => new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    const big = JSON.stringify(Array.from({ length: 20000 }, (_, i) => ({ id: i, name: 'row' })));
+    const smalls = Array.from({ length: 300 }, (_, i) => `message ${i} ${'z'.repeat(i % 150)}`);
+    const got = [];
+    const res = { extensions: null, bigOk: false, smallsOk: false, bigLen: big.length };
+    const timer = setTimeout(() => { res.timeout = true; resolve(res); }, 30_000);
+    ws.onopen = () => { res.extensions = ws.extensions; ws.send(big); smalls.forEach((m) => ws.send(m)); };
+    ws.onmessage = (e) => {
+      got.push(e.data);
+      if (got.length === 1 + smalls.length) {
+        res.bigOk = got[0] === big;
+        res.smallsOk = got.slice(1).every((m, i) => m === smalls[i]);
+        clearTimeout(timer);
+        ws.close();
+        resolve(res);
+      }
+    };
+    ws.onclose = () => { clearTimeout(timer); resolve(res); };
+  }), url);
+  const ctx = await browser(t);
+  const page = await newPage(ctx, t);
+  for (const [args, want] of [[[], 'permessage-deflate; server_no_context_takeover; client_no_context_takeover'],
+    [['--deflate=false'], '']]) {
+    const port = await freePort();
+    const child = start(WSPIPE, [`--port=${port}`, '--address=127.0.0.1', ...args, 'cat']);
+    t.servers.push(child);
+    await waitPort(child, port);
+    const res = await probe(page, `ws://127.0.0.1:${port}/`);
+    eq({ extensions: res.extensions, bigOk: res.bigOk, smallsOk: res.smallsOk },
+      { extensions: want, bigOk: true, smallsOk: true }, `echo with ${args.join(' ') || 'defaults'}`);
+    await stopServer(child, port);
+  }
+  noPageErrors(page, 'deflate');
+  await ctx.close();
+});
+
 // ---------------------------------------------------------------- runner
 
 function missing(needs) {

@@ -167,6 +167,9 @@ fuzz_mode(int mode)
 	conf.command = fuzz_cat[0];
 	conf.argv = fuzz_cat;
 	conf.maxforks = 4;
+	/* permessage-deflate when an upgrade offers it, small messages too. */
+	conf.deflate = 1;
+	conf.deflate_min = 16;
 	switch (mode % 6) {
 	case 0:
 		break;

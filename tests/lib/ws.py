@@ -463,9 +463,9 @@ class Client:
 
     def recv_frame(self, timeout=None):
         """The next server frame (a Frame), None at EOF (also mid-frame);
-        Timeout past the deadline.  A masked frame or RSV bits (no
-        extension is ever negotiated) raise ProtocolError; whether the
-        length was minimal is noted in the Frame."""
+        Timeout past the deadline.  A masked frame or RSV bits (but RSV1
+        on a data frame once the test set rsv1_ok) raise ProtocolError;
+        whether the length was minimal is noted in the Frame."""
         deadline = self._deadline(timeout)
         if not self._need(2, deadline):
             return None
@@ -498,7 +498,10 @@ class Client:
                    payload, minimal)
         if masked:
             raise ProtocolError('server frame is masked: %s' % describe(fr))
-        if fr.rsv:
+        # RSV1 marks a compressed message where permessage-deflate was
+        # negotiated (the test says so with rsv1_ok), on its first frame.
+        if fr.rsv and not (getattr(self, 'rsv1_ok', False) and
+                           fr.rsv == 4 and fr.opcode in (TEXT, BINARY)):
             raise ProtocolError('server set RSV bits: %s' % describe(fr))
         return fr
 

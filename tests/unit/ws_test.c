@@ -946,11 +946,57 @@ test_dead(void)
 	is_int(events, 0, "no event from a dead parser");
 }
 
+/* With permessage-deflate (rsv1 set), RSV1 marks a message, nothing else. */
+static void
+test_rsv1(void)
+{
+	struct ws_parser	 ps;
+	enum ws_status		 st;
+	uint8_t			 buf[16];
+
+	ws_parser_init(&ps, 0, 0);
+	ps.rsv1 = 1;
+	memcpy(buf, "\x41\x01" "a\x80\x01" "b", 6);
+	(void)ws_parse(&ps, buf, 3, &st);
+	ok(st == WS_DATA && ps.compressed && !ps.fin,
+	    "rsv1: RSV1 on a first frame marks the message compressed");
+	(void)ws_parse(&ps, buf + 3, 3, &st);
+	ok(st == WS_DATA && ps.compressed && ps.fin,
+	    "rsv1: its continuation (RSV1 clear) is part of it");
+	memcpy(buf, "\x81\x01" "c", 3);
+	(void)ws_parse(&ps, buf, 3, &st);
+	ok(st == WS_DATA && !ps.compressed, "rsv1: a plain message after it");
+	ws_parser_init(&ps, 0, 0);
+	ps.rsv1 = 1;
+	memcpy(buf, "\x01\x01" "a\xc0\x01" "b", 6);
+	(void)ws_parse(&ps, buf, 3, &st);
+	(void)ws_parse(&ps, buf + 3, 3, &st);
+	ok(st == WS_ERR && ps.code == 1002,
+	    "rsv1: RSV1 on a continuation is a protocol error");
+	ws_parser_init(&ps, 0, 0);
+	ps.rsv1 = 1;
+	memcpy(buf, "\xc9\x00", 2);
+	(void)ws_parse(&ps, buf, 2, &st);
+	ok(st == WS_ERR && ps.code == 1002,
+	    "rsv1: RSV1 on a ping is a protocol error");
+	ws_parser_init(&ps, 0, 0);
+	ps.rsv1 = 1;
+	memcpy(buf, "\xa1\x00", 2);
+	(void)ws_parse(&ps, buf, 2, &st);
+	ok(st == WS_ERR && ps.code == 1002,
+	    "rsv1: RSV2 is still a protocol error");
+	is_int(ws_header(buf, WS_OP_TEXT | WS_RSV1, 1, 5, NULL), 2,
+	    "ws_header with RSV1: two bytes");
+	ok(buf[0] == 0xc1, "ws_header with RSV1: FIN, RSV1, text (0x%02x)",
+	    buf[0]);
+}
+
 int
 main(void)
 {
 	test_vectors();
 	test_dead();
+	test_rsv1();
 	test_lengths();
 	test_roundtrip();
 	test_header();
