@@ -14,6 +14,7 @@
  * caller that still holds it.
  */
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -307,6 +308,19 @@ conn_write(struct conn *c)
 			return;
 		buf_drain(&c->out, n);
 	}
+}
+
+/* 1 if the client has sent bytes that wait, unread, in the socket. */
+int
+conn_unread(struct conn *c)
+{
+	int	n = 0;
+
+	if (c->flags & CONN_SOCK_CLOSED)
+		return (0);
+	if (c->tls != NULL && tls_pending(c->tls) > 0)
+		return (1);
+	return (ioctl(c->fd, FIONREAD, &n) == 0 && n > 0);
 }
 
 /* Writes c's output from its own callback, after the current event. */

@@ -35,7 +35,10 @@ struct httpd {
 	int			 redirect;	/* --redirport: 301 to TLS */
 	struct resolve		*rq;		/* --reverselookup, asked */
 	int			 resolved;	/* and answered, or given up */
+	int			 late;		/* timeouts that were ours */
 };
+
+#define HTTPD_LATE_MAX	3	/* a busy gateway's grace, in timeouts */
 
 static void	httpd_process(struct conn *);
 
@@ -589,6 +592,17 @@ httpd_timeout(struct conn *c)
 		hd->rq = NULL;
 		hd->resolved = 1;
 		httpd_resume(c);
+		return;
+	}
+	/*
+	 * Bytes the client sent that we have not read yet: the delay is
+	 * ours (a loop busy with others), not a slow client's.  A few more
+	 * periods are granted; a client that trickles has had its bytes
+	 * read by now, so it still goes.
+	 */
+	if (hd->late < HTTPD_LATE_MAX && conn_unread(c)) {
+		hd->late++;
+		conn_set_timer(c, HANDSHAKE_TIMEOUT);
 		return;
 	}
 	conn_close(c, hd->req != NULL || hd->a.fd != -1 ?

@@ -198,6 +198,7 @@ void		 conn_maybe_free(struct conn *);
 void		 conn_reap(void);
 void		 conn_shutdown_all(void);
 void		 conn_kick(struct conn *);
+int		 conn_unread(struct conn *);
 void		 conn_write(struct conn *);
 void		 conn_log(struct conn *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
