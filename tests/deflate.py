@@ -85,7 +85,7 @@ def main(t):
                 await w.send("message %d %s" % (i, "z" * (i % 150)))
             smalls = [await w.recv() for _ in range(200)]
             return ext, echo == msg, bigback == big, smalls
-    ext, ok1, ok2, smalls = W.arun(via_websockets(), 60)
+    ext, ok1, ok2, smalls = W.arun(via_websockets(), 60 * W.SLOW)
     t.ok(ext == "permessage-deflate; server_no_context_takeover; "
          "client_no_context_takeover",
          "python3-websockets negotiates it: both sides without context "
@@ -278,7 +278,7 @@ def main(t):
             u = await w.recv()
             return w.response_headers.get("Sec-WebSocket-Extensions"), \
                 [a, b, u], state
-    ext, got, state = W.arun(listen(), 30)
+    ext, got, state = W.arun(listen(), 30 * W.SLOW)
     t.ok(ext is not None and got == ["ok subscribe /d", "ok publish /d",
                                      "update /d " + state],
          "listen mode: a compressed publish and its update", repr(got)[:200])

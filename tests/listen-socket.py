@@ -333,7 +333,7 @@ def main(t):
                 p = subprocess.run(
                     "printf 'a\\nb\\nc\\n' | '%s' publish --socket='%s' "
                     "/lines" % (L.WSPIPE, S), shell=True,
-                    capture_output=True, timeout=10)
+                    capture_output=True, timeout=30 * L.SLOW)
                 if p.returncode != 0:
                     return False, "exit %d %r" % (p.returncode, p.stderr)
                 got = [c.readline(20.0) for _ in range(3)]

@@ -74,7 +74,7 @@ def body(t):
         t.eq(gw.stop(), 0, 'gateway exits 0 on SIGTERM')
 
         r = subprocess.run([w.WSPIPE, '--passstderr', '--binary', 'cat'],
-                           capture_output=True, timeout=10)
+                           capture_output=True, timeout=30 * w.SLOW)
         t.eq(r.returncode, 1, '--passstderr with --binary: exit 1')
     finally:
         w.rmtree(d)

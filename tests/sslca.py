@@ -99,11 +99,11 @@ def main(t):
              'variables', sorted(k for k in env if k.startswith('SSL_')))
 
         r = subprocess.run([h.WSPIPE, '--sslca=' + p['ca'], 'cat'],
-                           capture_output=True, timeout=10)
+                           capture_output=True, timeout=30 * h.SLOW)
         t.eq(r.returncode, 1, '--sslca without --ssl: exit 1')
         r = subprocess.run([h.WSPIPE] + tls + ['--sslca=' + cert + '.nope',
                                                '--port=1', 'cat'],
-                           capture_output=True, timeout=10)
+                           capture_output=True, timeout=30 * h.SLOW)
         t.eq(r.returncode, 1, 'an unreadable --sslca file: exit 1')
     finally:
         for g in gws:

@@ -128,7 +128,7 @@ def run(t, d, procs):
     W.wait_until(lambda: W.listening(p.pid, port), 10 * W.SLOW)
     env = {}
     try:
-        env = W.ws_env(port)
+        env = W.ws_env(port, timeout=10 * W.SLOW)
         tcp_ok = bool(env)
     except Exception as e:
         tcp_ok = False
@@ -173,7 +173,7 @@ def run(t, d, procs):
     procs.append(p)
     W.wait_until(lambda: W.listening(p.pid, rport), 10 * W.SLOW)
     try:
-        r = W.fetch(rport, "/a/b?c=d")
+        r = W.fetch(rport, "/a/b?c=d", timeout=10 * W.SLOW)
         loc = r.get("location")
         ok = r.status == 301 and loc == "https://127.0.0.1:%d/a/b?c=d" % \
             port
