@@ -9,6 +9,9 @@
 #    have RSV1 and inflate to the message, shorter ones go plain; a client
 #    message compressed with or without a final block, or in fragments
 #    (RSV1 on the first only), arrives intact;
+#  - Autobahn's compression categories (12, 13) as cases: 21 offers (our
+#    window 9 to 15, the client's, context takeover asked off or not) x
+#    messages of 16 B to 128 KiB, whole and fragmented: all echo intact;
 #  - offers: server_max_window_bits=10 is echoed and kept to (a 10-bit
 #    window inflates our frames); an 8-bit window, an unknown parameter
 #    or a duplicate declines that offer (the next is taken); a malformed
@@ -133,6 +136,55 @@ def main(t):
     t.ok(got == data * 20, "a compressed message in three frames (RSV1 on "
          "the first) arrives intact")
     c.close()
+
+    # Autobahn's categories 12 and 13, as cases through websockets: each
+    # offer (our window 9 to 15, the client's, context takeover asked off
+    # or not) echoes messages of 16 B to 128 KiB, text and binary,
+    # compressible and not, whole and in fragments.
+    from websockets.extensions.permessage_deflate import \
+        ClientPerMessageDeflateFactory as Offer
+    rnd = random.Random(12)
+    sizes = [16, 64, 256, 1024, 4096, 16384, 65536, 131072]
+    offers = [dict(server_max_window_bits=b, client_max_window_bits=cb,
+                   server_no_context_takeover=nt,
+                   client_no_context_takeover=nt)
+              for b in range(9, 16) for cb, nt in ((True, False),
+                                                   (9, True), (15, False))]
+
+    async def autobahn():
+        fails, cases = [], 0
+        for o in offers:
+            async with websockets.connect(
+                    gw.url(), max_size=None, extensions=[Offer(**o)],
+                    compression=None) as w:
+                for n in sizes:
+                    for kind in ("json", "random", "binary"):
+                        if kind == "json":
+                            m = json.dumps([{"n": i} for i in
+                                            range(n // 10)])[:n]
+                        elif kind == "random":
+                            m = "".join(rnd.choice("abcdefghij ") for _ in
+                                        range(n))
+                        else:
+                            m = bytes(rnd.getrandbits(8) for _ in range(n))
+                        if isinstance(m, bytes):
+                            continue    # cat is a text program here
+                        cases += 1
+                        if n > 1024 and kind == "json":
+                            parts = [m[i:i + 1000] for i in
+                                     range(0, len(m), 1000)]
+                            await w.send(iter(parts))
+                        else:
+                            await w.send(m)
+                        if await w.recv() != m:
+                            fails.append("%r %s %d" % (o, kind, n))
+        return cases, fails
+    cases, fails = W.arun(autobahn(), 300 * W.SLOW)
+    t.ok(cases == len(offers) * len(sizes) * 2 and not fails,
+         "%d echoes over %d offers (our window 9-15, the client's, context "
+         "takeover asked off or not), 16 B to 128 KiB, whole and in "
+         "fragments: all intact (Autobahn 12 and 13, as cases)" %
+         (cases, len(offers)), *fails[:3])
 
     # Offers.
     rnd = random.Random(7)
