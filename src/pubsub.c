@@ -215,16 +215,17 @@ int
 pubsub_parse(const char *s, size_t len, struct pubsub_msg *m,
     const char **errstr)
 {
-	const char	*sp, *end = s + len, *r;
+	const char	*sp, *end, *r;
 	size_t		 i, n;
 
 	memset(m, 0, sizeof *m);
-	/* An empty message may come with no buffer at all. */
+	/* An empty message may come with no buffer at all: no s + 0. */
 	if (len == 0) {
 		*errstr = "an empty message (subscribe, unsubscribe, publish, "
 		    "ping)";
 		return (-1);
 	}
+	end = s + len;
 	if (memchr(s, '\n', len) != NULL) {
 		*errstr = "a newline inside a message";
 		return (-1);
