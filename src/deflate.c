@@ -20,10 +20,22 @@
 #include "deflate.h"
 
 #define PMD_LEVEL	1		/* zlib's fastest: messages are small */
-#define PMD_MEMLEVEL	8
+#define PMD_SMALL	4096		/* a message up to this is small */
+#define PMD_POOL	16		/* inflate streams kept for reuse */
 
-static z_stream		 pmd_deflaters[16];	/* by window bits, 9 to 15 */
-static int		 pmd_ready[16];
+/*
+ * Deflate streams by size class and window bits.  Each message resets
+ * its stream, and a reset clears the stream's hash table: 64 KiB for
+ * zlib's default memLevel 8.  Small messages (most) use memLevel 4, a
+ * 4 KiB table that does as well on a few KiB of input.
+ */
+static const int	 pmd_memlevel[2] = { 4, 8 };
+static z_stream		 pmd_deflaters[2][16];
+static int		 pmd_ready[2][16];
+
+/* Inflate streams that finished a message, reset for the next one. */
+static struct pmd_inflate *pmd_pool[PMD_POOL];
+static int		 pmd_pooled;
 static uint8_t		*pmd_out;
 static size_t		 pmd_outsz;
 
@@ -201,7 +213,7 @@ pmd_compress(const struct pmd *p, const uint8_t *in, size_t len,
 {
 	z_stream	*z;
 	size_t		 need;
-	int		 bits = p->server_bits;
+	int		 bits = p->server_bits, big = len > PMD_SMALL;
 
 	if (bits < 9 || bits > 15)
 		return (NULL);
@@ -211,12 +223,12 @@ pmd_compress(const struct pmd *p, const uint8_t *in, size_t len,
 		return (pmd_last.outlen > 0 ? pmd_out : NULL);
 	}
 	pmd_last.bits = 0;
-	z = &pmd_deflaters[bits];
-	if (!pmd_ready[bits]) {
+	z = &pmd_deflaters[big][bits];
+	if (!pmd_ready[big][bits]) {
 		if (deflateInit2(z, PMD_LEVEL, Z_DEFLATED, -bits,
-		    PMD_MEMLEVEL, Z_DEFAULT_STRATEGY) != Z_OK)
+		    pmd_memlevel[big], Z_DEFAULT_STRATEGY) != Z_OK)
 			return (NULL);
-		pmd_ready[bits] = 1;
+		pmd_ready[big][bits] = 1;
 	}
 	need = deflateBound(z, len) + 16;
 	if (need > pmd_outsz) {
@@ -261,12 +273,27 @@ pmd_compress(const struct pmd *p, const uint8_t *in, size_t len,
 	return (*outlen > 0 ? pmd_out : NULL);
 }
 
-/* A stream for one message from the client; -1 if zlib cannot. */
-int
-pmd_inflate_init(struct pmd_inflate *st)
+/*
+ * A stream for one message from the client, reused from the pool when
+ * one is there; NULL if zlib cannot make one.
+ */
+struct pmd_inflate *
+pmd_inflate_new(void)
 {
-	memset(st, 0, sizeof *st);
-	return (inflateInit2(&st->z, -15) == Z_OK ? 0 : -1);
+	struct pmd_inflate	*st;
+
+	if (pmd_pooled > 0) {
+		st = pmd_pool[--pmd_pooled];
+		st->total = 0;
+		return (st);
+	}
+	if ((st = calloc(1, sizeof *st)) == NULL)
+		return (NULL);
+	if (inflateInit2(&st->z, -15) != Z_OK) {
+		free(st);
+		return (NULL);
+	}
+	return (st);
 }
 
 /*
@@ -297,8 +324,16 @@ pmd_inflate(struct pmd_inflate *st, const uint8_t *in, size_t inlen,
 	return (r == Z_OK || r == Z_BUF_ERROR || r == Z_STREAM_END ? 0 : -1);
 }
 
+/* The message is over: its stream is reset for another, or freed. */
 void
-pmd_inflate_end(struct pmd_inflate *st)
+pmd_inflate_free(struct pmd_inflate *st)
 {
+	if (st == NULL)
+		return;
+	if (pmd_pooled < PMD_POOL && inflateReset(&st->z) == Z_OK) {
+		pmd_pool[pmd_pooled++] = st;
+		return;
+	}
 	(void)inflateEnd(&st->z);
+	free(st);
 }

@@ -31,9 +31,9 @@ struct pmd_inflate {
 int		 pmd_negotiate(const char *, struct pmd *, char *, size_t);
 const uint8_t	*pmd_compress(const struct pmd *, const uint8_t *, size_t,
 		    size_t *);
-int		 pmd_inflate_init(struct pmd_inflate *);
+struct pmd_inflate *pmd_inflate_new(void);
 int		 pmd_inflate(struct pmd_inflate *, const uint8_t *, size_t,
 		    size_t *, uint8_t *, size_t, size_t *);
-void		 pmd_inflate_end(struct pmd_inflate *);
+void		 pmd_inflate_free(struct pmd_inflate *);
 
 #endif

@@ -336,11 +336,8 @@ session_deliver(struct session *s, int op, const uint8_t *data, size_t len,
 static void
 session_inflate_end(struct session *s)
 {
-	if (s->inf != NULL) {
-		pmd_inflate_end(s->inf);
-		free(s->inf);
-		s->inf = NULL;
-	}
+	pmd_inflate_free(s->inf);
+	s->inf = NULL;
 	buf_free(&s->zin);
 	s->zfin = 0;
 }
@@ -360,15 +357,9 @@ session_inflate(struct session *s)
 
 	while ((buf_len(&s->zin) > 0 || s->zfin) &&
 	    buf_len(&s->c->out) < HIGH_WATER && s->be->room(s->bs)) {
-		if (s->inf == NULL) {
-			s->inf = xcalloc(1, sizeof *s->inf);
-			if (pmd_inflate_init(s->inf) == -1) {
-				free(s->inf);
-				s->inf = NULL;
-				session_fail(s, WS_CLOSE_INTERNAL,
-				    "cannot inflate");
-				return (-1);
-			}
+		if (s->inf == NULL && (s->inf = pmd_inflate_new()) == NULL) {
+			session_fail(s, WS_CLOSE_INTERNAL, "cannot inflate");
+			return (-1);
 		}
 		if (pmd_inflate(s->inf, buf_head(&s->zin), buf_len(&s->zin),
 		    &used, out, sizeof out, &made) == -1) {

@@ -26,7 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t		 out[FZ_CHUNK], back[70000];
 	struct pmd		 p;
-	struct pmd_inflate	 st;
+	struct pmd_inflate	*st;
 	const uint8_t		*z;
 	char			*hdr, answer[PMD_RESPONSE_MAX];
 	uint8_t			*in;
@@ -50,20 +50,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		in = malloc(size + 3);
 		memcpy(in, data + 1, size - 1);
 		memcpy(in + size - 1, "\0\0\377\377", 4);
-		if (pmd_inflate_init(&st) == -1)
+		if ((st = pmd_inflate_new()) == NULL)
 			abort();
 		while (off < size + 3 && total <= FZ_LIMIT) {
-			if (pmd_inflate(&st, in + off, size + 3 - off, &used,
+			if (pmd_inflate(st, in + off, size + 3 - off, &used,
 			    out, sizeof out, &made) == -1)
 				break;
 			assert(made <= sizeof out && used <= size + 3 - off);
 			off += used;
 			total += made;
-			assert(st.total == total);
+			assert(st->total == total);
 			if (used == 0 && made < sizeof out)
 				break;
 		}
-		pmd_inflate_end(&st);
+		pmd_inflate_free(st);
 		free(in);
 		break;
 	default:
@@ -79,11 +79,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		in = malloc(zlen + 4);
 		memcpy(in, z, zlen);
 		memcpy(in + zlen, "\0\0\377\377", 4);
-		if (pmd_inflate_init(&st) == -1)
+		if ((st = pmd_inflate_new()) == NULL)
 			abort();
 		for (off = 0; off < zlen + 4 && total < sizeof back;
 		    off += used) {
-			assert(pmd_inflate(&st, in + off, zlen + 4 - off,
+			assert(pmd_inflate(st, in + off, zlen + 4 - off,
 			    &used, back + total, sizeof back - total,
 			    &made) == 0);
 			total += made;
@@ -92,7 +92,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		assert(total == size - 1 && memcmp(back, data + 1,
 		    size - 1) == 0);
-		pmd_inflate_end(&st);
+		pmd_inflate_free(st);
 		free(in);
 		break;
 	}

@@ -83,7 +83,7 @@ main(void)
 {
 	const size_t		 no = sizeof offers / sizeof offers[0];
 	struct pmd		 p, p10;
-	struct pmd_inflate	 st;
+	struct pmd_inflate	*st;
 	const uint8_t		*z;
 	uint8_t			*msg, *out, *zcopy;
 	char			 answer[PMD_RESPONSE_MAX];
@@ -144,11 +144,11 @@ main(void)
 	z = pmd_compress(&p, msg, 200000, &zlen);
 	zcopy = realloc(zcopy, zlen);
 	memcpy(zcopy, z, zlen);
-	ok(pmd_inflate_init(&st) == 0, "an inflate stream is made");
+	ok((st = pmd_inflate_new()) != NULL, "an inflate stream is made");
 	total = 0;
 	r = 0;
 	for (i = 0; r == 0 && i < zlen; i += used) {
-		r = pmd_inflate(&st, zcopy + i, zlen - i, &used, out, 16384,
+		r = pmd_inflate(st, zcopy + i, zlen - i, &used, out, 16384,
 		    &made);
 		total += made;
 		if (made > 16384)
@@ -156,18 +156,18 @@ main(void)
 		if (used == 0 && made == 0)
 			break;
 	}
-	pmd_inflate_end(&st);
-	ok(r == 0 && total == st.total && total <= 200000,
+	ok(r == 0 && total == st->total && total <= 200000,
 	    "200 KB of zeros inflate 16 KiB at a time (%zu bytes so far, "
-	    "counted %llu)", total, (unsigned long long)st.total);
-	ok(pmd_inflate_init(&st) == 0 && pmd_inflate(&st,
+	    "counted %llu)", total, (unsigned long long)st->total);
+	pmd_inflate_free(st);
+	ok((st = pmd_inflate_new()) != NULL && pmd_inflate(st,
 	    (const uint8_t *)"\xff\xff\xff\xff", 4, &used, out, 16384,
 	    &made) == -1, "bytes that are not deflate are an error");
-	pmd_inflate_end(&st);
-	ok(pmd_inflate_init(&st) == 0 && pmd_inflate(&st, NULL, 0, &used,
+	pmd_inflate_free(st);
+	ok((st = pmd_inflate_new()) != NULL && pmd_inflate(st, NULL, 0, &used,
 	    out, 16384, &made) == 0 && made == 0,
 	    "no input: no output, no error");
-	pmd_inflate_end(&st);
+	pmd_inflate_free(st);
 	free(zcopy);
 	free(msg);
 	free(out);
