@@ -4,13 +4,16 @@
 # Listen mode, slow subscribers.  A raw client subscribes to R and never
 # reads while a publisher (wspipe publish, states on stdin) sends 5,000
 # states of 10 KB (~50 MB) to R:
-#  1. at a steady 12.5 MB/s, a rate a reading client can follow: that
-#     client gets every state in order, its last within 2 s of the
-#     publisher finishing; the slow client, reading at last, gets states
-#     in order ending with the last one (conflation may skip some);
+#  1. at a steady 12.5 MB/s at most, and never more than 5 states ahead of
+#     the reading client (on a busy machine it is still one that keeps
+#     up): that client gets every state in order, its last within 2 s
+#     (x the valgrind factor) of the publisher finishing; the slow
+#     client, reading at last, gets states in order ending with the last
+#     one (conflation may skip some);
 #  2. as one burst (wspipe publish < file, ~0.1 s): no client can follow,
 #     so the reading client may be conflated too, but its states come in
-#     order and end with the last one within 2 s; likewise the slow one.
+#     order and end with the last one within 2 s (x the valgrind factor);
+#     likewise the slow one.
 # Throughout, the gateway's VmRSS grows by less than 4 MB (ASan's
 # quarantine off; skipped under valgrind) and the slow client's
 # connection keeps working.
@@ -25,6 +28,7 @@ import lib as L
 N = 5000
 SIZE = 10 * 1024
 RATE = 1250.0           # states per second in the paced phase
+AHEAD = 5               # states the paced publisher may be ahead
 # Measured growth: ~0.4 MB (0.8 MB with ASan, its quarantine off): the
 # slow client's queue stops at the 64 KiB flow-control window; with a
 # window of 8 MiB it is ~17 MB.
@@ -183,6 +187,10 @@ def main(t):
             i = 0
             while i < N:
                 due = min(N, int((time.monotonic() - t0) * RATE) + 1)
+                # Never more than AHEAD states ahead of the reader: on a
+                # busy machine the reader is then still one that keeps
+                # up, which is what this phase is about.
+                due = min(due, len(run.seqs) + AHEAD)
                 chunk = "".join(state(j) + "\n"
                                 for j in range(i, min(due, i + 5)))
                 if chunk:
@@ -220,10 +228,11 @@ def main(t):
                 if r.last is None:
                     return False, "the last state never came"
                 lag = r.last - r.done
-                return lag <= 2.0, "last state %.2f s after the publisher " \
-                    "finished" % lag
+                return lag <= 2.0 * L.SLOW, "last state %.2f s after the " \
+                    "publisher finished" % lag
             return fn
         L.point(t, "paced: the reading client's last state came within 2 s "
+                "(x the valgrind factor) "
                 "of the publisher finishing", p_prompt(r1))
 
         ok, why, count = slow_catches_up(slow, "/paced", True)
@@ -266,7 +275,8 @@ def main(t):
         t.diag("burst: the reading client got %d of %d states, last %r" % (
             len(r2.seqs), N, r2.seqs[-1:]))
         L.point(t, "burst: the reading client's last state is the last "
-                "published and came within 2 s of the publisher finishing",
+                "published and came within 2 s (x the valgrind factor) of the "
+                "publisher finishing",
                 lambda: (p_prompt(r2)()[0], "%s; gateway log:\n%s" % (
                     p_prompt(r2)()[1], gw.logtail(8))))
 
