@@ -14,7 +14,7 @@ import subprocess
 import lib as w
 
 
-def wspipe(*args, timeout=5):
+def wspipe(*args, timeout=10 * w.SLOW):
     """Run wspipe to completion (killed after timeout).  Listening, if it
     gets that far by mistake, is on 127.0.0.1 only."""
     if len(args) > 1:

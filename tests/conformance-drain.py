@@ -75,7 +75,9 @@ def deaf_program(gw):
 
 
 def main(t):
-    with Gateway(["cat"], []) as gw:
+    # cat's output ends as soon as its input does; --closems only keeps a
+    # busy machine's scheduling from cutting the drain short.
+    with Gateway(["cat"], ["--closems=5000"]) as gw:
         point(t, "message + close in one write: echo, then close 1000 "
               "(Autobahn 7.1.1)",
               lambda: echo_then_close(gw, frame(CLOSE, close_payload(1000)),
