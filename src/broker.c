@@ -43,6 +43,9 @@
 #define BROKER_REPLAY_MAX	(1024 * 1024)	/* a subscribe's replay */
 #define BROKER_GET_MAX		(32 * 1024)	/* a get's states, at once */
 #define BROKER_HISTORY_MAX	1000000
+#define BROKER_PENDING_MAX	64	/* a connection's Redis calls */
+#define BROKER_EARLY_MAX	1024	/* messages held while reading */
+#define BROKER_EARLY_BYTES	(4 * 1024 * 1024)
 
 struct bconn;
 struct bres;
@@ -55,6 +58,12 @@ struct bsub {
 	struct bres		*r;
 	int			 owed;
 	int			 ids;		/* its updates carry ids */
+	/* --redis: waiting until its resource is followed in Redis. */
+	int			 waiting;
+	int			 blocking;	/* its connection waits too */
+	int			 told;		/* "ok" was sent already */
+	enum pubsub_from	 from;		/* what it asked for */
+	struct pubsub_id	 fromid;
 };
 
 /*
@@ -89,6 +98,21 @@ struct bstate {
 
 TAILQ_HEAD(bstate_list, bstate);
 
+/* --redis: a message that came while the resource was being read. */
+struct bmsg {
+	TAILQ_ENTRY(bmsg)	 entry;
+	struct pubsub_id	 id;
+	size_t			 len;
+	char			 data[];
+};
+
+/*
+ * --redis: how far a resource is followed in Redis.  JOINING: subscribed
+ * to its channel, not yet confirmed; READING: confirmed, its states being
+ * read; LIVE: its history here is Redis's, kept up by its channel.
+ */
+enum { BRES_NONE, BRES_JOINING, BRES_READING, BRES_LIVE };
+
 struct bres {
 	RB_ENTRY(bres)		 node;
 	TAILQ_HEAD(, bsub)	 subs;
@@ -99,12 +123,29 @@ struct bres {
 	unsigned long long	 seq;		/* its newest state's id */
 	unsigned long long	 npub;		/* states published */
 	ev_tstamp		 stamp;		/* when the last one was */
+	unsigned long long	 epoch;		/* the id space of its ids */
+	int			 rstate;	/* BRES_NONE... */
+	int			 reread;	/* read again once read */
+	TAILQ_HEAD(, bmsg)	 early;		/* messages while READING */
+	size_t			 nearly;
+	size_t			 earlybytes;
 };
 
 RB_HEAD(bsub_tree, bsub);
 
+struct bconn;
+
+/* --redis: a publish or get in flight, for its connection. */
+struct bop {
+	TAILQ_ENTRY(bop)	 entry;
+	struct bconn		*bc;		/* NULL: it is gone */
+	struct pubsub_msg	 m;		/* resource: name */
+	char			 name[PUBSUB_RESOURCE_MAX + 1];
+};
+
 struct bconn {
 	TAILQ_ENTRY(bconn)	 entry;
+	TAILQ_ENTRY(bconn)	 sentry;	/* stalled */
 	struct bsub_tree	 subs;
 	TAILQ_HEAD(, bsub)	 owed;		/* conflated while behind */
 	size_t			 nsubs;
@@ -115,6 +156,11 @@ struct bconn {
 	int			 discard;	/* skipping an overlong line */
 	int			 dead;
 	int			 gateway;	/* said "hello gateway" */
+	/* --redis: its lines wait for calls in flight. */
+	TAILQ_HEAD(, bop)	 ops;
+	size_t			 pending;	/* its calls in flight */
+	size_t			 blocked;	/* its subscribes waiting */
+	int			 stalled;	/* a line waits to be read */
 };
 
 static int	bres_cmp(struct bres *, struct bres *);
@@ -139,6 +185,11 @@ static struct bstate_list		 broker_glru =
     TAILQ_HEAD_INITIALIZER(broker_glru);
 static TAILQ_HEAD(, bconn)		 broker_conns =
     TAILQ_HEAD_INITIALIZER(broker_conns);
+static TAILQ_HEAD(, bconn)		 broker_stalled =
+    TAILQ_HEAD_INITIALIZER(broker_stalled);
+
+/* --redis=URL: resources are Redis's, this broker follows some. */
+static int				 broker_redis;
 
 /* Limits, each an option. */
 static struct {
@@ -177,6 +228,11 @@ static ev_signal			 broker_sigterm, broker_sigint;
 
 static void	broker_io_cb(struct ev_loop *, ev_io *, int);
 static void	broker_update(struct bconn *);
+static void	broker_join(struct bres *);
+static void	broker_redis_publish(struct bconn *, const struct pubsub_msg *);
+static void	broker_redis_get(struct bconn *, const struct pubsub_msg *);
+static void	broker_reap(void);
+static void	broker_input(struct bconn *);
 
 static int
 bres_cmp(struct bres *a, struct bres *b)
@@ -196,20 +252,27 @@ bbudget_cmp(struct bbudget *a, struct bbudget *b)
 	return (strcmp(a->prefix, b->prefix));
 }
 
+/* A browser's budget: its resource's first segment, slashes and all. */
+static void
+broker_prefix(const char *name, char *prefix)
+{
+	const char	*slash;
+	size_t		 len = strlen(name);
+
+	if (name[0] == '/' && (slash = strchr(name + 1, '/')) != NULL)
+		len = slash + 1 - name;
+	memcpy(prefix, name, len);
+	prefix[len] = '\0';
+}
+
 /* The budget a browser's state of resource name is charged to. */
 static struct bbudget *
 broker_guest_budget(const char *name)
 {
 	struct bbudget	 key, *b;
-	const char	*slash;
 	char		 prefix[PUBSUB_RESOURCE_MAX + 1];
-	size_t		 len = strlen(name);
 
-	/* The first path segment, with its slashes: "/chat/". */
-	if (name[0] == '/' && (slash = strchr(name + 1, '/')) != NULL)
-		len = slash + 1 - name;
-	memcpy(prefix, name, len);
-	prefix[len] = '\0';
+	broker_prefix(name, prefix);
 	key.prefix = prefix;
 	if ((b = RB_FIND(bbudget_tree, &broker_guests, &key)) != NULL)
 		return (b);
@@ -258,10 +321,37 @@ broker_forget(struct bres *r)
 		broker_drop_oldest(r);
 }
 
-/* Frees a resource that has neither subscribers nor a state. */
+/* Forgets the messages held for r while it was being read. */
+static void
+broker_early_free(struct bres *r)
+{
+	struct bmsg	*bm;
+
+	while ((bm = TAILQ_FIRST(&r->early)) != NULL) {
+		TAILQ_REMOVE(&r->early, bm, entry);
+		free(bm);
+	}
+	r->nearly = 0;
+	r->earlybytes = 0;
+}
+
+/*
+ * Frees a resource that has neither subscribers nor a state.  With
+ * --redis its states are Redis's: one nobody here follows is left, unless
+ * it is being read (the read's answer holds it).
+ */
 static void
 broker_gc(struct bres *r)
 {
+	if (broker_redis) {
+		if (r->nsubs > 0 || r->rstate == BRES_JOINING ||
+		    r->rstate == BRES_READING)
+			return;
+		if (r->rstate == BRES_LIVE)
+			redis_leave(r->name);
+		broker_early_free(r);
+		broker_forget(r);
+	}
 	if (!TAILQ_EMPTY(&r->hist) || r->nsubs > 0)
 		return;
 	RB_REMOVE(bres_tree, &broker_res, r);
@@ -336,11 +426,16 @@ broker_find(struct bconn *bc, const char *name, size_t len, int create)
 	r->name = xstrdup(buf);
 	TAILQ_INIT(&r->subs);
 	TAILQ_INIT(&r->hist);
+	TAILQ_INIT(&r->early);
 	/*
 	 * Its ids start past every id this broker has given, so that a
-	 * resource forgotten and made again never repeats one.
+	 * resource forgotten and made again never repeats one.  With --redis
+	 * they are Redis's, unknown until it is read (0).
 	 */
-	r->seq = broker_stat.publishes;
+	if (!broker_redis) {
+		r->seq = broker_stat.publishes;
+		r->epoch = broker_epoch;
+	}
 	RB_INSERT(bres_tree, &broker_res, r);
 	broker_stat.resources++;
 	return (r);
@@ -386,9 +481,9 @@ broker_sendf(struct bconn *bc, const char *verb, const char *a,
 static void
 broker_refuse(struct bconn *bc, const struct pubsub_msg *m, const char *why)
 {
-	char	line[PUBSUB_RESOURCE_MAX + 128];
+	char	line[PUBSUB_RESOURCE_MAX + 256];
 
-	(void)snprintf(line, sizeof line, "%s %.*s %s",
+	(void)snprintf(line, sizeof line, "%s %.*s %.160s",
 	    pubsub_verb_name(m->verb), (int)m->resourcelen, m->resource, why);
 	broker_sendf(bc, "error", line, NULL, 0);
 }
@@ -399,11 +494,11 @@ broker_ok(struct bconn *bc, const struct pubsub_msg *m, const char *name)
 	broker_sendf(bc, "ok", pubsub_verb_name(m->verb), name, strlen(name));
 }
 
-/* The id of r's state number seq, as text. */
+/* The id of state number seq of id space epoch, as text. */
 static size_t
-broker_id(unsigned long long seq, char *buf)
+broker_id(unsigned long long epoch, unsigned long long seq, char *buf)
 {
-	struct pubsub_id	id = { broker_epoch, seq };
+	struct pubsub_id	id = { epoch, seq };
 
 	return (pubsub_id_format(&id, buf, PUBSUB_ID_MAX));
 }
@@ -413,7 +508,7 @@ static size_t
 broker_state_line(char *line, const char *verb, const struct bres *r,
     const struct bstate *st, int ids)
 {
-	struct pubsub_id	id = { broker_epoch, st->seq };
+	struct pubsub_id	id = { r->epoch, st->seq };
 	size_t			n;
 
 	n = pubsub_line(line, verb, r->name, strlen(r->name), ids ? &id :
@@ -450,7 +545,7 @@ broker_replay(struct bconn *bc, struct bres *r, const struct pubsub_msg *m,
 	if (m->from == PUBSUB_FROM_CURRENT)
 		start = TAILQ_LAST(&r->hist, bstate_list);
 	else if (m->from == PUBSUB_FROM_ID) {
-		if (m->id.epoch != broker_epoch || m->id.seq > r->seq)
+		if (m->id.epoch != r->epoch || m->id.seq > r->seq)
 			why = "reset";
 		else if (m->id.seq == r->seq)
 			start = NULL;		/* it is up to date */
@@ -483,12 +578,36 @@ broker_replay(struct bconn *bc, struct bres *r, const struct pubsub_msg *m,
 	}
 }
 
+/*
+ * Subscribed from now on: "ok", then what s asked for (the current state,
+ * or the states after an id), then each new one.
+ */
+static void
+broker_serve(struct bsub *s)
+{
+	struct pubsub_msg	 m;
+	struct bres		*r = s->r;
+	struct bstate		*st;
+
+	memset(&m, 0, sizeof m);
+	m.verb = PUBSUB_SUBSCRIBE;
+	m.from = s->from;
+	m.id = s->fromid;
+	if (!s->told)
+		broker_ok(s->bc, &m, r->name);
+	s->told = 0;
+	s->waiting = 0;
+	if (m.from == PUBSUB_FROM_START || m.from == PUBSUB_FROM_ID)
+		broker_replay(s->bc, r, &m, "update", BROKER_REPLAY_MAX, 0);
+	else if ((st = TAILQ_LAST(&r->hist, bstate_list)) != NULL)
+		broker_send_state(s->bc, "update", r, st, s->ids);
+}
+
 static void
 broker_subscribe(struct bconn *bc, const struct pubsub_msg *m)
 {
 	struct bsub	 key, *s;
 	struct bres	*r;
-	struct bstate	*st;
 
 	if ((r = broker_find(bc, m->resource, m->resourcelen, 1)) == NULL) {
 		broker_refuse(bc, m, "too many resources");
@@ -506,12 +625,30 @@ broker_subscribe(struct bconn *bc, const struct pubsub_msg *m)
 		broker_stat.subs++;
 	}
 	s->ids = bc->gateway || m->from != PUBSUB_FROM_NONE;
-	/* Subscribed from now on; then the current state, then each new. */
-	broker_ok(bc, m, r->name);
-	if (m->from == PUBSUB_FROM_START || m->from == PUBSUB_FROM_ID)
-		broker_replay(bc, r, m, "update", BROKER_REPLAY_MAX, 0);
-	else if ((st = TAILQ_LAST(&r->hist, bstate_list)) != NULL)
-		broker_send_state(bc, "update", r, st, s->ids);
+	s->from = m->from;
+	s->fromid = m->id;
+	if (broker_redis && r->rstate != BRES_LIVE) {
+		/*
+		 * Served once Redis's states are here.  Meanwhile its
+		 * connection's next lines wait, so that "ok" still comes
+		 * in order; with Redis down, "ok" now, the states when it
+		 * is back.
+		 */
+		s->waiting = 1;
+		if (redis_up()) {
+			if (!s->blocking) {
+				s->blocking = 1;
+				bc->blocked++;
+			}
+			if (r->rstate == BRES_NONE)
+				broker_join(r);
+		} else {
+			broker_ok(bc, m, r->name);
+			s->told = 1;
+		}
+		return;
+	}
+	broker_serve(s);
 }
 
 static void
@@ -526,6 +663,8 @@ broker_unsub(struct bsub *s)
 		TAILQ_REMOVE(&bc->owed, s, oentry);
 	r->nsubs--;
 	bc->nsubs--;
+	if (s->blocking)
+		bc->blocked--;
 	broker_stat.subs--;
 	free(s);
 	broker_gc(r);
@@ -591,23 +730,62 @@ broker_retain(struct bres *r, struct bbudget *b, const char *data,
 	return (0);
 }
 
+/* Sends r's new state st to each of its subscribers. */
 static void
-broker_publish(struct bconn *bc, const struct pubsub_msg *m)
+broker_fanout(struct bres *r, struct bstate *st)
 {
 	static char	 plain[PUBSUB_LINE_MAX + 2];
 	static char	 withid[PUBSUB_LINE_MAX + 2];
+	struct bsub	*s;
+	size_t		 plen = 0, ilen = 0;
+
+	TAILQ_FOREACH(s, &r->subs, rentry) {
+		/* Not served yet: it gets what it asked for when it is. */
+		if (s->waiting)
+			continue;
+		/* Behind: it will get the newest state when it catches up. */
+		if (s->owed || buf_len(&s->bc->out) >= BROKER_BEHIND) {
+			if (!s->owed) {
+				s->owed = 1;
+				TAILQ_INSERT_TAIL(&s->bc->owed, s, oentry);
+			}
+			continue;
+		}
+		/* Each form of the line is made once, for every subscriber. */
+		if (s->ids && ilen == 0)
+			ilen = broker_state_line(withid, "update", r, st, 1);
+		else if (!s->ids && plen == 0)
+			plen = broker_state_line(plain, "update", r, st, 0);
+		broker_send(s->bc, s->ids ? withid : plain,
+		    s->ids ? ilen : plen);
+		broker_stat.deliveries++;
+	}
+}
+
+/* Valid UTF-8: subscribers get text frames (RFC 6455 8.1). */
+static int
+broker_utf8(const char *data, size_t len)
+{
 	struct utf8	 u;
+	size_t		 off;
+
+	utf8_init(&u);
+	return (utf8_feed(&u, (const uint8_t *)data, len, &off) == UTF8_OK);
+}
+
+static void
+broker_publish(struct bconn *bc, const struct pubsub_msg *m)
+{
 	struct bbudget	*b = &broker_scripts;
 	struct bres	*r;
-	struct bsub	*s;
 	struct bstate	*st;
-	size_t		 off, plen = 0, ilen = 0;
 
-	/* RFC 6455 8.1: subscribers get text frames, which must be UTF-8. */
-	utf8_init(&u);
-	if (utf8_feed(&u, (const uint8_t *)m->data, m->datalen, &off) !=
-	    UTF8_OK) {
+	if (!broker_utf8(m->data, m->datalen)) {
 		broker_refuse(bc, m, "data is not valid UTF-8");
+		return;
+	}
+	if (broker_redis) {
+		broker_redis_publish(bc, m);
 		return;
 	}
 	if ((r = broker_find(bc, m->resource, m->resourcelen, 1)) == NULL) {
@@ -630,24 +808,7 @@ broker_publish(struct bconn *bc, const struct pubsub_msg *m)
 	if (bc->gateway)
 		broker_ok(bc, m, r->name);
 	st = TAILQ_LAST(&r->hist, bstate_list);
-	TAILQ_FOREACH(s, &r->subs, rentry) {
-		/* Behind: it will get the newest state when it catches up. */
-		if (s->owed || buf_len(&s->bc->out) >= BROKER_BEHIND) {
-			if (!s->owed) {
-				s->owed = 1;
-				TAILQ_INSERT_TAIL(&s->bc->owed, s, oentry);
-			}
-			continue;
-		}
-		/* Each form of the line is made once, for every subscriber. */
-		if (s->ids && ilen == 0)
-			ilen = broker_state_line(withid, "update", r, st, 1);
-		else if (!s->ids && plen == 0)
-			plen = broker_state_line(plain, "update", r, st, 0);
-		broker_send(s->bc, s->ids ? withid : plain,
-		    s->ids ? ilen : plen);
-		broker_stat.deliveries++;
-	}
+	broker_fanout(r, st);
 }
 
 /*
@@ -681,16 +842,14 @@ broker_catch_up(struct bconn *bc)
  * from the last id it got.
  */
 static void
-broker_get(struct bconn *bc, const struct pubsub_msg *m)
+broker_get_answer(struct bconn *bc, const struct pubsub_msg *m,
+    const char *name, struct bres *r, unsigned long long epoch,
+    unsigned long long next)
 {
-	struct bres	*r;
 	struct bstate	*st;
-	char		 name[PUBSUB_RESOURCE_MAX + 1], id[PUBSUB_ID_MAX];
+	char		 id[PUBSUB_ID_MAX];
 	char		 line[PUBSUB_RESOURCE_MAX + PUBSUB_ID_MAX + 2];
 
-	memcpy(name, m->resource, m->resourcelen);
-	name[m->resourcelen] = '\0';
-	r = broker_find(bc, m->resource, m->resourcelen, 0);
 	if (m->from == PUBSUB_FROM_NONE) {
 		if (r != NULL &&
 		    (st = TAILQ_LAST(&r->hist, bstate_list)) != NULL)
@@ -700,16 +859,442 @@ broker_get(struct bconn *bc, const struct pubsub_msg *m)
 	}
 	if (r != NULL)
 		broker_replay(bc, r, m, "state", BROKER_GET_MAX, 1);
-	else if (m->from == PUBSUB_FROM_ID && m->id.epoch != broker_epoch)
+	else if (m->from == PUBSUB_FROM_ID && m->id.epoch != epoch)
 		broker_sendf(bc, "gap", name, "reset", 5);
-	else if (m->from == PUBSUB_FROM_ID &&
-	    m->id.seq < broker_stat.publishes)
+	else if (m->from == PUBSUB_FROM_ID && m->id.seq < next)
 		broker_sendf(bc, "gap", name, "history", 7);
 	/* A resource it does not have would start at the next id. */
-	(void)broker_id(r != NULL ? r->seq : broker_stat.publishes, id);
+	(void)broker_id(r != NULL ? r->epoch : epoch, r != NULL ? r->seq :
+	    next, id);
 	(void)snprintf(line, sizeof line, "%s %s", name, id);
 	broker_sendf(bc, "ok get", line, NULL, 0);
 }
+
+static void
+broker_get(struct bconn *bc, const struct pubsub_msg *m)
+{
+	struct bres	*r;
+	char		 name[PUBSUB_RESOURCE_MAX + 1];
+
+	memcpy(name, m->resource, m->resourcelen);
+	name[m->resourcelen] = '\0';
+	r = broker_find(bc, m->resource, m->resourcelen, 0);
+	/* With --redis, what is not followed here is read from Redis. */
+	if (broker_redis && (r == NULL || r->rstate != BRES_LIVE)) {
+		broker_redis_get(bc, m);
+		return;
+	}
+	broker_get_answer(bc, m, name, r, broker_epoch, broker_stat.publishes);
+}
+
+/*
+ * --redis.  A resource followed here (one with subscribers) is joined:
+ * subscribed to on Redis's channel, then read, its history here then
+ * kept up by the channel.  A message that does not follow the last one
+ * (a hole, another id space) makes it read again; messages that come
+ * while it is read are held, so nothing published after the read is
+ * lost.
+ */
+
+/* Holds Redis's call for a line of bc: its next lines wait for it. */
+static struct bop *
+broker_op(struct bconn *bc, const struct pubsub_msg *m)
+{
+	struct bop	*op;
+
+	op = xcalloc(1, sizeof *op);
+	op->bc = bc;
+	op->m = *m;
+	memcpy(op->name, m->resource, m->resourcelen);
+	op->name[m->resourcelen] = '\0';
+	op->m.resource = op->name;
+	op->m.data = NULL;
+	op->m.datalen = 0;
+	TAILQ_INSERT_TAIL(&bc->ops, op, entry);
+	bc->pending++;
+	return (op);
+}
+
+/* Lets stalled connections read on; each stalls again if it must. */
+static void
+broker_wake(void)
+{
+	TAILQ_HEAD(, bconn)	 list = TAILQ_HEAD_INITIALIZER(list);
+	struct bconn		*bc;
+
+	TAILQ_CONCAT(&list, &broker_stalled, sentry);
+	while ((bc = TAILQ_FIRST(&list)) != NULL) {
+		TAILQ_REMOVE(&list, bc, sentry);
+		bc->stalled = 0;
+		if (bc->dead)
+			continue;
+		broker_input(bc);
+		if (!bc->dead)
+			broker_update(bc);
+	}
+}
+
+static void
+broker_op_done(struct bop *op)
+{
+	struct bconn	*bc = op->bc;
+
+	if (bc != NULL) {
+		TAILQ_REMOVE(&bc->ops, op, entry);
+		bc->pending--;
+	}
+	free(op);
+	broker_wake();
+	broker_reap();
+}
+
+static void
+broker_redis_published(void *arg, const struct redis_result *res)
+{
+	struct bop	*op = arg;
+
+	if (op->bc != NULL && res->error != NULL)
+		broker_refuse(op->bc, &op->m, res->error);
+	else if (op->bc != NULL) {
+		broker_stat.publishes++;
+		/* Taken; its update comes through the channel. */
+		if (op->bc->gateway)
+			broker_ok(op->bc, &op->m, op->name);
+	}
+	broker_op_done(op);
+}
+
+static void
+broker_redis_publish(struct bconn *bc, const struct pubsub_msg *m)
+{
+	struct redis_limits	 lim;
+	struct bop		*op;
+	char			 budget[PUBSUB_RESOURCE_MAX + 1] = "";
+
+	if (!redis_up()) {
+		broker_refuse(bc, m, "redis unavailable");
+		return;
+	}
+	lim.history = broker_max.history;
+	lim.resources = broker_max.resources;
+	lim.states = broker_max.states;
+	lim.bytes = broker_max.bytes;
+	lim.guest_states = broker_max.guest_states;
+	lim.guest_bytes = broker_max.guest_bytes;
+	op = broker_op(bc, m);
+	if (bc->gateway)
+		broker_prefix(op->name, budget);
+	if (redis_publish(op->name, m->data, m->datalen, budget, &lim,
+	    broker_redis_published, op) == -1) {
+		broker_refuse(bc, m, "redis unavailable");
+		TAILQ_REMOVE(&bc->ops, op, entry);
+		bc->pending--;
+		free(op);
+	}
+}
+
+/* A get read from Redis: answered as from a resource made of it. */
+static void
+broker_redis_got(void *arg, const struct redis_result *res)
+{
+	struct bop	*op = arg;
+	struct bres	 r;
+	struct bstate	*st;
+	size_t		 i;
+
+	if (op->bc == NULL) {
+		broker_op_done(op);
+		return;
+	}
+	if (res->error != NULL) {
+		broker_refuse(op->bc, &op->m, res->error);
+		broker_op_done(op);
+		return;
+	}
+	memset(&r, 0, sizeof r);
+	TAILQ_INIT(&r.hist);
+	r.name = op->name;
+	r.epoch = res->epoch;
+	r.seq = res->seq;
+	for (i = 0; i < res->nstates; i++) {
+		st = xmalloc(sizeof *st + res->states[i].len + 1);
+		memcpy(st->data, res->states[i].data, res->states[i].len);
+		st->len = res->states[i].len;
+		st->seq = res->states[i].seq;
+		TAILQ_INSERT_TAIL(&r.hist, st, hentry);
+	}
+	broker_get_answer(op->bc, &op->m, op->name, res->seq != 0 ? &r :
+	    NULL, res->epoch, res->next + 1);
+	while ((st = TAILQ_FIRST(&r.hist)) != NULL) {
+		TAILQ_REMOVE(&r.hist, st, hentry);
+		free(st);
+	}
+	broker_op_done(op);
+}
+
+static void
+broker_redis_get(struct bconn *bc, const struct pubsub_msg *m)
+{
+	struct bop	*op;
+	int		 ret;
+
+	if (!redis_up()) {
+		broker_refuse(bc, m, "redis unavailable");
+		return;
+	}
+	op = broker_op(bc, m);
+	if (m->from == PUBSUB_FROM_NONE)
+		ret = redis_read(op->name, 0, 0, 0, 1, 1, broker_redis_got, op);
+	else
+		ret = redis_read(op->name, 1, m->from == PUBSUB_FROM_ID ?
+		    m->id.epoch : 0, m->from == PUBSUB_FROM_ID ? m->id.seq : 0,
+		    BROKER_GET_MAX, BROKER_HISTORY_MAX, broker_redis_got, op);
+	if (ret == -1) {
+		broker_refuse(bc, m, "redis unavailable");
+		TAILQ_REMOVE(&bc->ops, op, entry);
+		bc->pending--;
+		free(op);
+	}
+}
+
+/* "gap R WHY" to r's served subscribers that asked for ids, but gateways'. */
+static void
+broker_gap(struct bres *r, const char *why)
+{
+	struct bsub	*s;
+
+	TAILQ_FOREACH(s, &r->subs, rentry)
+		if (!s->waiting && s->ids && !s->bc->gateway)
+			broker_sendf(s->bc, "gap", r->name, why, strlen(why));
+}
+
+/* Takes state seq of r, and sends it on. */
+static void
+broker_mirror(struct bres *r, unsigned long long seq, const char *data,
+    size_t len)
+{
+	/* A hole: states were forgotten in Redis before they got here. */
+	if (r->seq != 0 && seq > r->seq + 1)
+		broker_gap(r, "history");
+	if (broker_retain(r, &broker_scripts, data, len, seq) == -1)
+		return;
+	r->seq = seq;
+	r->npub++;
+	r->stamp = ev_now(EV_DEFAULT);
+	broker_fanout(r, TAILQ_LAST(&r->hist, bstate_list));
+}
+
+/* Redis's id space is not r's: what r had is of no use. */
+static void
+broker_reset(struct bres *r, unsigned long long epoch)
+{
+	if (r->epoch != 0)
+		broker_gap(r, "reset");
+	broker_forget(r);
+	r->epoch = epoch;
+	r->seq = 0;
+}
+
+static void	broker_redis_read(struct bres *);
+
+/*
+ * r cannot be read now: its waiting subscribers hear "ok", and are served
+ * when Redis is back; their connections read on.
+ */
+static void
+broker_untie(struct bres *r)
+{
+	struct bsub	*s;
+
+	TAILQ_FOREACH(s, &r->subs, rentry) {
+		if (!s->blocking)
+			continue;
+		broker_sendf(s->bc, "ok", "subscribe", r->name,
+		    strlen(r->name));
+		s->told = 1;
+		s->blocking = 0;
+		s->bc->blocked--;
+	}
+}
+
+/*
+ * r has been read: its states after the last it had, then the messages
+ * held meanwhile; its waiting subscribers are served.
+ */
+static void
+broker_redis_mirrored(void *arg, const struct redis_result *res)
+{
+	struct bres	*r = arg;
+	struct bmsg	*bm;
+	struct bsub	*s;
+	size_t		 i;
+
+	if (r->rstate != BRES_READING)
+		return;			/* Redis was lost: the down hook */
+	if (res->error != NULL) {
+		if (redis_up())
+			log_warnx("redis: reading %s: %s", r->name,
+			    res->error);
+		r->rstate = BRES_NONE;
+		broker_early_free(r);
+		broker_untie(r);
+		broker_gc(r);
+		broker_wake();
+		broker_reap();
+		return;
+	}
+	if (r->epoch != res->epoch)
+		broker_reset(r, res->epoch);
+	for (i = 0; i < res->nstates; i++)
+		if (res->states[i].seq > r->seq)
+			broker_mirror(r, res->states[i].seq,
+			    res->states[i].data, res->states[i].len);
+	while ((bm = TAILQ_FIRST(&r->early)) != NULL && !r->reread) {
+		if (bm->id.epoch != r->epoch ||
+		    (r->seq != 0 && bm->id.seq > r->seq + 1))
+			r->reread = 1;
+		else if (bm->id.seq > r->seq)
+			broker_mirror(r, bm->id.seq, bm->data, bm->len);
+		TAILQ_REMOVE(&r->early, bm, entry);
+		r->nearly--;
+		r->earlybytes -= bm->len;
+		free(bm);
+	}
+	broker_early_free(r);
+	if (r->reread) {
+		broker_redis_read(r);
+		return;
+	}
+	r->rstate = BRES_LIVE;
+	TAILQ_FOREACH(s, &r->subs, rentry) {
+		if (!s->waiting)
+			continue;
+		broker_serve(s);
+		if (s->blocking) {
+			s->blocking = 0;
+			s->bc->blocked--;
+		}
+	}
+	broker_gc(r);
+	broker_wake();
+	broker_reap();
+}
+
+/* Reads r's states after the last it has. */
+static void
+broker_redis_read(struct bres *r)
+{
+	r->rstate = BRES_READING;
+	r->reread = 0;
+	if (redis_read(r->name, 0, r->epoch, r->seq, BROKER_REPLAY_MAX,
+	    broker_max.history, broker_redis_mirrored, r) == -1) {
+		r->rstate = BRES_NONE;
+		broker_untie(r);
+	}
+}
+
+static void
+broker_join(struct bres *r)
+{
+	r->rstate = BRES_JOINING;
+	redis_join(r->name);
+}
+
+/* Redis confirmed a channel: what is published from now on comes. */
+static void
+broker_redis_joined(const char *name, size_t len)
+{
+	struct bres	*r;
+
+	if (len > PUBSUB_RESOURCE_MAX ||
+	    (r = broker_find(NULL, name, len, 0)) == NULL ||
+	    r->rstate != BRES_JOINING)
+		return;
+	broker_redis_read(r);
+}
+
+/* A state published in Redis, by any machine. */
+static void
+broker_redis_message(const char *name, size_t len, const struct pubsub_id *id,
+    const char *data, size_t dlen)
+{
+	struct bres	*r;
+	struct bmsg	*bm;
+
+	if (len > PUBSUB_RESOURCE_MAX ||
+	    (r = broker_find(NULL, name, len, 0)) == NULL)
+		return;
+	if (dlen > PUBSUB_DATA_MAX || !broker_utf8(data, dlen)) {
+		log_warnx("redis: %s: a state that is too long or not UTF-8",
+		    r->name);
+		return;
+	}
+	if (r->rstate == BRES_LIVE) {
+		if (id->epoch == r->epoch && id->seq <= r->seq)
+			return;		/* had it */
+		if (id->epoch == r->epoch && (r->seq == 0 ||
+		    id->seq == r->seq + 1)) {
+			broker_mirror(r, id->seq, data, dlen);
+			broker_reap();
+			return;
+		}
+		broker_redis_read(r);
+	}
+	if (r->rstate != BRES_READING)
+		return;
+	/* Held until the read is answered; too many, and it reads again. */
+	if (r->nearly >= BROKER_EARLY_MAX ||
+	    r->earlybytes + dlen > BROKER_EARLY_BYTES) {
+		broker_early_free(r);
+		r->reread = 1;
+		return;
+	}
+	bm = xmalloc(sizeof *bm + dlen + 1);
+	bm->id = *id;
+	bm->len = dlen;
+	memcpy(bm->data, data, dlen);
+	TAILQ_INSERT_TAIL(&r->early, bm, entry);
+	r->nearly++;
+	r->earlybytes += dlen;
+}
+
+/* Connected to Redis again: every resource followed here is joined. */
+static void
+broker_redis_up(void)
+{
+	struct bres	*r;
+
+	RB_FOREACH(r, bres_tree, &broker_res)
+		if (r->nsubs > 0 && r->rstate == BRES_NONE)
+			broker_join(r);
+}
+
+/*
+ * Redis is lost.  Subscribers stay; those waiting hear "ok" and are
+ * served when it is back, with the states they missed, or a gap.
+ */
+static void
+broker_redis_down(void)
+{
+	struct bres	*r, *tmp;
+
+	RB_FOREACH_SAFE(r, bres_tree, &broker_res, tmp) {
+		r->rstate = BRES_NONE;
+		r->reread = 0;
+		broker_early_free(r);
+		broker_untie(r);
+		broker_gc(r);
+	}
+	broker_wake();
+	broker_reap();
+}
+
+static const struct redis_hooks broker_redis_hooks = {
+	broker_redis_up,
+	broker_redis_down,
+	broker_redis_joined,
+	broker_redis_message
+};
 
 /* The bytes of r's history. */
 static size_t
@@ -763,15 +1348,22 @@ broker_list(struct bconn *bc, const struct pubsub_msg *m)
 static void
 broker_stats(struct bconn *bc)
 {
-	char	line[512];
+	char			 line[512], redis[64] = "";
+	unsigned long long	 reconnects;
+	const char		*status;
 
+	if (broker_redis) {
+		status = redis_status(&reconnects);
+		(void)snprintf(redis, sizeof redis, " redis %s reconnects %llu",
+		    status, reconnects);
+	}
 	(void)snprintf(line, sizeof line, "resources %zu states %zu "
 	    "bytes %zu connections %zu subscriptions %zu publishes %llu "
-	    "deliveries %llu publishes/s %.0f deliveries/s %.0f",
+	    "deliveries %llu publishes/s %.0f deliveries/s %.0f%s",
 	    broker_stat.resources, broker_stat.states, broker_stat.bytes,
 	    broker_stat.conns, broker_stat.subs, broker_stat.publishes,
 	    broker_stat.deliveries, broker_stat.publish_rate,
-	    broker_stat.delivery_rate);
+	    broker_stat.delivery_rate, redis);
 	broker_sendf(bc, "stats", line, NULL, 0);
 }
 
@@ -841,9 +1433,17 @@ static void
 broker_close(struct bconn *bc)
 {
 	struct bsub	*s;
+	struct bop	*op;
 
 	while ((s = RB_ROOT(&bc->subs)) != NULL)
 		broker_unsub(s);
+	/* Its calls in flight are answered to nobody. */
+	while ((op = TAILQ_FIRST(&bc->ops)) != NULL) {
+		TAILQ_REMOVE(&bc->ops, op, entry);
+		op->bc = NULL;
+	}
+	if (bc->stalled)
+		TAILQ_REMOVE(&broker_stalled, bc, sentry);
 	broker_stat.conns--;
 	ev_io_stop(EV_DEFAULT, &bc->io);
 	close(bc->fd);
@@ -867,7 +1467,7 @@ broker_reap(void)
 static void
 broker_update(struct bconn *bc)
 {
-	int	events = EV_READ;
+	int	events = bc->stalled ? 0 : EV_READ;
 
 	if (buf_len(&bc->out) > 0)
 		events |= EV_WRITE;
@@ -878,6 +1478,23 @@ broker_update(struct bconn *bc)
 	}
 }
 
+/*
+ * With --redis, a line waits while its connection's subscribe waits, a
+ * publish while too many calls are in flight, and anything else until
+ * its calls are answered: answers come in the order of the lines.
+ */
+static int
+broker_must_wait(struct bconn *bc, const unsigned char *p, size_t len)
+{
+	if (bc->blocked > 0)
+		return (1);
+	if (!broker_redis || bc->discard)
+		return (0);
+	if (len >= 8 && memcmp(p, "publish ", 8) == 0)
+		return (bc->pending >= BROKER_PENDING_MAX || redis_busy());
+	return (bc->pending > 0);
+}
+
 /* Splits what arrived into lines; an overlong line is refused whole. */
 static void
 broker_input(struct bconn *bc)
@@ -885,9 +1502,18 @@ broker_input(struct bconn *bc)
 	const unsigned char	*p, *nl;
 	size_t			 len;
 
-	while ((len = buf_len(&bc->in)) > 0) {
+	while ((len = buf_len(&bc->in)) > 0 && !bc->dead) {
 		p = buf_head(&bc->in);
-		if ((nl = memchr(p, '\n', len)) == NULL) {
+		if ((nl = memchr(p, '\n', len)) != NULL &&
+		    broker_must_wait(bc, p, nl - p)) {
+			/* It stops reading until its calls are answered. */
+			if (!bc->stalled) {
+				bc->stalled = 1;
+				TAILQ_INSERT_TAIL(&broker_stalled, bc, sentry);
+			}
+			return;
+		}
+		if (nl == NULL) {
 			if (buf_room(&bc->in) == 0) {
 				if (!bc->discard)
 					broker_sendf(bc, "error", "line too long",
@@ -947,6 +1573,7 @@ broker_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		bc->fd = fd;
 		RB_INIT(&bc->subs);
 		TAILQ_INIT(&bc->owed);
+		TAILQ_INIT(&bc->ops);
 		broker_stat.conns++;
 		buf_init(&bc->in, BROKER_IN_CAP);
 		buf_init(&bc->out, BROKER_QUEUE_MAX);
@@ -1113,7 +1740,8 @@ broker_usage(int status)
 	    "[--guest-retained=bytes]\n"
 	    "                     [--guest-states=n] [--history=n] "
 	    "[--loglevel=level]\n"
-	    "                     [--logformat=text|json]\n");
+	    "                     [--logformat=text|json] [--redis=url] "
+	    "[--redis-timeout=seconds]\n");
 	exit(status);
 }
 
@@ -1148,10 +1776,14 @@ broker_main(int argc, char **argv)
 		{ "history", required_argument, NULL, 'H' },
 		{ "loglevel", required_argument, NULL, 'l' },
 		{ "logformat", required_argument, NULL, 'F' },
+		{ "redis", required_argument, NULL, 'r' },
+		{ "redis-timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char	*group = NULL;
+	const char	*group = NULL, *redis = NULL, *errstr;
+	double		 timeout = 2.0;
+	char		*end;
 	int		 ch, level = LOG_LEVEL_ACCESS;
 
 	broker_path = getenv("WSPIPE_BROKER");
@@ -1196,6 +1828,19 @@ broker_main(int argc, char **argv)
 		case 'F':
 			log_format(config_logformat(optarg));
 			break;
+		case 'r':
+			redis = optarg;
+			break;
+		case 't':
+			timeout = strtod(optarg, &end);
+			if (*optarg == '\0' || *end != '\0' || !(timeout >=
+			    0.1 && timeout <= 3600)) {
+				fprintf(stderr, "wspipe broker: "
+				    "--redis-timeout=%s: give seconds, 0.1 to "
+				    "3600\n", optarg);
+				exit(EXIT_CONFIG);
+			}
+			break;
 		case 'h':
 			broker_usage(0);
 		default:
@@ -1212,6 +1857,16 @@ broker_main(int argc, char **argv)
 	if ((broker_lfd = broker_listen(broker_path, group)) == -1)
 		exit(EXIT_LISTEN);
 	ev_default_loop(EVFLAG_AUTO);
+	if (redis != NULL) {
+		broker_redis = 1;
+		if (redis_open(redis, timeout, &broker_redis_hooks,
+		    &errstr) == -1) {
+			fprintf(stderr, "wspipe broker: --redis=%s: %s\n",
+			    redis, errstr);
+			unlink(broker_path);
+			exit(EXIT_CONFIG);
+		}
+	}
 	ev_io_init(&broker_accept, broker_accept_cb, broker_lfd, EV_READ);
 	ev_io_start(EV_DEFAULT, &broker_accept);
 	ev_timer_init(&broker_backoff, broker_backoff_cb, 1.0, 0.0);

@@ -30,7 +30,7 @@ enum {
 	OPT_VERSION, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL,
 	OPT_SSLCERT, OPT_SSLKEY, OPT_LISTEN, OPT_LISTEN_PUBLISH, OPT_BROKER,
 	OPT_BROKER_SOCKET, OPT_LISTEN_MAX_CLIENTS, OPT_LISTEN_MAX_PER_ADDRESS,
-	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_LISTEN_HISTORY, OPT_JWT_KEY, OPT_AUTHORIZER,
+	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_LISTEN_HISTORY, OPT_REDIS, OPT_REDIS_TIMEOUT, OPT_JWT_KEY, OPT_AUTHORIZER,
 	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY,
 	OPT_PINGMS, OPT_LICENSE, OPT_UNIXSOCKET, OPT_UNIXSOCKET_MODE,
 	OPT_REDIRPORT, OPT_SSLCA, OPT_PASSSTDERR, OPT_REVERSELOOKUP
@@ -73,6 +73,8 @@ static const struct option config_options[] = {
 	{ "listen-max-subs",	required_argument, NULL, OPT_LISTEN_MAX_SUBS },
 	{ "listen-cache",	required_argument, NULL, OPT_LISTEN_CACHE },
 	{ "listen-history",	required_argument, NULL, OPT_LISTEN_HISTORY },
+	{ "redis",		required_argument, NULL, OPT_REDIS },
+	{ "redis-timeout",	required_argument, NULL, OPT_REDIS_TIMEOUT },
 	{ "jwt-key",		required_argument, NULL, OPT_JWT_KEY },
 	{ "authorizer",		required_argument, NULL, OPT_AUTHORIZER },
 	{ "sslcert",		required_argument, NULL, OPT_SSLCERT },
@@ -121,6 +123,7 @@ usage(int status)
 "              [--broker-socket=socket] [--listen-max-clients=n]\n"
 "              [--listen-max-per-address=n] [--listen-max-subs=n]\n"
 "              [--listen-cache=bytes] [--listen-history=n]\n"
+"              [--redis=url] [--redis-timeout=seconds]\n"
 "              [--jwt-key=file] [--authorizer=program]\n"
 "              command [arg ...]\n"
 "       wspipe [options] --dir=dir\n"
@@ -129,6 +132,7 @@ usage(int status)
 "                     [--max-states=n] [--max-resources=n]\n"
 "                     [--guest-retained=bytes] [--guest-states=n]\n"
 "                     [--history=n] [--loglevel=level] [--logformat=format]\n"
+"                     [--redis=url] [--redis-timeout=seconds]\n"
 "       wspipe publish [--socket=path] resource [data]\n"
 "       wspipe subscribe [--socket=path] resource\n"
 "       wspipe --help | --version | --license\n"
@@ -189,6 +193,11 @@ usage(int status)
 "  --listen-cache=BYTES  states the gateway caches (default 67108864)\n"
 "  --listen-history=N  states our own broker keeps per resource, for\n"
 "                      clients that resume (default 1)\n"
+"  --redis=URL         our own broker shares resources through Redis:\n"
+"                      redis://HOST[:PORT][/DB] or unix:///PATH[?db=N];\n"
+"                      password from WSPIPE_REDIS_PASSWORD\n"
+"  --redis-timeout=SECONDS  Redis not answering this long is given up\n"
+"                      and connected again (default 2)\n"
 "  --jwt-key=FILE      listen clients need a token signed with this key\n"
 "                      (HMAC secret or PEM public key), repeatable\n"
 "  --authorizer=PROGRAM  run at each upgrade: exit 0 admits (its output\n"
@@ -515,6 +524,14 @@ config_parse(int argc, char **argv)
 		case OPT_JWT_KEY:
 			strlist_add(&conf.jwt_keys, optarg);
 			break;
+		case OPT_REDIS:
+			free(conf.redis);
+			conf.redis = xstrdup(optarg);
+			break;
+		case OPT_REDIS_TIMEOUT:
+			free(conf.redis_timeout);
+			conf.redis_timeout = xstrdup(optarg);
+			break;
 		case OPT_BROKER_SOCKET:
 			free(conf.broker_socket);
 			conf.broker_socket = xstrdup(optarg);
@@ -595,10 +612,17 @@ config_parse(int argc, char **argv)
 		    "--staticdir or --cgidir");
 	if ((conf.broker != NULL || conf.broker_socket != NULL ||
 	    conf.listen_publish != NULL || conf.jwt_keys.n > 0 ||
-	    conf.listen_history > 1) && !conf.listen)
+	    conf.listen_history > 1 || conf.redis != NULL ||
+	    conf.redis_timeout != NULL) && !conf.listen)
 		config_die(EXIT_CONFIG, "--broker, --broker-socket, "
-		    "--listen-publish, --listen-history and --jwt-key go with "
-		    "--listen");
+		    "--listen-publish, --listen-history, --redis and --jwt-key "
+		    "go with --listen");
+	if (conf.broker != NULL && (conf.redis != NULL ||
+	    conf.redis_timeout != NULL))
+		config_die(EXIT_CONFIG, "--redis is for our own broker; give a "
+		    "running one --redis");
+	if (conf.redis_timeout != NULL && conf.redis == NULL)
+		config_die(EXIT_CONFIG, "--redis-timeout goes with --redis");
 	if (conf.broker != NULL && conf.listen_history > 1)
 		config_die(EXIT_CONFIG, "--listen-history is for our own "
 		    "broker; give a running one --history");

@@ -778,26 +778,40 @@ lbroker_start(void)
 	static char	 name[] = "wspipe", cmd[] = "broker";
 	static char	 info[] = "--loglevel=info", error[] = "--loglevel=error";
 	static char	 json[] = "--logformat=json";
-	char		*argv[7], *env[2], *sock, *envvar, *history;
-	int		 r;
+	static const char *pass[] = { "WSPIPE_REDIS_PASSWORD",
+	    "WSPIPE_REDIS_USER" };
+	char		*argv[10], *env[4], *value;
+	int		 r, argc = 0, envc = 0;
+	size_t		 i;
 
-	xasprintf(&sock, "--socket=%s", lb.path);
-	xasprintf(&history, "--history=%zu", conf.listen_history);
-	xasprintf(&envvar, "WSPIPE_BROKER=%s", lb.path);
-	argv[0] = name;
-	argv[1] = cmd;
-	argv[2] = sock;
-	argv[3] = conf.loglevel <= LOG_LEVEL_INFO ? info : error;
-	argv[4] = history;
-	argv[5] = conf.logjson ? json : NULL;
-	argv[6] = NULL;
-	env[0] = envvar;
-	env[1] = NULL;
+	argv[argc++] = name;
+	argv[argc++] = cmd;
+	xasprintf(&argv[argc++], "--socket=%s", lb.path);
+	argv[argc++] = conf.loglevel <= LOG_LEVEL_INFO ? info : error;
+	xasprintf(&argv[argc++], "--history=%zu", conf.listen_history);
+	if (conf.logjson)
+		argv[argc++] = json;
+	if (conf.redis != NULL)
+		xasprintf(&argv[argc++], "--redis=%s", conf.redis);
+	if (conf.redis_timeout != NULL)
+		xasprintf(&argv[argc++], "--redis-timeout=%s",
+		    conf.redis_timeout);
+	argv[argc] = NULL;
+	xasprintf(&env[envc++], "WSPIPE_BROKER=%s", lb.path);
+	/* Redis's credentials reach our broker, and no program. */
+	for (i = 0; i < sizeof pass / sizeof pass[0]; i++)
+		if ((value = getenv(pass[i])) != NULL)
+			xasprintf(&env[envc++], "%s=%s", pass[i], value);
+	env[envc] = NULL;
 	r = child_spawn(&lb.ch, &lbroker_child_cb, NULL, NULL, conf.self,
 	    argv, env, CHILD_HELPER);
-	free(sock);
-	free(envvar);
-	free(history);
+	for (i = 0; i < (size_t)argc; i++)
+		if (strncmp(argv[i], "--socket=", 9) == 0 ||
+		    strncmp(argv[i], "--history=", 10) == 0 ||
+		    strncmp(argv[i], "--redis", 7) == 0)
+			free(argv[i]);
+	for (i = 0; i < (size_t)envc; i++)
+		free(env[i]);
 	if (r == -1) {
 		log_warn("cannot start the broker");
 		ev_timer_again(EV_DEFAULT, &lb.restart);

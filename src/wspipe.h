@@ -100,6 +100,8 @@ struct config {
 	size_t		  listen_max_subs;	/* per client */
 	size_t		  listen_cache;		/* bytes of cached states */
 	size_t		  listen_history;	/* our broker's --history */
+	char		 *redis;		/* our broker's --redis */
+	char		 *redis_timeout;	/* and --redis-timeout */
 	struct strlist	  jwt_keys;		/* files */
 	char		 *authorizer;		/* resolved path */
 	char		 *self;		/* our own binary, for the broker */
@@ -465,6 +467,59 @@ int		 lbroker_publish(struct lclient *, const char *, size_t,
 const char	*listen_broker_path(void);
 void		 listen_shutdown(void);
 void		 listen_cleanup(void);
+
+/* redis.c: the broker's shared store, for --redis. */
+struct pubsub_id;
+
+struct redis_state {
+	unsigned long long	 seq;
+	const char		*data;
+	size_t			 len;
+};
+
+/* A call's answer: an error, a publish's id, or a read's states. */
+struct redis_result {
+	const char		*error;		/* the call failed: why */
+	unsigned long long	 epoch;		/* Redis's id space */
+	unsigned long long	 seq;		/* the id; a read: newest, or 0 */
+	unsigned long long	 next;		/* a read: publishes ever */
+	struct redis_state	*states;	/* a read's, oldest first */
+	size_t			 nstates;
+};
+
+/* The publishing broker's limits, enforced in Redis. */
+struct redis_limits {
+	size_t	history;
+	size_t	resources;
+	size_t	states;
+	size_t	bytes;
+	size_t	guest_states;
+	size_t	guest_bytes;
+};
+
+/* How the store reports to the broker. */
+struct redis_hooks {
+	void	(*up)(void);		/* connected: join again */
+	void	(*down)(void);		/* lost: calls in flight failed */
+	void	(*joined)(const char *, size_t);	/* a channel */
+	void	(*message)(const char *, size_t, const struct pubsub_id *,
+		    const char *, size_t);
+};
+
+typedef void	 redis_cb(void *, const struct redis_result *);
+
+int		 redis_open(const char *, double, const struct redis_hooks *,
+		    const char **);
+int		 redis_up(void);
+int		 redis_busy(void);
+const char	*redis_status(unsigned long long *);
+void		 redis_join(const char *);
+void		 redis_leave(const char *);
+int		 redis_publish(const char *, const char *, size_t,
+		    const char *, const struct redis_limits *, redis_cb *,
+		    void *);
+int		 redis_read(const char *, int, unsigned long long,
+		    unsigned long long, size_t, size_t, redis_cb *, void *);
 
 /* broker.c */
 int		 broker_main(int, char **);

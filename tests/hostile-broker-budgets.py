@@ -27,10 +27,7 @@ CPU_LIMIT = 5.0         # seconds of broker CPU (measured ~1 s under ASan)
 
 
 def ask(c, *lines, timeout=10.0):
-    """Send lines; everything the broker answers before the pong."""
-    for line in lines:
-        c.send(line)
-    return c.lines_until_pong(timeout)
+    return c.ask(*lines, timeout=timeout)
 
 
 def get(c, r):

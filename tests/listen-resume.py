@@ -49,11 +49,8 @@ def parse_update(m, name):
     return mm.group(1), int(mm.group(2)), data
 
 
-def ask(c, *lines):
-    """Sends lines on a broker connection; the lines before the pong."""
-    for line in lines:
-        c.send(line)
-    return c.lines_until_pong(5.0 * L.SLOW)
+def ask(c, *lines, timeout=5.0):
+    return c.ask(*lines, timeout=timeout)
 
 
 def publish_all(sock, name, datas):

@@ -16,6 +16,7 @@
 #            or TLS), and the python3-websockets glue
 #   http     whole HTTP requests on fresh connections, TLS fixtures
 #   listen   listen mode: brokers, their line protocol, the Fixture
+#   redis    a real redis-server per test, and a RESP client
 #
 # Nothing here sleeps to synchronise: every wait polls a deadline.
 
@@ -25,3 +26,4 @@ from .gateway import *          # noqa: F401,F403
 from .ws import *               # noqa: F401,F403
 from .http import *             # noqa: F401,F403
 from .listen import *           # noqa: F401,F403
+from .redis import *            # noqa: F401,F403

@@ -20,6 +20,7 @@ from . import proc
 from .gateway import Gateway
 from .proc import (WSPIPE, children_of, zombies_of, cmdline, dead, rmtree,
                    wait_until)
+from .redis import Redis
 from .tap import trunc
 from .ws import LOOP, WS, Closed, Timeout
 
@@ -128,6 +129,13 @@ class LineConn:
             if line == "pong":
                 return out
             out.append(line)
+
+    def ask(self, *lines, timeout=5.0):
+        """Sends lines; everything the broker answers before the pong that
+        follows them (it answers in order)."""
+        for line in lines:
+            self.send(line)
+        return self.lines_until_pong(timeout * proc.SLOW)
 
     def close(self):
         try:
@@ -274,6 +282,7 @@ class Fixture:
         self.pids = []          # extra PIDs (brokers seen), checked first
         self.kill_pids = []     # other processes started here
         self.wss = []
+        self.redises = []
 
     def path(self, *parts):
         return os.path.join(self.dir, *parts)
@@ -317,6 +326,14 @@ class Fixture:
                 p.returncode, proclog(p)))
         return p
 
+    def redis(self, password=None):
+        """A redis-server of this test's own, on a UNIX socket here."""
+        d = os.path.join(self.dir, "redis%d" % len(self.redises))
+        os.mkdir(d, 0o700)
+        r = Redis(d, password)
+        self.redises.append(r)
+        return r
+
     def spawn(self, argv, **kw):
         p = subprocess.Popen(argv, **kw)
         self.procs.append(p)
@@ -350,6 +367,8 @@ class Fixture:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait(3)
+        for r in self.redises:
+            r.stop()
         for pid in self.kill_pids:
             if not dead(pid):
                 try:
