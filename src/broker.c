@@ -45,7 +45,9 @@
 #define BROKER_HISTORY_MAX	1000000
 #define BROKER_PENDING_MAX	64	/* a connection's Redis calls */
 #define BROKER_EARLY_MAX	1024	/* messages held while reading */
-#define BROKER_EARLY_BYTES	(4 * 1024 * 1024)
+#define BROKER_EARLY_BYTES	(4 * 1024 * 1024)	/* per resource */
+#define BROKER_EARLY_ALL	(32 * 1024 * 1024)	/* all resources */
+#define BROKER_READ_STATES	4096	/* states a read gets at most */
 
 struct bconn;
 struct bres;
@@ -190,6 +192,7 @@ static TAILQ_HEAD(, bconn)		 broker_stalled =
 
 /* --redis=URL: resources are Redis's, this broker follows some. */
 static int				 broker_redis;
+static size_t				 broker_early_bytes;	/* held */
 
 /* Limits, each an option. */
 static struct {
@@ -331,6 +334,7 @@ broker_early_free(struct bres *r)
 		TAILQ_REMOVE(&r->early, bm, entry);
 		free(bm);
 	}
+	broker_early_bytes -= r->earlybytes;
 	r->nearly = 0;
 	r->earlybytes = 0;
 }
@@ -1048,7 +1052,7 @@ broker_redis_get(struct bconn *bc, const struct pubsub_msg *m)
 	else
 		ret = redis_read(op->name, 1, m->from == PUBSUB_FROM_ID ?
 		    m->id.epoch : 0, m->from == PUBSUB_FROM_ID ? m->id.seq : 0,
-		    BROKER_GET_MAX, BROKER_HISTORY_MAX, broker_redis_got, op);
+		    BROKER_GET_MAX, BROKER_READ_STATES, broker_redis_got, op);
 	if (ret == -1) {
 		broker_refuse(bc, m, "redis unavailable");
 		TAILQ_REMOVE(&bc->ops, op, entry);
@@ -1158,6 +1162,7 @@ broker_redis_mirrored(void *arg, const struct redis_result *res)
 		TAILQ_REMOVE(&r->early, bm, entry);
 		r->nearly--;
 		r->earlybytes -= bm->len;
+		broker_early_bytes -= bm->len;
 		free(bm);
 	}
 	broker_early_free(r);
@@ -1187,7 +1192,8 @@ broker_redis_read(struct bres *r)
 	r->rstate = BRES_READING;
 	r->reread = 0;
 	if (redis_read(r->name, 0, r->epoch, r->seq, BROKER_REPLAY_MAX,
-	    broker_max.history, broker_redis_mirrored, r) == -1) {
+	    broker_max.history < BROKER_READ_STATES ? broker_max.history :
+	    BROKER_READ_STATES, broker_redis_mirrored, r) == -1) {
 		r->rstate = BRES_NONE;
 		broker_untie(r);
 	}
@@ -1244,7 +1250,8 @@ broker_redis_message(const char *name, size_t len, const struct pubsub_id *id,
 		return;
 	/* Held until the read is answered; too many, and it reads again. */
 	if (r->nearly >= BROKER_EARLY_MAX ||
-	    r->earlybytes + dlen > BROKER_EARLY_BYTES) {
+	    r->earlybytes + dlen > BROKER_EARLY_BYTES ||
+	    broker_early_bytes + dlen > BROKER_EARLY_ALL) {
 		broker_early_free(r);
 		r->reread = 1;
 		return;
@@ -1256,6 +1263,7 @@ broker_redis_message(const char *name, size_t len, const struct pubsub_id *id,
 	TAILQ_INSERT_TAIL(&r->early, bm, entry);
 	r->nearly++;
 	r->earlybytes += dlen;
+	broker_early_bytes += dlen;
 }
 
 /* Connected to Redis again: every resource followed here is joined. */

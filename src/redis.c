@@ -87,7 +87,11 @@ static const char redis_library[] =
 /* Makes room in lru's oldest resource other than r, else in r's past. */
 "local function evict(P, lru, r, b)\n"
 "  for _, v in ipairs(redis.call('ZRANGE', lru, 0, 1)) do\n"
-"    if v ~= r then forget(P, v); return true end\n"
+"    if v ~= r then\n"
+"      forget(P, v)\n"
+"      redis.call('ZREM', lru, v)\n"
+"      return true\n"
+"    end\n"
 "  end\n"
 "  if num(redis.call('HGET', P..'r:'..r, 'states')) > 1 then\n"
 "    return drop(P, r, b)\n"
@@ -150,8 +154,10 @@ static const char redis_library[] =
 /*
  * read P R MODE CANDIDATE KNOWN FROM CAP COUNT: {epoch, newest seq or
  * nil, n, {seq, data, ...}}, the states after FROM (all of them if KNOWN
- * is not Redis's id space), at most CAP bytes (one at least) and COUNT
- * states: the oldest first ("get") or the newest that fit ("replay").
+ * is not Redis's id space), at most CAP bytes (one at least; each
+ * counts 64 more, so that many small states are a small answer too) and
+ * COUNT states: the oldest first ("get") or the newest that fit
+ * ("replay").
  */
 "local function read(keys, a)\n"
 "  local P, r, mode, cap, cnt = a[1], a[2], a[3], tonumber(a[7]),\n"
@@ -174,7 +180,7 @@ static const char redis_library[] =
 "      end\n"
 "      out[#out + 1] = string.sub(en[1], 3)\n"
 "      out[#out + 1] = d\n"
-"      bytes = bytes + #d + 1\n"
+"      bytes = bytes + #d + 64\n"
 "      if rev then hi = '('..en[1] else lo = '('..en[1] end\n"
 "    end\n"
 "    if not got then break end\n"

@@ -369,6 +369,35 @@ def main(t):
         L.point(t, "--max-resources holds in Redis: the least recently "
                 "published resources are forgotten there", p_budgets)
 
+        def p_tiny_states():
+            big = machine(fx, rd, "big", "--history=20000")
+            c = L.LineConn(big.sock, 30.0 * L.SLOW)
+            try:
+                for i in range(0, 20000, 1000):
+                    c.ask(*["publish /tiny %d" % j
+                            for j in range(i, i + 1000)], timeout=30.0)
+            finally:
+                c.close()
+            before = L.LineConn(big.sock).ask("stats")
+            s = L.LineConn(big.sock, 10.0 * L.SLOW)
+            try:
+                got = s.ask("subscribe /tiny 0", timeout=30.0)
+            finally:
+                s.close()
+            after = L.LineConn(big.sock).ask("stats")
+            ups = [upd(g) for g in got if g.startswith("update")]
+            same = [b.split(" reconnects ")[1] for b in before] == \
+                [a.split(" reconnects ")[1] for a in after]
+            ok = (got[0] == "ok subscribe /tiny" and len(ups) == 4096 and
+                  ups[-1][3] == "19999" and contiguous(ups) is None and
+                  same and redis_up(big.sock))
+            return ok, "%d updates, %r, %r -> %r" % (len(ups), got[:2],
+                                                     before, after)
+
+        L.point(t, "20,000 tiny states in Redis's history: the first "
+                "subscribe from 0 reads the newest 4096, in one answer, and "
+                "Redis's link stays up", p_tiny_states)
+
         def p_kill():
             sub = reader(m1.sock, ["subscribe /k current"])
             pub = L.LineConn(m2.sock)
@@ -595,4 +624,4 @@ def main(t):
                 p_gateway_restart)
 
 
-L.run(main, timeout=300, plan=17)
+L.run(main, timeout=300, plan=18)

@@ -15,10 +15,11 @@
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import {
   ROOT, WSPIPE, CHROMIUM, Failure, Skip, check, eq, mktemp, copyInto, sleep,
-  start, stop, waitFor, waitPort, waitClosed, stopServer, freePort, onPath, helpText,
+  start, stop, waitFor, waitPort, waitClosed, stopServer, freePort, onPath, helpText, has,
   browser as launch, newPage, noPageErrors, shot, runCases,
 } from './lib.mjs';
 
@@ -33,9 +34,8 @@ function isSocket(p) {
 }
 
 // The gateway in listen mode: {child, port, sock}.
-async function gateway(t, dir, extra = [], { port, env = {} } = {}) {
+async function gateway(t, dir, extra = [], { port, env = {}, sock = path.join(dir, 'broker.sock') } = {}) {
   port = port || await freePort();
-  const sock = path.join(dir, 'broker.sock');
   const child = start(WSPIPE, [`--port=${port}`, '--address=127.0.0.1', '--listen',
     `--broker-socket=${sock}`, ...extra], env);
   t.servers.push(child);
@@ -55,6 +55,43 @@ async function browser(t) {
 }
 
 const text = (page, sel) => page.locator(sel).innerText();
+
+// Sends `line` to a UNIX socket and resolves with the first line of the
+// answer that `want` accepts, or null (refused, closed, or not within ms).
+function askUnix(sockPath, line, want = () => true, ms = 1000) {
+  return new Promise((resolve) => {
+    const c = net.connect(sockPath);
+    let buf = '', timer;
+    const done = (v) => { clearTimeout(timer); c.destroy(); resolve(v); };
+    timer = setTimeout(() => done(null), ms);
+    c.on('connect', () => c.write(line));
+    c.on('data', (d) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.search(/\r?\n/)) >= 0) {
+        const l = buf.slice(0, i);
+        buf = buf.slice(buf[i] === '\r' ? i + 2 : i + 1);
+        if (want(l)) return done(l);
+      }
+    });
+    c.on('error', () => done(null));
+    c.on('close', () => done(null));
+  });
+}
+
+// A redis-server of the case's own on a UNIX socket in dir (no TCP, no
+// persistence): {child, sock}, once it answers PING.
+async function redis(t, dir) {
+  const sock = path.join(dir, 'redis.sock');
+  const child = start('redis-server', ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700',
+    '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no']);
+  t.servers.push(child);
+  await waitFor(`redis-server answering PING on ${sock}`, async () => {
+    if (child.exitInfo) throw new Failure(`${child.label} exited early (${JSON.stringify(child.exitInfo)})`);
+    return isSocket(sock) && (await askUnix(sock, 'PING\r\n')) === '+PONG';
+  }, 30_000);
+  return { child, sock };
+}
 
 // ---------------------------------------------------------------- cases
 
@@ -141,6 +178,54 @@ test('listen-chat resume: the gateway restarts (its broker runs on); the page ge
   await stopServer(g2, port);
   const r = await stop(broker);
   check(!r.hung, 'the broker did not exit on SIGTERM');
+});
+
+test('listen-chat across machines: two gateways on one Redis, a page on each; a line typed in one page appears in the other, and back', async (t) => {
+  if (!onPath('redis-server')) throw new Skip('redis-server not installed');
+  if (!has('redis')) throw new Skip(`${WSPIPE} has no --redis`);
+  const dir = mktemp('wspipe-listen-chat-redis-');
+  copyInto(dir, path.join(EXAMPLES, 'listen-chat'), ['index.html', 'chat.js']);
+  const rd = await redis(t, dir);
+  // Two gateways, each with a broker of its own, sharing /chat through Redis.
+  const args = [`--staticdir=${dir}`, '--listen-publish=/chat', `--redis=unix://${rd.sock}`, '--redis-timeout=0.5'];
+  const ga = await gateway(t, dir, args, { sock: path.join(dir, 'broker-a.sock') });
+  const gb = await gateway(t, dir, args, { sock: path.join(dir, 'broker-b.sock') });
+  for (const [n, g] of [['first', ga], ['second', gb]]) {
+    await waitFor(`the ${n} gateway's broker connected to Redis ("redis up" in its stats)`, async () => {
+      if (g.child.exitInfo) throw new Failure(`${g.child.label} exited early (${JSON.stringify(g.child.exitInfo)})`);
+      const l = await askUnix(g.sock, 'stats\n', (x) => x.startsWith('stats '));
+      return l !== null && l.includes(' redis up ');
+    }, 30_000);
+  }
+  const ctx = await browser(t);
+  const a = await newPage(ctx, t), b = await newPage(ctx, t);
+  for (const [p, g] of [[a, ga], [b, gb]]) {
+    await p.goto(`http://127.0.0.1:${g.port}/`);
+    await waitFor(`status "open" on port ${g.port}`, async () => (await p.getAttribute('#status', 'class')) === 'open');
+  }
+  await a.fill('#name', 'ann');
+  await a.fill('#text', 'hello across from ann');
+  await a.click('#send');
+  await waitFor('ann\'s line in the page on the other gateway', async () =>
+    (await text(b, '#messages')).includes('hello across from ann'), 30_000);
+  await waitFor('ann\'s line in her own page', async () =>
+    (await text(a, '#messages')).includes('hello across from ann'), 30_000);
+  await b.fill('#name', 'bob');
+  await b.fill('#text', 'and back from bob');
+  await b.press('#text', 'Enter');
+  await waitFor('bob\'s line in the page on the other gateway', async () =>
+    (await text(a, '#messages')).includes('and back from bob'), 30_000);
+  await waitFor('bob\'s line in his own page', async () =>
+    (await text(b, '#messages')).includes('and back from bob'), 30_000);
+  eq(await a.locator('#messages li').count(), 2, 'lines in the first page');
+  eq(await b.locator('#messages li').count(), 2, 'lines in the second page');
+  for (const [n, p] of [['a', a], ['b', b]]) noPageErrors(p, `chat page ${n}`);
+  await shot(a, 'listen-chat-redis');
+  await ctx.close();
+  await stopServer(ga.child, ga.port);
+  await stopServer(gb.child, gb.port);
+  const r = await stop(rd.child);
+  check(!r.hung, 'redis-server did not exit on SIGTERM');
 });
 
 test('listen-calendar: a second page updates, without reloading, when the first adds an appointment', async (t) => {

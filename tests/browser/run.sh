@@ -4,9 +4,9 @@
 # stdout).
 #   tests/browser/run.sh [CASE-NAME-PREFIX...]
 # Installs what is missing when run as root on Debian (chromium, nodejs,
-# npm, netcat-openbsd, tcl; then `npm ci` here). Exits 77 (skip) when no
-# Chromium, node or playwright-core can be had; otherwise with e2e.mjs's
-# status (0 all passed or skipped, 1 a case failed).
+# npm, netcat-openbsd, tcl, redis-server; then `npm ci` here). Exits 77
+# (skip) when no Chromium, node or playwright-core can be had; otherwise
+# with e2e.mjs's status (0 all passed or skipped, 1 a case failed).
 # Environment: WSPIPE (default <repo>/src/wspipe), CHROMIUM
 # (/usr/bin/chromium), SCREENSHOT_DIR, E2E_DEBUG (see e2e.mjs).
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +26,7 @@ command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 command -v npm >/dev/null 2>&1 || [ -d "$here/node_modules/playwright-core" ] || pkgs="$pkgs npm"
 command -v nc >/dev/null 2>&1 || pkgs="$pkgs netcat-openbsd"
 command -v tclsh >/dev/null 2>&1 || pkgs="$pkgs tcl"
+command -v redis-server >/dev/null 2>&1 || pkgs="$pkgs redis-server"
 if [ -n "$pkgs" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "$0: installing:$pkgs" >&2
     export DEBIAN_FRONTEND=noninteractive
