@@ -1028,7 +1028,7 @@ broker_redis_got(void *arg, const struct redis_result *res)
 		TAILQ_INSERT_TAIL(&r.hist, st, hentry);
 	}
 	broker_get_answer(op->bc, &op->m, op->name, res->seq != 0 ? &r :
-	    NULL, res->epoch, res->next + 1);
+	    NULL, res->epoch, res->next);
 	while ((st = TAILQ_FIRST(&r.hist)) != NULL) {
 		TAILQ_REMOVE(&r.hist, st, hentry);
 		free(st);

@@ -765,9 +765,24 @@ redis_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	int		 i;
 
 	for (i = 0; i < 2; i++) {
+		if (!rcs[i]->connected && now - rd.began > rd.timeout) {
+			redis_fail("no connection within the timeout");
+			return;
+		}
+		if (!rcs[i]->connected)
+			continue;
 		call = TAILQ_FIRST(&rcs[i]->calls);
-		if ((call != NULL && now - call->sent > rd.timeout) ||
-		    (!rcs[i]->connected && now - rd.began > rd.timeout)) {
+		if (call == NULL || now - call->sent <= rd.timeout)
+			continue;
+		/*
+		 * Its answer may be waiting in the socket while we were busy:
+		 * only Redis's own silence counts.
+		 */
+		redis_io_cb(loop, &rcs[i]->io, EV_READ);
+		if (rd.state == REDIS_DOWN)
+			return;
+		call = TAILQ_FIRST(&rcs[i]->calls);
+		if (call != NULL && now - call->sent > rd.timeout) {
 			redis_fail("no answer within the timeout");
 			return;
 		}

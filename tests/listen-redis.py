@@ -34,7 +34,8 @@ import time
 import lib as L
 
 ID = re.compile(r"^update (\S+) ([0-9a-f]{1,16})-([0-9]{1,20}) ?(.*)$")
-TIMEOUT = "--redis-timeout=0.5"
+# Short, so that a dead Redis is found fast; longer under valgrind.
+TIMEOUT = "--redis-timeout=%g" % (0.5 * L.SLOW)
 
 
 def upd(line):
@@ -269,6 +270,29 @@ def main(t):
 
         L.point(t, "`get R FROM` on a machine that does not follow R reads "
                 "Redis's history, 32 KiB a part", p_get_parts)
+
+        def p_get_fresh():
+            c = L.LineConn(m3.sock)
+            try:
+                got = c.ask("get /fresh 0")
+                if len(got) != 1 or not got[0].startswith("ok get /fresh "):
+                    return False, got
+                newest = got[0].split()[-1]
+                p = L.LineConn(m1.sock)
+                p.ask("publish /fresh first")
+                p.close()
+                again = c.ask("get /fresh " + newest)
+                ok = (len(again) == 2 and
+                      again[0].startswith("state /fresh ") and
+                      again[0].endswith(" first") and
+                      again[1] == "ok get /fresh " + again[0].split()[2])
+                return ok, "%r then %r" % (got, again)
+            finally:
+                c.close()
+
+        L.point(t, "`get R` of a resource Redis does not have answers the id "
+                "to resume from; after its first publish, that id gets it "
+                "with no gap", p_get_fresh)
 
         def p_local_fanout():
             conns = [L.LineConn(m1.sock) for _ in range(100)]
@@ -624,4 +648,4 @@ def main(t):
                 p_gateway_restart)
 
 
-L.run(main, timeout=300, plan=18)
+L.run(main, timeout=300, plan=19)
