@@ -8,8 +8,8 @@
  *
  *   fanbench --mode=wspipe --port=P --broker=SOCK --subs=N [--resources=K]
  *            [--phases=steady:RATE,max] [--secs=3] [--warmup=0.5]
- *            [--window=W] [--gwpid=PID] [--extrapid=PID] [--inflight=200]
- *            [--ids]
+ *            [--window=W] [--gwpid=PID[,PID...]] [--gwpid2=PID]
+ *            [--extrapid=PID] [--inflight=200] [--ids] [--port2=P2]
  *   fanbench --mode=chat   --port=P --subs=N [same options]
  *   fanbench --mode=nats   --port=WSPORT --natsport=P --subs=N [same options]
  *   fanbench --scenario=freeport
@@ -25,6 +25,10 @@
  *   within an epoch misses the states between), "gap <res> WHY" lines are
  *   counted (gap_lines), and the payload's seq is only a cross-check
  *   (seq_skipped).  Without --ids, skipped comes from the payload's seq.
+ *   With --port2=P2 (any mode), the subscribers alternate between two
+ *   gateways: even-numbered ones connect to --port, odd-numbered ones to
+ *   --port2 (e.g. two gateways whose brokers share resources through
+ *   Redis; the publisher still goes to --broker / --natsport only).
  * mode=chat: N WebSocket subscribers connect to websocketd (which runs
  *   nc to a broadcast chat server); the publisher is one more WebSocket
  *   client that sends "<seq> <send-ns>" messages; subscribers receive the
@@ -65,8 +69,13 @@
  * process, same clock).  --gwpid: CPU (utime+stime) and VmRSS/Pss of that
  * process and of all its descendants (the wspipe broker, websocketd's nc
  * processes); --extrapid: one more process counted in memory and CPU
- * (the chat server).  *_hwm_kb is VmHWM, the peak RSS since the process
- * started.  One key=value result line per phase on stdout.
+ * (the chat server, redis-server).  *_hwm_kb is VmHWM, the peak RSS since
+ * the process started.  --gwpid takes a comma-separated list of up to 8
+ * gateways (--gwpid2=PID adds one more): the gw_* keys are then the sums
+ * over all those gateway processes, the desc_* and broker_* keys over all
+ * their descendants, and total_* / extra_* are as before (all gateways,
+ * their descendants and --extrapid).  One key=value result line per phase
+ * on stdout.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -103,6 +112,7 @@ static const char *opt_path = "/";
 static const char *opt_broker = NULL;
 static const char *opt_phases = "max";
 static int opt_port;
+static int opt_port2;   /* 0: every subscriber on opt_port */
 static int opt_natsport;
 static long opt_subs = 1000;
 static long opt_res = 1;
@@ -110,7 +120,9 @@ static double opt_secs = 3.0;
 static double opt_warmup = 0.5;
 static long opt_window = 16;
 static long opt_cap = 0;
-static long opt_gwpid;
+#define GWPID_MAX 8
+static long opt_gwpid[GWPID_MAX]; /* --gwpid list, then --gwpid2 */
+static int n_gwpid;
 static long opt_extrapid;
 static long opt_inflight = 200;
 static double opt_timeout = 60.0;
@@ -245,15 +257,23 @@ static int proc_cmdline_has(long pid, const char *word)
 	return strstr(buf, word) != NULL;
 }
 
-static long *desc;      /* descendants of opt_gwpid */
+static long *desc;      /* descendants of the --gwpid processes */
 static size_t ndesc;
+
+static int is_gwpid(long pid)
+{
+	for (int i = 0; i < n_gwpid; i++)
+		if (opt_gwpid[i] == pid)
+			return 1;
+	return 0;
+}
 
 static void find_descendants(void)
 {
 	free(desc);
 	desc = NULL;
 	ndesc = 0;
-	if (opt_gwpid <= 0)
+	if (n_gwpid == 0)
 		return;
 	size_t cap = 4096, n = 0;
 	long *pid = xcalloc(cap, sizeof *pid), *pp = xcalloc(cap, sizeof *pp);
@@ -277,13 +297,14 @@ static void find_descendants(void)
 		closedir(d);
 	desc = xcalloc(n + 1, sizeof *desc);
 	/* breadth-first over the parent links */
-	long *q = xcalloc(n + 1, sizeof *q);
+	long *q = xcalloc(n + GWPID_MAX, sizeof *q);
 	size_t qh = 0, qt = 0;
-	q[qt++] = opt_gwpid;
+	for (int i = 0; i < n_gwpid; i++)
+		q[qt++] = opt_gwpid[i];
 	while (qh < qt) {
 		long p = q[qh++];
 		for (size_t i = 0; i < n; i++)
-			if (pp[i] == p && pid[i] != opt_gwpid) {
+			if (pp[i] == p && !is_gwpid(pid[i])) {
 				q[qt++] = pid[i];
 				desc[ndesc++] = pid[i];
 			}
@@ -358,11 +379,26 @@ static double machine_busy_ms(void)
 	return (double)busy * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* the sum over the --gwpid processes; -1 if there are none, or one of
+ * them cannot be read */
+static void add_ms(double *acc, double v)
+{
+	*acc = (*acc < 0 || v < 0) ? -1 : *acc + v;
+}
+
+static void add_kb(long *acc, long v)
+{
+	*acc = (*acc < 0 || v < 0) ? -1 : *acc + v;
+}
+
 static void cpu_snap(struct cpu_snap *s)
 {
-	s->gw = opt_gwpid > 0 ? proc_cpu_ms(opt_gwpid) : -1;
-	long long tk = opt_gwpid > 0 ? proc_cpu_ticks(opt_gwpid) : -1;
-	s->gw_stat = tk < 0 ? -1 : (double)tk * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+	s->gw = s->gw_stat = n_gwpid > 0 ? 0 : -1;
+	for (int i = 0; i < n_gwpid; i++) {
+		add_ms(&s->gw, proc_cpu_ms(opt_gwpid[i]));
+		long long tk = proc_cpu_ticks(opt_gwpid[i]);
+		add_ms(&s->gw_stat, tk < 0 ? -1 : (double)tk * 1000.0 / (double)sysconf(_SC_CLK_TCK));
+	}
 	s->desc = 0;
 	for (size_t i = 0; i < ndesc; i++) {
 		double t = proc_cpu_ms(desc[i]);
@@ -388,10 +424,10 @@ struct mem_snap {
 static void mem_snap(struct mem_snap *m)
 {
 	memset(m, 0, sizeof *m);
-	if (opt_gwpid > 0) {
-		m->gw_rss = proc_kb(opt_gwpid, "status", "VmRSS:");
-		m->gw_pss = proc_kb(opt_gwpid, "smaps_rollup", "Pss:");
-		m->gw_hwm = proc_kb(opt_gwpid, "status", "VmHWM:");
+	for (int i = 0; i < n_gwpid; i++) {
+		add_kb(&m->gw_rss, proc_kb(opt_gwpid[i], "status", "VmRSS:"));
+		add_kb(&m->gw_pss, proc_kb(opt_gwpid[i], "smaps_rollup", "Pss:"));
+		add_kb(&m->gw_hwm, proc_kb(opt_gwpid[i], "status", "VmHWM:"));
 	}
 	for (size_t i = 0; i < ndesc; i++) {
 		long r = proc_kb(desc[i], "status", "VmRSS:");
@@ -500,7 +536,7 @@ struct conn {
 static int epfd;
 static struct conn *subs;
 static struct conn pubc;
-static struct sockaddr_in srv;
+static struct sockaddr_in srv, srv2; /* --port, --port2 */
 static const unsigned char MASK[4] = {0x5a, 0x13, 0xc7, 0x2e};
 /* longest message accepted from the gateway */
 #define MSG_MAX (65536 + 512)
@@ -609,13 +645,16 @@ static int conn_flush(struct conn *c)
 
 static void sub_start(struct conn *c)
 {
-	int fd = wsc_connect((struct sockaddr *)&srv, sizeof srv);
+	/* --port2: odd-numbered subscribers go to the second gateway */
+	int two = opt_port2 && !c->is_pub && (c - subs) % 2 == 1;
+	struct sockaddr_in *sa = two ? &srv2 : &srv;
+	int fd = wsc_connect((struct sockaddr *)sa, sizeof *sa);
 	if (fd < 0)
 		die("connect: %s (open-file limit?)", strerror(errno));
 	c->fd = fd;
 	c->state = C_CONNECTING;
 	char req[512];
-	int n = wsc_request(req, sizeof req, "127.0.0.1", opt_port, opt_path);
+	int n = wsc_request(req, sizeof req, "127.0.0.1", two ? opt_port2 : opt_port, opt_path);
 	if (n < 0)
 		die("--path too long");
 	out_append(c, req, (size_t)n);
@@ -1403,6 +1442,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "broker")) opt_broker = v;
 		else if (!strcmp(a, "phases")) opt_phases = v;
 		else if (!strcmp(a, "port")) opt_port = atoi(v);
+		else if (!strcmp(a, "port2")) opt_port2 = atoi(v);
 		else if (!strcmp(a, "natsport")) opt_natsport = atoi(v);
 		else if (!strcmp(a, "subs")) opt_subs = atol(v);
 		else if (!strcmp(a, "resources")) opt_res = atol(v);
@@ -1410,7 +1450,14 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "warmup")) opt_warmup = atof(v);
 		else if (!strcmp(a, "window")) opt_window = atol(v);
 		else if (!strcmp(a, "cap")) opt_cap = atol(v);
-		else if (!strcmp(a, "gwpid")) opt_gwpid = atol(v);
+		else if (!strcmp(a, "gwpid") || !strcmp(a, "gwpid2")) {
+			for (char *t = strtok(v, ","); t; t = strtok(NULL, ",")) {
+				if (n_gwpid == GWPID_MAX)
+					die("at most %d gateway PIDs", GWPID_MAX);
+				if (atol(t) > 0 && !is_gwpid(atol(t)))
+					opt_gwpid[n_gwpid++] = atol(t);
+			}
+		}
 		else if (!strcmp(a, "extrapid")) opt_extrapid = atol(v);
 		else if (!strcmp(a, "inflight")) opt_inflight = atol(v);
 		else if (!strcmp(a, "timeout")) opt_timeout = atof(v);
@@ -1443,6 +1490,8 @@ int main(int argc, char **argv)
 	srv.sin_family = AF_INET;
 	srv.sin_port = htons((uint16_t)opt_port);
 	srv.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	srv2 = srv;
+	srv2.sin_port = htons((uint16_t)opt_port2);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	subs = xcalloc((size_t)opt_subs, sizeof *subs);
 	ring_cnt = xcalloc(RING, sizeof *ring_cnt);
