@@ -17,19 +17,26 @@ from .proc import SLOW, dead, wait_until
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
-def resp(path, *args, timeout=3.0):
-    """Sends one command to the Redis at path; its answer (bytes, int,
-    list, None, or an Exception for an error)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout * SLOW)
-    s.connect(path)
+def _encode(args):
     out = b"*%d\r\n" % len(args)
     for a in args:
         a = a if isinstance(a, bytes) else str(a).encode()
         out += b"$%d\r\n%s\r\n" % (len(a), a)
-    s.sendall(out)
+    return out
+
+
+def resp(path, *cmds, timeout=3.0):
+    """Sends commands (tuples) to the Redis at path on one connection; the
+    last one's answer (bytes, int, list, None, or an Exception for an
+    error)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout * SLOW)
+    s.connect(path)
+    s.sendall(b"".join(_encode(c) for c in cmds))
     f = s.makefile("rb")
     try:
+        for _ in cmds[1:]:
+            _read(f)
         return _read(f)
     finally:
         f.close()
@@ -97,24 +104,8 @@ class Redis:
 
     def cmd(self, *args):
         if self.password:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(3.0 * SLOW)
-            s.connect(self.path)
-            out = b""
-            for cmd in (("AUTH", self.password), args):
-                out += b"*%d\r\n" % len(cmd)
-                for a in cmd:
-                    a = a if isinstance(a, bytes) else str(a).encode()
-                    out += b"$%d\r\n%s\r\n" % (len(a), a)
-            s.sendall(out)
-            f = s.makefile("rb")
-            try:
-                _read(f)
-                return _read(f)
-            finally:
-                f.close()
-                s.close()
-        return resp(self.path, *args)
+            return resp(self.path, ("AUTH", self.password), args)
+        return resp(self.path, args)
 
     @property
     def pid(self):
