@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "wspipe.h"
+#include "metrics.h"
 #include "path.h"
 
 #define CGI_HEADER_MAX	8192
@@ -412,6 +413,7 @@ cgi_start(struct conn *c, struct http_request *r, const char *script,
 	}
 	buf_init(&cg->head, CGI_HEADER_MAX);
 	conn_set_role(c, &cgi_ops, cg);
+	metrics_add(METRIC_CONN_CGI, 1);
 	conn_set_timer(c, CGI_TIMEOUT);
 	conn_log(c, LOG_LEVEL_DEBUG, "cgi %s pid %ld", script,
 	    (long)cg->ch.pid);
@@ -489,6 +491,7 @@ cgi_free(struct conn *c)
 
 	buf_free(&cg->head);
 	http_request_free(cg->r);
+	metrics_add(METRIC_CONN_CGI, -1);
 	free(cg);
 }
 

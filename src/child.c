@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "wspipe.h"
+#include "metrics.h"
 
 int	nchildren;
 
@@ -212,6 +213,7 @@ child_spawn(struct child *ch, const struct child_cb *cb, void *arg,
 		ch->errio.data = ch;
 		ev_io_start(EV_DEFAULT, &ch->errio);
 		nchildren++;
+		metrics_add(METRIC_PROGRAMS, 1);
 	}
 	ch->pid = pid;
 	ch->cb = cb;
@@ -602,8 +604,10 @@ child_exit_cb(struct ev_loop *loop, ev_child *w, int revents)
 	ev_child_stop(loop, w);
 	ch->status = w->rstatus;
 	ch->flags |= CHILD_REAPED;
-	if (!(ch->flags & CHILD_HELPER))
+	if (!(ch->flags & CHILD_HELPER)) {
 		nchildren--;
+		metrics_add(METRIC_PROGRAMS, -1);
+	}
 	if (WIFSIGNALED(ch->status))
 		log_msg(LOG_LEVEL_DEBUG, ch->tag, "pid %ld killed by signal %d",
 		    (long)ch->pid, WTERMSIG(ch->status));

@@ -30,7 +30,7 @@ enum {
 	OPT_VERSION, OPT_PING_INTERVAL, OPT_PING_TIMEOUT, OPT_SSL,
 	OPT_SSLCERT, OPT_SSLKEY, OPT_LISTEN, OPT_LISTEN_PUBLISH, OPT_BROKER,
 	OPT_BROKER_SOCKET, OPT_LISTEN_MAX_CLIENTS, OPT_LISTEN_MAX_PER_ADDRESS,
-	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_LISTEN_HISTORY, OPT_REDIS, OPT_REDIS_TIMEOUT, OPT_JWT_KEY, OPT_AUTHORIZER,
+	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_LISTEN_HISTORY, OPT_REDIS, OPT_REDIS_TIMEOUT, OPT_METRICS, OPT_JWT_KEY, OPT_AUTHORIZER,
 	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY,
 	OPT_PINGMS, OPT_LICENSE, OPT_UNIXSOCKET, OPT_UNIXSOCKET_MODE,
 	OPT_REDIRPORT, OPT_SSLCA, OPT_PASSSTDERR, OPT_REVERSELOOKUP
@@ -75,6 +75,7 @@ static const struct option config_options[] = {
 	{ "listen-history",	required_argument, NULL, OPT_LISTEN_HISTORY },
 	{ "redis",		required_argument, NULL, OPT_REDIS },
 	{ "redis-timeout",	required_argument, NULL, OPT_REDIS_TIMEOUT },
+	{ "metrics",		required_argument, NULL, OPT_METRICS },
 	{ "jwt-key",		required_argument, NULL, OPT_JWT_KEY },
 	{ "authorizer",		required_argument, NULL, OPT_AUTHORIZER },
 	{ "sslcert",		required_argument, NULL, OPT_SSLCERT },
@@ -124,7 +125,7 @@ usage(int status)
 "              [--listen-max-per-address=n] [--listen-max-subs=n]\n"
 "              [--listen-cache=bytes] [--listen-history=n]\n"
 "              [--redis=url] [--redis-timeout=seconds]\n"
-"              [--jwt-key=file] [--authorizer=program]\n"
+"              [--metrics=path] [--jwt-key=file] [--authorizer=program]\n"
 "              command [arg ...]\n"
 "       wspipe [options] --dir=dir\n"
 "       wspipe [options] --listen\n"
@@ -203,6 +204,7 @@ usage(int status)
 "  --authorizer=PROGRAM  run at each upgrade: exit 0 admits (its output\n"
 "                      lines are grants), 1 answers 403, 2 answers 401\n"
 "  --logformat=FORMAT  text (default) or json: one object per line\n"
+"  --metrics=PATH      serve counters and gauges for Prometheus at PATH\n"
 "  --deflate[=false]   permessage-deflate when a client offers it (default\n"
 "                      on; --deflate=false: never)\n"
 "  --deflate-min=BYTES messages shorter than this go uncompressed\n"
@@ -523,6 +525,13 @@ config_parse(int argc, char **argv)
 			break;
 		case OPT_JWT_KEY:
 			strlist_add(&conf.jwt_keys, optarg);
+			break;
+		case OPT_METRICS:
+			if (optarg[0] != '/')
+				config_die(EXIT_CONFIG, "--metrics=%s: a path "
+				    "starts with /", optarg);
+			free(conf.metrics);
+			conf.metrics = xstrdup(optarg);
 			break;
 		case OPT_REDIS:
 			free(conf.redis);

@@ -21,6 +21,7 @@
 #include "wspipe.h"
 #include "deflate.h"
 #include "handshake.h"
+#include "metrics.h"
 #include "path.h"
 
 struct httpd {
@@ -51,7 +52,16 @@ httpd_new(int redirect)
 	hd = xcalloc(1, sizeof *hd);
 	hd->a.fd = -1;
 	hd->redirect = redirect;
+	metrics_add(METRIC_CONN_HTTP, 1);
 	return (hd);
+}
+
+/* A role httpd_new made that no connection took. */
+void
+httpd_discard(void *role)
+{
+	metrics_add(METRIC_CONN_HTTP, -1);
+	free(role);
 }
 
 /* The access line of a plain request. */
@@ -67,6 +77,7 @@ httpd_log(struct conn *c, const struct http_request *r, int status,
 	else
 		conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d %llu", r->method,
 		    r->path, status, bytes);
+	metrics_http_status(status);
 }
 
 /*
@@ -208,6 +219,7 @@ httpd_upgraded(struct conn *c, struct httpd *hd)
 		free(hd->auth);
 	}
 	grants_free(&hd->grants);
+	metrics_add(METRIC_CONN_HTTP, -1);
 	free(hd);
 }
 
@@ -450,11 +462,14 @@ httpd_route(struct conn *c)
 	/* Upgrade: websocket without Connection: upgrade is a bad upgrade. */
 	else if (handshake_has_token(http_field(r, "Upgrade"), "websocket"))
 		status = httpd_check_upgrade(r, &why);
+	else if (conf.metrics != NULL && strcmp(r->decoded, conf.metrics) == 0)
+		status = static_metrics(&c->out, r, &hd->a, &why);
 	else if (conf.listen && strcmp(r->decoded, "/wspipe/listen.js") == 0)
 		status = static_listen_js(&c->out, r, &hd->a, &why);
 	else if (conf.cgidir != NULL && cgi_match(r, script, sizeof script)) {
 		if ((status = cgi_start(c, r, script, &why)) == 0) {
 			/* The script's role owns the request now. */
+			metrics_add(METRIC_CONN_HTTP, -1);
 			free(hd);
 			return;
 		}
@@ -665,6 +680,7 @@ httpd_free(struct conn *c)
 		free(hd->auth);
 	}
 	grants_free(&hd->grants);
+	metrics_add(METRIC_CONN_HTTP, -1);
 	free(hd);
 }
 

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "wspipe.h"
+#include "metrics.h"
 #include "pubsub.h"
 
 #define LISTEN_BROKER_QUEUE	(4 * 1024 * 1024)
@@ -99,6 +100,7 @@ static struct {
 	struct buf	 in;
 	struct buf	 out;
 	int		 up;
+	unsigned long	 connects;	/* times the link was made */
 	int		 dispatching;	/* a broker line is being handled */
 } lb = { .fd = -1 };
 
@@ -169,6 +171,7 @@ lbroker_uncache(struct lres *r)
 		return;
 	TAILQ_REMOVE(&lbroker_cache, r, cache);
 	lbroker_cached -= r->datalen;
+	metrics_add(METRIC_CACHED_BYTES, -(long long)r->datalen);
 	free(r->data);
 	r->data = NULL;
 	r->datalen = 0;
@@ -190,6 +193,7 @@ lbroker_cache_put(struct lres *r, const char *data, size_t len,
 	r->datalen = len;
 	r->id = *id;
 	lbroker_cached += len;
+	metrics_add(METRIC_CACHED_BYTES, len);
 	TAILQ_INSERT_TAIL(&lbroker_cache, r, cache);
 }
 
@@ -204,6 +208,7 @@ lbroker_gc(struct lres *r)
 		TAILQ_REMOVE(&lbroker_owed, r, owed);
 	lbroker_uncache(r);
 	RB_REMOVE(lres_tree, &lbroker_res, r);
+	metrics_add(METRIC_RESOURCES, -1);
 	free(r->name);
 	free(r);
 }
@@ -290,6 +295,7 @@ lbroker_join(const char *name, size_t len, const char **why)
 		r->name = xstrndup(name, len);
 		TAILQ_INIT(&r->subs);
 		RB_INSERT(lres_tree, &lbroker_res, r);
+		metrics_add(METRIC_RESOURCES, 1);
 	}
 	/* An unsubscribe it still owes is simply not sent. */
 	if (r->owe & LRES_OWE_UNSUB) {
@@ -584,6 +590,8 @@ lbroker_up(void)
 		lbroker_owe(r, LRES_OWE_SUB);
 	}
 	log_info("connected to the broker at %s", lb.path);
+	if (lb.connects++ > 0)
+		metrics_add(METRIC_BROKER_CONNECTS, 1);
 }
 
 /*

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "wspipe.h"
+#include "metrics.h"
 #include "pubsub.h"
 
 #define LISTEN_OKS_MAX		16	/* repeated subscribes owed an ok */
@@ -210,6 +211,7 @@ listen_send_state(struct lsub *s, const struct pubsub_id *id,
 	n = pubsub_line(msg, "update", name, strlen(name), id, data, len);
 	if (session_send(s->lc->s, WS_OP_TEXT, 1, msg, n) == -1)
 		return (-1);
+	metrics_add(METRIC_DELIVERIES, 1);
 	s->last = *id;
 	return (0);
 }
@@ -272,6 +274,7 @@ listen_deliver(struct lsub *s, const char *msg, size_t len)
 	}
 	if (msg != NULL && s->ids)
 		s->last = r->id;
+	metrics_add(METRIC_DELIVERIES, 1);
 	if (session_queued(s->lc->s) >= LISTEN_WRITE_AT)
 		conn_write(session_conn(s->lc->s));
 	/* Its own callback writes the rest, once per client. */
@@ -329,6 +332,7 @@ listen_sub_free(struct lsub *s)
 		TAILQ_REMOVE(&s->lc->owed, s, oentry);
 	free(s->why);
 	free(s->name);
+	metrics_add(METRIC_SUBSCRIPTIONS, -1);
 	free(s);
 }
 
@@ -671,6 +675,7 @@ listen_subscribe(struct lclient *lc, const struct pubsub_msg *m)
 		return;
 	}
 	s = xcalloc(1, sizeof *s);
+	metrics_add(METRIC_SUBSCRIPTIONS, 1);
 	s->lc = lc;
 	s->r = r;
 	RB_INSERT(lsub_tree, &lc->subs, s);
@@ -741,6 +746,8 @@ listen_published(struct lclient *lc, const char *name, size_t len,
     const char *why)
 {
 	lc->publishing--;
+	if (why == NULL)
+		metrics_add(METRIC_PUBLISHES, 1);
 	if (lc->s == NULL) {
 		if (lc->publishing == 0)
 			free(lc);
@@ -851,6 +858,7 @@ listen_new(const char *addr, struct grants *g, long long exp)
 	a->n++;
 	lc->addr = a;
 	listen_nclients++;
+	metrics_add(METRIC_CONN_LISTEN, 1);
 	return (lc);
 }
 
@@ -962,6 +970,7 @@ listen_free(void *arg)
 		free(lc->addr);
 	}
 	listen_nclients--;
+	metrics_add(METRIC_CONN_LISTEN, -1);
 	lc->s = NULL;
 	if (lc->publishing == 0)
 		free(lc);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "wspipe.h"
+#include "metrics.h"
 
 struct program {
 	struct session	*s;
@@ -249,6 +250,7 @@ program_new(struct conn *c, const char *path, char **argv, char **env)
 	}
 	line_init(&p->line, LINE_FRAGMENT);
 	conn_log(c, LOG_LEVEL_DEBUG, "pid %ld", (long)p->ch.pid);
+	metrics_add(METRIC_CONN_PROGRAM, 1);
 	return (p);
 }
 
@@ -379,6 +381,7 @@ program_free(void *arg)
 
 	child_close_fds(&p->ch);
 	line_free(&p->line);
+	metrics_add(METRIC_CONN_PROGRAM, -1);
 	free(p);
 }
 

@@ -30,6 +30,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "wspipe.h"
+#include "metrics.h"
 
 struct listener {
 	TAILQ_ENTRY(listener) entry;
@@ -105,9 +106,10 @@ server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		role = httpd_new(l->redirect);
 		if ((c = conn_new(fd, (struct sockaddr *)&ss, &httpd_ops,
 		    role, l->redirect)) == NULL) {
-			free(role);
+			httpd_discard(role);
 			continue;
 		}
+		metrics_add(METRIC_ACCEPTED, 1);
 		/* The request must come in time (slowloris). */
 		conn_set_timer(c, HANDSHAKE_TIMEOUT);
 	}

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "wspipe.h"
+#include "metrics.h"
 #include "deflate.h"
 #include "handshake.h"
 
@@ -191,6 +192,8 @@ session_send(struct session *s, int op, int fin, const void *data,
 		(void)buf_append(&c->out, z, zlen);
 		s->bytes_out += len;
 		s->msgs_out++;
+		metrics_add(METRIC_BYTES_OUT, len);
+		metrics_add(METRIC_MSGS_OUT, 1);
 		return (0);
 	}
 	hlen = ws_header(hdr, op, fin, len, NULL);
@@ -200,8 +203,11 @@ session_send(struct session *s, int op, int fin, const void *data,
 	(void)buf_append(&c->out, data, len);
 	if (op == WS_OP_TEXT || op == WS_OP_BINARY || op == WS_OP_CONT) {
 		s->bytes_out += len;
-		if (fin)
+		metrics_add(METRIC_BYTES_OUT, len);
+		if (fin) {
 			s->msgs_out++;
+			metrics_add(METRIC_MSGS_OUT, 1);
+		}
 	}
 	return (0);
 }
@@ -325,8 +331,10 @@ session_deliver(struct session *s, int op, const uint8_t *data, size_t len,
 		}
 	}
 	s->bytes_in += len;
+	metrics_add(METRIC_BYTES_IN, len);
 	if (fin) {
 		s->msgs_in++;
+		metrics_add(METRIC_MSGS_IN, 1);
 		utf8_init(&s->utf8);
 	}
 	return (s->be->message(s->bs, data, len, fin));
@@ -718,6 +726,7 @@ session_free(struct conn *c)
 	    (unsigned long long)s->msgs_in, (unsigned long long)s->bytes_in,
 	    (unsigned long long)s->msgs_out, (unsigned long long)s->bytes_out,
 	    c->why != NULL ? c->why : "closed");
+	metrics_close_code(s->close_code);
 	s->be->free(s->bs);
 	session_inflate_end(s);
 	free(s->path);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "wspipe.h"
+#include "metrics.h"
 #include "path.h"
 #include "listen_js.h"
 
@@ -378,6 +379,36 @@ static_listen_js(struct buf *out, const struct http_request *r,
 	    (buf_append(out, pre, n) == -1 || buf_append(out,
 	    static_listen_js_text, sizeof static_listen_js_text - 1) == -1));
 	free(pre);
+	*why = "answer over the output cap";
+	return (bad ? 500 : 0);
+}
+
+/* --metrics: the gateway's numbers, for Prometheus. */
+int
+static_metrics(struct buf *out, const struct http_request *r,
+    struct http_answer *a, const char **why)
+{
+	struct buf	 text;
+	int		 bad;
+
+	if (!r->head && !r->get) {
+		*why = "only GET and HEAD are served here";
+		return (405);
+	}
+	buf_init(&text, 256 * 1024);
+	if (metrics_render(&text) == -1) {
+		buf_free(&text);
+		*why = "the metrics do not fit";
+		return (500);
+	}
+	a->status = 200;
+	a->bytes = r->head ? 0 : buf_len(&text);
+	bad = http_put_head(out, 200, NULL, "text/plain; version=0.0.4; "
+	    "charset=utf-8", buf_len(&text), &a->close) == -1 ||
+	    http_put_field(out, "Cache-Control", "no-cache") == -1 ||
+	    static_end(out) == -1 || (!r->head &&
+	    buf_append(out, buf_head(&text), buf_len(&text)) == -1);
+	buf_free(&text);
 	*why = "answer over the output cap";
 	return (bad ? 500 : 0);
 }

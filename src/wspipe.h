@@ -101,6 +101,7 @@ struct config {
 	size_t		  listen_cache;		/* bytes of cached states */
 	size_t		  listen_history;	/* our broker's --history */
 	char		 *redis;		/* our broker's --redis */
+	char		 *metrics;		/* --metrics: its path */
 	char		 *redis_timeout;	/* and --redis-timeout */
 	struct strlist	  jwt_keys;		/* files */
 	char		 *authorizer;		/* resolved path */
@@ -326,6 +327,7 @@ struct resolve	*resolve_start(const char *, void (*)(void *, const char *),
 void		 resolve_cancel(struct resolve *);
 
 /* httpd.c */
+void		 httpd_discard(void *);
 extern const struct conn_ops httpd_ops;
 void		*httpd_new(int);
 
@@ -343,6 +345,8 @@ int		 static_serve(struct buf *, const struct http_request *,
 		    struct http_answer *, const char **);
 int		 static_pump(struct buf *, struct http_answer *);
 int		 static_console(struct buf *, const struct http_request *,
+		    struct http_answer *, const char **);
+int		 static_metrics(struct buf *, const struct http_request *,
 		    struct http_answer *, const char **);
 int		 static_listen_js(struct buf *, const struct http_request *,
 		    struct http_answer *, const char **);
