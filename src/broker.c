@@ -1077,9 +1077,14 @@ static void
 broker_mirror(struct bres *r, unsigned long long seq, const char *data,
     size_t len)
 {
-	/* A hole: states were forgotten in Redis before they got here. */
-	if (r->seq != 0 && seq > r->seq + 1)
+	/*
+	 * A hole: states were forgotten in Redis before they got here.  The
+	 * history here starts again, so that a replay never skips one.
+	 */
+	if (r->seq != 0 && seq > r->seq + 1) {
 		broker_gap(r, "history");
+		broker_forget(r);
+	}
 	if (broker_retain(r, &broker_scripts, data, len, seq) == -1)
 		return;
 	r->seq = seq;
@@ -1100,6 +1105,34 @@ broker_reset(struct bres *r, unsigned long long epoch)
 }
 
 static void	broker_redis_read(struct bres *);
+
+/*
+ * r cannot be followed in Redis (a refused SUBSCRIBE, a failed read):
+ * each of its subscribers hears "error subscribe R WHY" and loses it.
+ */
+static void
+broker_redis_drop(struct bres *r, const char *why)
+{
+	struct pubsub_msg	 m;
+	struct bsub		*s;
+
+	memset(&m, 0, sizeof m);
+	m.verb = PUBSUB_SUBSCRIBE;
+	m.resource = r->name;
+	m.resourcelen = strlen(r->name);
+	log_warnx("redis: %s: %s", r->name, why);
+	/* Held while its subscribers go, so that it is not freed under us. */
+	r->rstate = BRES_READING;
+	while ((s = TAILQ_FIRST(&r->subs)) != NULL) {
+		broker_refuse(s->bc, &m, why);
+		broker_unsub(s);
+	}
+	r->rstate = BRES_NONE;
+	broker_early_free(r);
+	broker_gc(r);
+	broker_wake();
+	broker_reap();
+}
 
 /*
  * r cannot be read now: its waiting subscribers hear "ok", and are served
@@ -1135,10 +1168,13 @@ broker_redis_mirrored(void *arg, const struct redis_result *res)
 
 	if (r->rstate != BRES_READING)
 		return;			/* Redis was lost: the down hook */
+	if (res->error != NULL && redis_up()) {
+		/* Redis is up but will not read it: no use waiting. */
+		redis_leave(r->name);
+		broker_redis_drop(r, res->error);
+		return;
+	}
 	if (res->error != NULL) {
-		if (redis_up())
-			log_warnx("redis: reading %s: %s", r->name,
-			    res->error);
 		r->rstate = BRES_NONE;
 		broker_early_free(r);
 		broker_untie(r);
@@ -1217,6 +1253,19 @@ broker_redis_joined(const char *name, size_t len)
 	    r->rstate != BRES_JOINING)
 		return;
 	broker_redis_read(r);
+}
+
+/* Redis refused to subscribe us to resource name's channel. */
+static void
+broker_redis_refused(const char *name, size_t len, const char *why)
+{
+	struct bres	*r;
+
+	if (len > PUBSUB_RESOURCE_MAX ||
+	    (r = broker_find(NULL, name, len, 0)) == NULL ||
+	    r->rstate != BRES_JOINING)
+		return;
+	broker_redis_drop(r, why);
 }
 
 /* A state published in Redis, by any machine. */
@@ -1301,7 +1350,8 @@ static const struct redis_hooks broker_redis_hooks = {
 	broker_redis_up,
 	broker_redis_down,
 	broker_redis_joined,
-	broker_redis_message
+	broker_redis_message,
+	broker_redis_refused
 };
 
 /* The bytes of r's history. */

@@ -34,6 +34,7 @@
 
 #include "wspipe.h"
 #include "pubsub.h"
+#include "utf8.h"
 
 #define REDIS_CALLS_MAX		4096	/* calls in flight, all callers */
 #define REDIS_OUT_MAX		(32 * 1024 * 1024)	/* unsent bytes */
@@ -204,7 +205,7 @@ struct rcall {
 	ev_tstamp		 sent;
 };
 
-enum { RCALL_PLAIN, RCALL_PUBLISH, RCALL_READ };
+enum { RCALL_PLAIN, RCALL_PUBLISH, RCALL_READ, RCALL_SUBSCRIBE };
 
 TAILQ_HEAD(rcall_list, rcall);
 
@@ -548,6 +549,23 @@ redis_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	redis_connect();
 }
 
+/*
+ * A state from Redis is one a publisher could have given: anyone who can
+ * write to Redis could put anything there, a newline that would forge
+ * lines to subscribers among it.
+ */
+static int
+redis_valid(const char *data, size_t len)
+{
+	struct utf8	u;
+	size_t		off;
+
+	if (len > PUBSUB_DATA_MAX || memchr(data, '\n', len) != NULL)
+		return (0);
+	utf8_init(&u);
+	return (utf8_feed(&u, (const uint8_t *)data, len, &off) == UTF8_OK);
+}
+
 /* Converts a read's answer for its caller; -1 if it is not one. */
 static int
 redis_states(const redisReply *r, struct redis_result *res)
@@ -590,6 +608,8 @@ redis_states(const redisReply *r, struct redis_result *res)
 			return (-1);
 		res->states[i].data = list->element[2 * i + 1]->str;
 		res->states[i].len = list->element[2 * i + 1]->len;
+		if (!redis_valid(res->states[i].data, res->states[i].len))
+			return (-1);
 	}
 	return (0);
 }
@@ -600,7 +620,7 @@ redis_answer(struct rconn *rc, redisReply *r)
 {
 	struct redis_result	 res;
 	struct rcall		*call;
-	struct pubsub_id	 id;
+	struct pubsub_id	 id = { 0, 0 };
 	static char		 why[160];
 
 	if ((call = TAILQ_FIRST(&rc->calls)) == NULL) {
@@ -656,8 +676,9 @@ redis_push(struct rconn *rc, redisReply *r)
 			return;
 		data = r->element[2]->str;
 		len = r->element[2]->len;
-		if (pubsub_id_split(&data, &len, &id) == -1) {
-			log_warnx("redis: a message without an id on %s",
+		if (pubsub_id_split(&data, &len, &id) == -1 ||
+		    !redis_valid(data, len)) {
+			log_warnx("redis: a bad message on %s",
 			    r->element[1]->str);
 			return;
 		}
@@ -677,6 +698,8 @@ redis_push(struct rconn *rc, redisReply *r)
 	    r->element[1]->len > plen && rd.state == REDIS_UP)
 		rd.hooks->joined(r->element[1]->str + plen,
 		    r->element[1]->len - plen);
+	if (call->kind == RCALL_SUBSCRIBE)
+		free(call->arg);
 	free(call);
 }
 
@@ -862,17 +885,41 @@ redis_later_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		redis_fail(why);
 }
 
-/* Subscribes to resource name's channel: the joined hook confirms. */
+/* A SUBSCRIBE Redis refused (an ACL, say): the broker hears so. */
+static void
+redis_join_cb(void *arg, const struct redis_result *res)
+{
+	char	*name = arg;
+
+	if (res->error != NULL && rd.state == REDIS_UP)
+		rd.hooks->refused(name, strlen(name), res->error);
+	free(name);
+}
+
+/*
+ * Subscribes to resource name's channel: the joined hook confirms, the
+ * refused hook tells why not.
+ */
 void
 redis_join(const char *name)
 {
-	char	*chan;
+	const char	*argv[2];
+	size_t		 lens[2];
+	char		*chan, *copy;
 
 	if (rd.state != REDIS_UP)
 		return;
 	xasprintf(&chan, "%s%s", rd.chan, name);
-	if (rconn_sendv(&rd.sub, NULL, NULL, 2, "SUBSCRIBE", chan) == -1)
+	copy = xstrdup(name);
+	argv[0] = "SUBSCRIBE";
+	argv[1] = chan;
+	lens[0] = 9;
+	lens[1] = strlen(chan);
+	if (rconn_send(&rd.sub, RCALL_SUBSCRIBE, redis_join_cb, copy, 2, argv,
+	    lens) == -1) {
+		free(copy);
 		redis_fail_later("cannot send");
+	}
 	free(chan);
 }
 
@@ -978,9 +1025,9 @@ redis_publish(const char *name, const char *data, size_t len,
 	argv[12] = num[3];
 	argv[13] = num[4];
 	argv[14] = num[5];
+	/* The data is len bytes of the caller's buffer, without a NUL. */
 	for (i = 0; i < 15; i++)
-		lens[i] = strlen(argv[i]);
-	lens[6] = len;
+		lens[i] = i == 6 ? len : strlen(argv[i]);
 	/* The publish's id comes back as a string: its arg marks it. */
 	if ((r = rconn_send(&rd.cmd, RCALL_PUBLISH, cb, arg, 15, argv,
 	    lens)) == -1)

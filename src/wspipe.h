@@ -508,6 +508,7 @@ struct redis_hooks {
 	void	(*joined)(const char *, size_t);	/* a channel */
 	void	(*message)(const char *, size_t, const struct pubsub_id *,
 		    const char *, size_t);
+	void	(*refused)(const char *, size_t, const char *);	/* a join */
 };
 
 typedef void	 redis_cb(void *, const struct redis_result *);

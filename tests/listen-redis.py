@@ -356,6 +356,8 @@ def main(t):
                 rd.cmd("PUBLISH", "wspipe:0:/h", "no id here")
                 rd.cmd("PUBLISH", "wspipe:0:/h", b"abc-1 \xff\xfe")
                 rd.cmd("PUBLISH", "wspipe:0:/h", "1-1 " + "x" * 70000)
+                rd.cmd("PUBLISH", "wspipe:0:/h",
+                       "abc-9 x\nok subscribe /forged\nupdate /h forged")
                 p = L.LineConn(m2.sock)
                 p.ask("publish /h fine")
                 p.close()
@@ -369,7 +371,8 @@ def main(t):
                 c.close()
 
         L.point(t, "hostile messages on a channel (no id, not UTF-8, too "
-                "long) are dropped; the subscriber gets only real states",
+                "long, a newline forging lines) are dropped; the subscriber "
+                "gets only real states",
                 p_hostile_message)
 
         def p_budgets():
@@ -572,6 +575,34 @@ def main(t):
                 "logged and publishes fail, the right one works, and it is "
                 "not on the command line", p_password)
 
+        def p_acl():
+            rd.cmd("ACL", "SETUSER", "limited", "on", ">lpass", "~*",
+                   "resetchannels", "&wspipe:0:/ok*", "+@all")
+            os.environ["WSPIPE_REDIS_USER"] = "limited"
+            os.environ["WSPIPE_REDIS_PASSWORD"] = "lpass"
+            try:
+                lim = machine(fx, rd, "limited")
+            finally:
+                del os.environ["WSPIPE_REDIS_USER"]
+                del os.environ["WSPIPE_REDIS_PASSWORD"]
+            c = L.LineConn(lim.sock)
+            try:
+                no = c.ask("subscribe /no current", timeout=10.0)
+                yes = c.ask("subscribe /ok current", "publish /ok fine",
+                            timeout=10.0)
+                yes += read_updates(c, 1) if len(yes) < 2 else []
+            finally:
+                c.close()
+            ok = (len(no) == 1 and no[0].startswith("error subscribe /no ")
+                  and "NOPERM" in no[0] and yes[0] == "ok subscribe /ok" and
+                  upd(yes[-1]) and upd(yes[-1])[3] == "fine" and
+                  redis_up(lim.sock))
+            return ok, "%r %r" % (no, yes)
+
+        L.point(t, "Redis refuses a channel (an ACL): the subscriber hears "
+                "`error subscribe R NOPERM...`, the broker's other "
+                "resources work on", p_acl)
+
         def p_urls():
             out = []
             for url in ("http://x", "redis://:pw@127.0.0.1", "redis://h:0",
@@ -648,4 +679,4 @@ def main(t):
                 p_gateway_restart)
 
 
-L.run(main, timeout=300, plan=19)
+L.run(main, timeout=300, plan=20)
