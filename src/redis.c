@@ -654,23 +654,19 @@ redis_push(struct rconn *rc, redisReply *r)
 {
 	struct rcall		*call;
 	struct pubsub_id	 id;
-	const char		*kind, *data;
+	const char		*data;
 	size_t			 len, plen = strlen(rd.chan);
+	int			 array, confirm;
 
 	if (r->type == REDIS_REPLY_ERROR) {
 		redis_answer(rc, r);
 		return;
 	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-	    r->element[0]->type != REDIS_REPLY_STRING) {
-		/* "+PONG" or "+OK" before the first subscribe. */
-		redis_answer(rc, r);
-		return;
-	}
-	kind = r->element[0]->str;
-	if (strcmp(kind, "message") == 0 && r->elements == 3 &&
-	    r->element[1]->type == REDIS_REPLY_STRING &&
-	    r->element[2]->type == REDIS_REPLY_STRING) {
+	array = r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    r->element[1]->type == REDIS_REPLY_STRING;
+	if (array && strcmp(r->element[0]->str, "message") == 0 &&
+	    r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING) {
 		if (r->element[1]->len <= plen ||
 		    memcmp(r->element[1]->str, rd.chan, plen) != 0)
 			return;
@@ -686,16 +682,31 @@ redis_push(struct rconn *rc, redisReply *r)
 		    r->element[1]->len - plen, &id, data, len);
 		return;
 	}
-	/* Every other push answers a command, in order. */
+	/*
+	 * Every other push answers a command, in order, and a SUBSCRIBE
+	 * only the confirmation of its own channel: anything else is not
+	 * Redis speaking, and would leave the channel's subscribers waiting.
+	 */
 	if ((call = TAILQ_FIRST(&rc->calls)) == NULL) {
 		redis_fail("an answer nobody asked for");
 		return;
 	}
+	confirm = array && strcmp(r->element[0]->str, "subscribe") == 0;
+	if ((call->kind == RCALL_SUBSCRIBE) != confirm || (confirm &&
+	    (r->element[1]->len != plen + strlen(call->arg) ||
+	    memcmp(r->element[1]->str, rd.chan, plen) != 0 ||
+	    strcmp(r->element[1]->str + plen, call->arg) != 0))) {
+		redis_fail("an answer that is not its command's");
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY) {
+		/* "+PONG" or "+OK" before the first subscribe. */
+		redis_answer(rc, r);
+		return;
+	}
 	TAILQ_REMOVE(&rc->calls, call, entry);
 	rc->ncalls--;
-	if (strcmp(kind, "subscribe") == 0 &&
-	    r->element[1]->type == REDIS_REPLY_STRING &&
-	    r->element[1]->len > plen && rd.state == REDIS_UP)
+	if (confirm && rd.state == REDIS_UP)
 		rd.hooks->joined(r->element[1]->str + plen,
 		    r->element[1]->len - plen);
 	if (call->kind == RCALL_SUBSCRIBE)
