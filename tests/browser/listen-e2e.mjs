@@ -439,6 +439,67 @@ test('publishers: run.sh starts the gateway and the publishers; the page shows /
   eq(fs.readdirSync(tmp).filter((n) => n.startsWith('publishers.')), [], 'run.sh left its temp dir');
 });
 
+test('listen-game: two pages see each other move', async (t) => {
+  if (!onPath('python3')) throw new Skip('python3 not installed');
+  const tmp = mktemp('wspipe-listen-game-');
+  const port = await freePort();
+  // run.sh itself: the gateway (--listen-publish=/game/in, its own broker in
+  // TMPDIR) and server.py on that broker's socket.
+  const child = start('sh', [path.join(EXAMPLES, 'listen-game', 'run.sh')],
+    { WSPIPE, PORT: String(port), ADDRESS: '127.0.0.1', TMPDIR: tmp });
+  t.servers.push(child);
+  await waitPort(child, port, 30_000);
+  const ctx = await browser(t);
+  const a = await newPage(ctx, t), b = await newPage(ctx, t);
+  for (const p of [a, b]) {
+    await p.goto(`http://127.0.0.1:${port}/`);
+    await waitFor('status "open"', async () => (await p.getAttribute('#status', 'class')) === 'open', 30_000);
+  }
+  const ida = await a.evaluate(() => window.gameId), idb = await b.evaluate(() => window.gameId);
+  check(ida && idb && ida !== idb, `player ids ${ida} and ${idb}`);
+  await a.fill('#name', 'ann <b>bold</b>');
+  await a.press('#name', 'Enter');              // renames, and gives the keys back to the game
+  const player = (p, id) => p.evaluate((i) => (window.gameState && window.gameState.players[i]) || null, id);
+  for (const [n, p] of [['first', a], ['second', b]]) {
+    await waitFor(`both players in the ${n} page`, async () => (await player(p, ida)) && (await player(p, idb)), 30_000);
+    await waitFor(`ann's name in the ${n} page`, async () => (await player(p, ida)).name === 'ann <b>bold</b>', 30_000);
+    await waitFor(`two players listed in the ${n} page`, async () => (await p.locator('#players li').count()) === 2, 30_000);
+    eq(await p.locator('#players b').count(), 0, `markup in a name shown as text in the ${n} page`);
+  }
+  // Five presses, each one step of 10 toward the middle (players start at
+  // least 50 from the edges, so no step is clamped); the other page sees it.
+  for (const [n, mover, watcher, id, axis, keys] of [
+    ['first', a, b, ida, 'x', ['ArrowLeft', 'ArrowRight']],
+    ['second', b, a, idb, 'y', ['ArrowUp', 'ArrowDown']],
+  ]) {
+    const from = (await player(watcher, id))[axis];
+    const sign = from > 500 ? -1 : 1;
+    const key = keys[sign > 0 ? 1 : 0];
+    for (let i = 0; i < 5; i++) await mover.keyboard.press(key);
+    await waitFor(`the ${n} player's ${key} moves seen by the other page`, async () =>
+      sign * ((await player(watcher, id))[axis] - from) >= 50 - 1e-6, 30_000);
+    await waitFor(`the ${n} page agreeing on where its player is`, async () =>
+      (await player(mover, id))[axis] === (await player(watcher, id))[axis], 30_000);
+    t.diag.push(`${n} player: ${axis} ${from} -> ${(await player(watcher, id))[axis]} (${key} x5)`);
+  }
+  for (const [n, p] of [['a', a], ['b', b]]) noPageErrors(p, `game page ${n}`);
+  await shot(a, 'listen-game');
+  await ctx.close();
+  const r = await stop(child);
+  check(!r.hung && r.code === 0, `run.sh: ${JSON.stringify(r)}`);
+  check(await waitClosed(port), `port ${port} still accepting`);
+  const left = () => fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    // run.sh exports WSPIPE_BROKER=<tmp>/listen-game.*/broker.sock to server.py.
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(tmp) ||
+        fs.readFileSync(`/proc/${p}/environ`, 'utf8').includes(`WSPIPE_BROKER=${tmp}`);
+    } catch { return false; }
+  });
+  await waitFor('every process of the example to end', () => left().length === 0, 30_000)
+    .catch(() => { throw new Failure(`still running: ${left().join(' ')}`); });
+  eq(fs.readdirSync(tmp).filter((n) => n.startsWith('listen-game.')), [], 'run.sh left its temp dir');
+});
+
 // ---------------------------------------------------------------- runner
 
 runCases(CASES, {
