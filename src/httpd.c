@@ -23,6 +23,7 @@
 #include "handshake.h"
 #include "metrics.h"
 #include "path.h"
+#include "pubsub.h"
 
 struct httpd {
 	struct conn		*c;
@@ -37,6 +38,8 @@ struct httpd {
 	struct resolve		*rq;		/* --reverselookup, asked */
 	int			 resolved;	/* and answered, or given up */
 	int			 late;		/* timeouts that were ours */
+	int			 sse;		/* a stream of events is asked */
+	char			 res[PUBSUB_RESOURCE_MAX + 1];	/* its */
 };
 
 #define HTTPD_LATE_MAX	3	/* a busy gateway's grace, in timeouts */
@@ -268,6 +271,63 @@ httpd_listen(struct conn *c, const char *path, const char *protocol)
 	httpd_upgraded(c, hd);
 }
 
+/*
+ * A listen client over plain HTTP: a stream of server-sent events that
+ * follows one resource, from the state after Last-Event-ID or from the
+ * current one.  The answer has no length: the stream ends with the
+ * connection.
+ */
+static void
+httpd_sse(struct conn *c)
+{
+	struct httpd	*hd = c->role;
+	struct lclient	*lc;
+	struct grants	 g;
+	struct pubsub_id id;
+	const char	*why, *last;
+	char		 addr[64];
+	int		 status;
+
+	env_client_addr(c, hd->req, addr, sizeof addr);
+	if ((status = listen_admit(addr, &why)) != 0) {
+		httpd_error(c, status, why);
+		return;
+	}
+	memset(&g, 0, sizeof g);
+	listen_grants_default(&g);
+	(void)grants_merge(&g, &hd->grants);
+	if (hd->auth != NULL)
+		(void)grants_merge(&g, &hd->auth->grants);
+	lc = listen_new(addr, &g, hd->exp);
+	if (!listen_may_subscribe(lc, hd->res)) {
+		listen_discard(lc);
+		httpd_error(c, 403, "not allowed to subscribe");
+		return;
+	}
+	/* An id it cannot have been given is no id: from the current. */
+	if ((last = http_field(hd->req, "Last-Event-ID")) != NULL &&
+	    pubsub_id_parse(last, strlen(last), &id) == -1)
+		last = NULL;
+	if (http_put(&c->out, "HTTP/1.1 200 OK\r\n") == -1 ||
+	    http_put_field(&c->out, "Content-Type", "text/event-stream; "
+	    "charset=utf-8") == -1 ||
+	    http_put_field(&c->out, "Cache-Control", "no-cache") == -1 ||
+	    http_put_field(&c->out, "Connection", "close") == -1 ||
+	    http_put_field(&c->out, "X-Accel-Buffering", "no") == -1 ||
+	    http_put_extra(&c->out, HTTP_EXTRA_HTTP) == -1 ||
+	    http_put(&c->out, "\r\n") == -1) {
+		listen_discard(lc);
+		conn_close(c, "answer over the output cap");
+		return;
+	}
+	conn_log(c, LOG_LEVEL_INFO, "events %s", hd->res);
+	session_sse(session_start(c, &listen_backend, lc, hd->req->path, 1,
+	    NULL));
+	listen_http_subscribe(lc, hd->res, last);
+	metrics_http_status(200);
+	httpd_upgraded(c, hd);
+}
+
 static void	httpd_upgrade(struct conn *);
 
 /* The upgrade goes on once its wait (authorizer, name) is over. */
@@ -371,6 +431,12 @@ httpd_upgrade(struct conn *c)
 	char			 path[PATH_MAX], *argv[2], ext[PMD_RESPONSE_MAX];
 	int			 status, ret, listen;
 
+	/* A stream of events: authorized as a listen client, then begun. */
+	if (hd->sse) {
+		if (httpd_authorize(c, 1, "") == 0)
+			httpd_sse(c);
+		return;
+	}
 	if ((status = httpd_check_upgrade(r, &why)) != 0) {
 		httpd_error(c, status, why);
 		return;
@@ -464,6 +530,14 @@ httpd_route(struct conn *c)
 		status = httpd_check_upgrade(r, &why);
 	else if (conf.metrics != NULL && strcmp(r->decoded, conf.metrics) == 0)
 		status = static_metrics(&c->out, r, &hd->a, &why);
+	/* GET of a resource's URI, as a stream of events. */
+	else if (r->get && handshake_has_token(http_field(r, "Accept"),
+	    "text/event-stream") && listen_http_resource(r->decoded,
+	    hd->res, sizeof hd->res) == 0) {
+		hd->sse = 1;
+		httpd_upgrade(c);
+		return;
+	}
 	else if (conf.listen && strcmp(r->decoded, "/wspipe/listen.js") == 0)
 		status = static_listen_js(&c->out, r, &hd->a, &why);
 	else if (conf.cgidir != NULL && cgi_match(r, script, sizeof script)) {

@@ -109,6 +109,7 @@ static TAILQ_HEAD(, lclient)	listen_resumers =
     TAILQ_HEAD_INITIALIZER(listen_resumers);
 
 static void	listen_catch_up(void *);
+static void	listen_command(struct lclient *, const char *, size_t);
 static int	listen_resume(struct lsub *);
 
 static int
@@ -130,6 +131,55 @@ listen_match(const char *path)
 	if (!conf.listen)
 		return (0);
 	return (conf.listen_path == NULL || strcmp(path, conf.listen_path) == 0);
+}
+
+/*
+ * The resource a plain HTTP request's path names, into res: under the
+ * listen path ("--listen=/live": /live/x is resource /x), or under
+ * /wspipe/live/ with a bare --listen, whose every path is a WebSocket
+ * endpoint and whose plain requests are --staticdir's.  0, or -1 if the
+ * path names none.
+ */
+int
+listen_http_resource(const char *path, char *res, size_t size)
+{
+	const char	*mount = conf.listen_path != NULL ? conf.listen_path :
+			    "/wspipe/live";
+	size_t		 n = strlen(mount);
+
+	if (!conf.listen)
+		return (-1);
+	/* "--listen=/": every path is its own resource. */
+	if (strcmp(mount, "/") == 0)
+		n = 0;
+	if (strncmp(path, mount, n) != 0 || path[n] != '/' ||
+	    strlcpy(res, path + n, size) >= size ||
+	    !pubsub_resource_valid(res, strlen(res)))
+		return (-1);
+	return (0);
+}
+
+/* May lc follow resource res?  A stream checks before it starts. */
+int
+listen_may_subscribe(struct lclient *lc, const char *res)
+{
+	return (grants_allow(&lc->grants, GRANT_SUBSCRIBE, res, strlen(res)));
+}
+
+/*
+ * A stream of events follows res from its request on: after the state
+ * whose id is last (Last-Event-ID), or from the current one.
+ */
+void
+listen_http_subscribe(struct lclient *lc, const char *res, const char *last)
+{
+	char	 line[PUBSUB_RESOURCE_MAX + PUBSUB_ID_MAX + 32];
+	int	 n;
+
+	n = snprintf(line, sizeof line, "subscribe %s %s", res,
+	    last != NULL ? last : "current");
+	if (n > 0 && (size_t)n < sizeof line)
+		listen_command(lc, line, n);
 }
 
 /*
@@ -974,6 +1024,13 @@ listen_free(void *arg)
 	lc->s = NULL;
 	if (lc->publishing == 0)
 		free(lc);
+}
+
+/* A client that never got its session (its stream was refused). */
+void
+listen_discard(struct lclient *lc)
+{
+	listen_free(lc);
 }
 
 /* What the broker link tells us. */

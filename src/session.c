@@ -24,6 +24,7 @@
 
 #include "wspipe.h"
 #include "metrics.h"
+#include "sse.h"
 #include "deflate.h"
 #include "handshake.h"
 
@@ -61,6 +62,7 @@ struct session {
 	struct buf		 zin;		/* its bytes not inflated yet */
 	int			 zfin;		/* zin holds the message's end */
 	int			 inf_op;	/* its opcode */
+	int			 sse;		/* server-sent events, not frames */
 };
 
 static const struct conn_ops	session_ops;
@@ -134,6 +136,45 @@ session_start(struct conn *c, const struct session_backend *be, void *bs,
 	return (s);
 }
 
+/*
+ * Makes s a stream of server-sent events (a listen client over plain
+ * HTTP): each text message goes out as an event (sse.c), a ping as a
+ * comment that keeps proxies from closing the stream, and a close as the
+ * end of the connection.  Nothing the client sends is read: it has said
+ * everything in its request.
+ */
+void
+session_sse(struct session *s)
+{
+	s->sse = 1;
+	s->ping.repeat = conf.ping_interval > 0 ? conf.ping_interval :
+	    SSE_HEARTBEAT;
+	ev_timer_again(EV_DEFAULT, &s->ping);
+}
+
+/* An event for the line a backend sent, or a heartbeat; -1: no room. */
+static int
+session_send_event(struct session *s, int op, const void *data, size_t len)
+{
+	static char	 event[SSE_EVENT_MAX];
+	struct conn	*c = s->c;
+	size_t		 n;
+
+	if (op == WS_OP_PING)
+		return (buf_room(&c->out) < 3 ? -1 :
+		    buf_append(&c->out, ":\n\n", 3));
+	if (op != WS_OP_TEXT || (n = sse_event(event, data, len)) == 0)
+		return (0);
+	if (buf_room(&c->out) < n)
+		return (-1);
+	(void)buf_append(&c->out, event, n);
+	s->bytes_out += n;
+	s->msgs_out++;
+	metrics_add(METRIC_BYTES_OUT, n);
+	metrics_add(METRIC_MSGS_OUT, 1);
+	return (0);
+}
+
 struct conn *
 session_conn(struct session *s)
 {
@@ -177,6 +218,8 @@ session_send(struct session *s, int op, int fin, const void *data,
 
 	if (c->flags & (CONN_SOCK_CLOSED | CONN_FINISH))
 		return (-1);
+	if (s->sse)
+		return (session_send_event(s, op, data, len));
 	/*
 	 * permessage-deflate: a whole data message from --deflate-min bytes
 	 * up goes compressed, with RSV1, when that makes it smaller; a
@@ -234,6 +277,13 @@ session_send_close(struct session *s, int code, const char *reason)
 
 	if (s->flags & SESSION_CLOSE_SENT)
 		return;
+	/* A stream of events ends with its connection. */
+	if (s->sse) {
+		s->flags |= SESSION_CLOSE_SENT;
+		s->state = SESSION_CLOSING;
+		conn_finish(s->c);
+		return;
+	}
 	/* An empty close is answered with 1000 (Autobahn 7.3.1). */
 	if (code == WS_CLOSE_NO_STATUS)
 		code = WS_CLOSE_NORMAL;
@@ -488,8 +538,11 @@ session_input(struct conn *c)
 	size_t		 len, n, used = 0;
 	int		 stop = 0, frames = 0;
 
-	/* Draining, or all said: frames are dropped; EOF or reset ends. */
-	if (s->state == SESSION_DRAIN || (c->flags & CONN_FINISH)) {
+	/*
+	 * Draining, or all said, or a stream of events: what comes is
+	 * dropped; EOF or reset ends.
+	 */
+	if (s->state == SESSION_DRAIN || (c->flags & CONN_FINISH) || s->sse) {
 		buf_free(&c->in);
 		return;
 	}
@@ -572,6 +625,19 @@ session_ping_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_stop(loop, w);
 		return;
 	}
+	/* Events: a heartbeat, never an answer to wait for. */
+	if (s->sse) {
+		if (buf_len(&c->out) == 0) {
+			(void)session_send(s, WS_OP_PING, 1, "", 0);
+			session_flush(s);
+		}
+		if (!(c->flags & CONN_SOCK_CLOSED)) {
+			w->repeat = conf.ping_interval > 0 ?
+			    conf.ping_interval : SSE_HEARTBEAT;
+			ev_timer_again(loop, w);
+		}
+		return;
+	}
 	if (s->flags & SESSION_PAUSED) {
 		/* Unread input hides a reset from poll: ask TCP. */
 		if (conn_dead(c)) {
@@ -646,7 +712,8 @@ session_timeout(struct conn *c)
 static void
 session_set_paused(struct session *s, int paused)
 {
-	if (paused == ((s->flags & SESSION_PAUSED) != 0))
+	/* A stream of events reads nothing: there is nothing to pause. */
+	if (s->sse || paused == ((s->flags & SESSION_PAUSED) != 0))
 		return;
 	if (!paused) {
 		s->flags &= ~SESSION_PAUSED;

@@ -49,6 +49,7 @@
 #define CLOSE_TIMEOUT		2.0		/* peer's answer to our close */
 #define DRAIN_TIMEOUT		0.1		/* + closems: last output */
 #define PAUSED_CHECK		1.0		/* TCP state poll while paused */
+#define SSE_HEARTBEAT		30.0		/* events: without --ping-interval */
 #define CGI_TIMEOUT		30.0
 #define LINGER_TIMEOUT		1.0		/* EOF after our shutdown */
 #define SHUTDOWN_GRACE		3.0
@@ -389,6 +390,7 @@ int		 session_answer(struct buf *, const char *, const char *,
 		    const char *);
 struct session	*session_start(struct conn *, const struct session_backend *,
 		    void *, const char *, int, const struct pmd *);
+void		 session_sse(struct session *);
 int		 session_send(struct session *, int, int, const void *, size_t);
 size_t		 session_queued(struct session *);
 void		 session_fail(struct session *, int, const char *);
@@ -414,6 +416,12 @@ int		 listen_match(const char *);
 int		 listen_admit(const char *, const char **);
 struct lclient	*listen_new(const char *, struct grants *, long long);
 void		 listen_grants_default(struct grants *);
+
+int		 listen_http_resource(const char *, char *, size_t);
+int		 listen_may_subscribe(struct lclient *, const char *);
+void		 listen_discard(struct lclient *);
+void		 listen_http_subscribe(struct lclient *, const char *,
+		    const char *);
 
 /* lbroker.c */
 struct lsub;

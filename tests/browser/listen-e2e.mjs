@@ -500,6 +500,87 @@ test('listen-game: two pages see each other move', async (t) => {
   eq(fs.readdirSync(tmp).filter((n) => n.startsWith('listen-game.')), [], 'run.sh left its temp dir');
 });
 
+test('events: EventSource follows a resource, and resumes by Last-Event-ID across a gateway restart', async (t) => {
+  const dir = mktemp('wspipe-listen-events-');
+  fs.writeFileSync(path.join(dir, 'index.html'), `<!DOCTYPE html>
+<meta charset="utf-8"><title>events</title><p>events</p>`);
+  // A broker of its own, so that it and its history outlive the gateway.
+  const sock = path.join(dir, 'b.sock');
+  const broker = start(WSPIPE, ['broker', `--socket=${sock}`, '--history=100']);
+  t.servers.push(broker);
+  await waitFor(`the broker socket ${sock}`, () => {
+    if (broker.exitInfo) throw new Failure(`${broker.label} exited early (${JSON.stringify(broker.exitInfo)})`);
+    return isSocket(sock);
+  }, 30_000);
+  const port = await freePort();
+  const args = [`--port=${port}`, '--address=127.0.0.1', '--listen', `--staticdir=${dir}`, `--broker=${sock}`];
+  const g1 = start(WSPIPE, args);
+  t.servers.push(g1);
+  await waitPort(g1, port);
+  const state = (n) => JSON.stringify({ n, text: `state ${n}` });
+  for (let n = 1; n <= 3; n++) publish(sock, '/ev', state(n));
+  const ctx = await browser(t);
+  const page = await newPage(ctx, t);
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.evaluate(() => {
+    window.got = []; window.opens = 0; window.errors = 0;
+    const es = new EventSource('/wspipe/live/ev');
+    window.es = es;
+    es.onopen = () => { window.opens++; };
+    es.onerror = () => { window.errors++; };
+    es.onmessage = (e) => window.got.push([e.lastEventId, e.data]);
+  });
+  const got = () => page.evaluate(() => window.got);
+  const ns = (g) => g.map(([, d]) => { try { return JSON.parse(d).n; } catch { return d; } });
+  // Waits for cond(got); on timeout says what the page had.
+  const until = (what, cond, ms = 30_000) => waitFor(what, async () => cond(await got()), ms)
+    .catch(async (e) => {
+      const s = await page.evaluate(() => ({ got: window.got, readyState: window.es.readyState,
+        opens: window.opens, errors: window.errors })).catch(() => null);
+      throw new Failure(`${e.message}; page: ${JSON.stringify(s)}`);
+    });
+  // Each event's id is the state's (EPOCH-SEQ), one epoch, SEQ growing by one.
+  const checkIds = (g, msg) => {
+    for (const [id] of g) check(/^[0-9a-f]+-[0-9]+$/.test(id), `${msg}: lastEventId ${JSON.stringify(id)} is not EPOCH-SEQ`);
+    const [epoch, first] = g[0][0].split('-');
+    eq(g.map(([id]) => id), g.map((_, i) => `${epoch}-${Number(first) + i}`), `${msg}: ids`);
+  };
+  // A fresh stream starts with the current state alone.
+  await until('the current state', (g) => g.length >= 1);
+  eq(ns(await got()), [3], 'states on a fresh stream (the current one only)');
+  checkIds(await got(), 'fresh stream');
+  for (let n = 4; n <= 5; n++) publish(sock, '/ev', state(n));
+  await until('states 4 and 5', (g) => g.length >= 3);
+  eq(ns(await got()), [3, 4, 5], 'states followed');
+  checkIds(await got(), 'states followed');
+  // The gateway goes; the broker keeps what is published meanwhile.
+  const errorsBefore = await page.evaluate(() => window.errors);
+  await stopServer(g1, port);
+  await waitFor('the EventSource to notice the gateway went (an error event)', () =>
+    page.evaluate((n) => window.errors > n, errorsBefore), 30_000);
+  for (let n = 6; n <= 8; n++) publish(sock, '/ev', state(n));
+  const g2 = start(WSPIPE, args);
+  t.servers.push(g2);
+  await waitPort(g2, port);
+  const restarted = Date.now();
+  // EventSource reconnects by itself (every few seconds), with Last-Event-ID.
+  await until('states 6, 7 and 8 after the restart', (g) => g.length >= 6, 60_000);
+  t.diag.push(`the states sent meanwhile arrived ${Date.now() - restarted} ms after the restart`);
+  eq(ns(await got()), [3, 4, 5, 6, 7, 8], 'states resumed after Last-Event-ID, in order, once each');
+  publish(sock, '/ev', state(9));
+  await until('state 9 on the resumed stream', (g) => g.length >= 7);
+  eq(ns(await got()), [3, 4, 5, 6, 7, 8, 9], 'states, in order, once each, after the restart');
+  checkIds(await got(), 'all states');
+  eq(await page.evaluate(() => window.es.readyState), 1, 'EventSource readyState (OPEN)');
+  t.diag.push(`EventSource opened ${await page.evaluate(() => window.opens)} times, ` +
+    `${await page.evaluate(() => window.errors)} error events`);
+  noPageErrors(page, 'events page');
+  await ctx.close();
+  await stopServer(g2, port);
+  const r = await stop(broker);
+  check(!r.hung, 'the broker did not exit on SIGTERM');
+});
+
 // ---------------------------------------------------------------- runner
 
 runCases(CASES, {
