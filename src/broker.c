@@ -1279,11 +1279,6 @@ broker_redis_message(const char *name, size_t len, const struct pubsub_id *id,
 	if (len > PUBSUB_RESOURCE_MAX ||
 	    (r = broker_find(NULL, name, len, 0)) == NULL)
 		return;
-	if (dlen > PUBSUB_DATA_MAX || !broker_utf8(data, dlen)) {
-		log_warnx("redis: %s: a state that is too long or not UTF-8",
-		    r->name);
-		return;
-	}
 	if (r->rstate == BRES_LIVE) {
 		if (id->epoch == r->epoch && id->seq <= r->seq)
 			return;		/* had it */
