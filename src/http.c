@@ -363,6 +363,7 @@ http_status_text(int status)
 	switch (status) {
 	case 101: return ("Switching Protocols");
 	case 200: return ("OK");
+	case 204: return ("No Content");
 	case 301: return ("Moved Permanently");
 	case 302: return ("Found");
 	case 304: return ("Not Modified");

@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "path.h"
 #include "pubsub.h"
+#include "rest.h"
 
 struct httpd {
 	struct conn		*c;
@@ -39,7 +40,10 @@ struct httpd {
 	int			 resolved;	/* and answered, or given up */
 	int			 late;		/* timeouts that were ours */
 	int			 sse;		/* a stream of events is asked */
-	char			 res[PUBSUB_RESOURCE_MAX + 1];	/* its */
+	int			 rest;		/* a GET or POST of a resource */
+	int			 posting;	/* a POST waits for its body */
+	struct buf		 body;		/* a POST's */
+	char			 res[PUBSUB_RESOURCE_MAX + 1];	/* theirs */
 };
 
 #define HTTPD_LATE_MAX	3	/* a busy gateway's grace, in timeouts */
@@ -54,6 +58,8 @@ httpd_new(int redirect)
 
 	hd = xcalloc(1, sizeof *hd);
 	hd->a.fd = -1;
+	/* A state and the line end it may come with. */
+	buf_init(&hd->body, PUBSUB_DATA_MAX + 2);
 	hd->redirect = redirect;
 	metrics_add(METRIC_CONN_HTTP, 1);
 	return (hd);
@@ -222,6 +228,7 @@ httpd_upgraded(struct conn *c, struct httpd *hd)
 		free(hd->auth);
 	}
 	grants_free(&hd->grants);
+	buf_free(&hd->body);
 	metrics_add(METRIC_CONN_HTTP, -1);
 	free(hd);
 }
@@ -272,13 +279,61 @@ httpd_listen(struct conn *c, const char *path, const char *protocol)
 }
 
 /*
- * A listen client over plain HTTP: a stream of server-sent events that
- * follows one resource, from the state after Last-Event-ID or from the
- * current one.  The answer has no length: the stream ends with the
- * connection.
+ * A GET of a resource without a stream: its state, now, or with "Prefer:
+ * wait=N" the state after the one If-None-Match names (or the first, if
+ * it names none) within N seconds; a POST: its body is the new state.
+ * The request is a listen client with one command, its session answers
+ * once (session_once), and the connection ends.
  */
 static void
-httpd_sse(struct conn *c)
+httpd_rest(struct conn *c, struct lclient *lc)
+{
+	struct httpd		*hd = c->role;
+	struct http_request	*r = hd->req;
+	struct pubsub_id	 id;
+	struct session		*s;
+	const char		*inm = http_field(r, "If-None-Match");
+	char			 from[PUBSUB_ID_MAX];
+	size_t			 len;
+	int			 wait, known;
+
+	s = session_start(c, &listen_backend, lc, r->path, 1, NULL);
+	if (!r->get && !r->head) {
+		len = buf_len(&hd->body);
+		/* One line end, as echo and files leave one, is not data. */
+		if (len > 0 && buf_head(&hd->body)[len - 1] == '\n')
+			len--;
+		if (len > 0 && buf_head(&hd->body)[len - 1] == '\r')
+			len--;
+		conn_log(c, LOG_LEVEL_INFO, "post %s", hd->res);
+		session_once(s, "POST", REST_ANSWER_TIMEOUT, 504, NULL);
+		listen_http_publish(lc, hd->res, (const char *)
+		    buf_head(&hd->body), len);
+	} else if ((wait = rest_wait(http_field(r, "Prefer"))) <= 0) {
+		session_once(s, r->method, REST_ANSWER_TIMEOUT, 504, inm);
+		listen_http_get(lc, hd->res);
+	} else {
+		/* A long poll: subscribed, answered by the first state. */
+		known = rest_etag(inm, &id) == 0;
+		if (known)
+			(void)pubsub_id_format(&id, from, sizeof from);
+		conn_log(c, LOG_LEVEL_INFO, "poll %s %ds", hd->res, wait);
+		session_once(s, r->method, wait, known ? 304 : 404, inm);
+		listen_http_subscribe(lc, hd->res, known ? from : NULL);
+	}
+	/* The request and hd go only now: the answer above used them. */
+	httpd_upgraded(c, hd);
+}
+
+
+/*
+ * A listen client over plain HTTP.  A stream of server-sent events
+ * follows one resource, from the state after Last-Event-ID or from the
+ * current one; its answer has no length: the stream ends with the
+ * connection.  Other requests are httpd_rest's.
+ */
+static void
+httpd_plain(struct conn *c)
 {
 	struct httpd	*hd = c->role;
 	struct lclient	*lc;
@@ -299,6 +354,10 @@ httpd_sse(struct conn *c)
 	if (hd->auth != NULL)
 		(void)grants_merge(&g, &hd->auth->grants);
 	lc = listen_new(addr, &g, hd->exp);
+	if (hd->rest) {
+		httpd_rest(c, lc);
+		return;
+	}
 	if (!listen_may_subscribe(lc, hd->res)) {
 		listen_discard(lc);
 		httpd_error(c, 403, "not allowed to subscribe");
@@ -431,10 +490,10 @@ httpd_upgrade(struct conn *c)
 	char			 path[PATH_MAX], *argv[2], ext[PMD_RESPONSE_MAX];
 	int			 status, ret, listen;
 
-	/* A stream of events: authorized as a listen client, then begun. */
-	if (hd->sse) {
+	/* A resource over plain HTTP: authorized as a listen client. */
+	if (hd->sse || hd->rest) {
 		if (httpd_authorize(c, 1, "") == 0)
-			httpd_sse(c);
+			httpd_plain(c);
 		return;
 	}
 	if ((status = httpd_check_upgrade(r, &why)) != 0) {
@@ -509,6 +568,15 @@ httpd_upgrade(struct conn *c)
 	httpd_upgraded(c, hd);
 }
 
+/* A POST's body: a state, held whole; past its cap, refused. */
+static int
+httpd_body(void *arg, const char *at, size_t len)
+{
+	struct httpd	*hd = arg;
+
+	return (buf_append(&hd->body, at, len));
+}
+
 /*
  * Routes a plain request once its header block is in.  A new role is
  * one more line here.
@@ -530,12 +598,23 @@ httpd_route(struct conn *c)
 		status = httpd_check_upgrade(r, &why);
 	else if (conf.metrics != NULL && strcmp(r->decoded, conf.metrics) == 0)
 		status = static_metrics(&c->out, r, &hd->a, &why);
-	/* GET of a resource's URI, as a stream of events. */
-	else if (r->get && handshake_has_token(http_field(r, "Accept"),
-	    "text/event-stream") && listen_http_resource(r->decoded,
-	    hd->res, sizeof hd->res) == 0) {
-		hd->sse = 1;
-		httpd_upgrade(c);
+	/* A resource's URI: a stream of events, its state, a publish. */
+	else if ((r->get || r->head || strcmp(r->method, "POST") == 0) &&
+	    listen_http_resource(r->decoded, hd->res, sizeof hd->res) == 0) {
+		hd->sse = r->get && handshake_has_token(http_field(r,
+		    "Accept"), "text/event-stream");
+		hd->rest = !hd->sse;
+		if (r->get || r->head) {
+			httpd_upgrade(c);
+			return;
+		}
+		/* A POST begins once its body is in (HTTP_EV_DONE). */
+		if (r->content_length > PUBSUB_DATA_MAX + 2) {
+			httpd_error(c, 413, "a state is at most 65536 bytes");
+			return;
+		}
+		http_request_body(r, httpd_body, hd);
+		hd->posting = 1;
 		return;
 	}
 	else if (conf.listen && strcmp(r->decoded, "/wspipe/listen.js") == 0)
@@ -643,7 +722,9 @@ httpd_process(struct conn *c)
 				httpd_route(c);
 				break;
 			}
-			if (r->upgrade) {
+			/* A POST's body is in: it begins (once). */
+			if (r->upgrade || hd->posting) {
+				hd->posting = 0;
 				httpd_upgrade(c);
 				/* What followed the request is the session's. */
 				if (c->ops != &httpd_ops &&
@@ -754,6 +835,7 @@ httpd_free(struct conn *c)
 		free(hd->auth);
 	}
 	grants_free(&hd->grants);
+	buf_free(&hd->body);
 	metrics_add(METRIC_CONN_HTTP, -1);
 	free(hd);
 }

@@ -53,9 +53,11 @@
  */
 struct lget {
 	TAILQ_ENTRY(lget)	 entry;
-	struct lres		*r;
+	struct lres		*r;		/* NULL: a query's */
 	void			*arg;		/* a resume's; NULL: cancelled */
 	int			 resume;
+	lbroker_got_fn		 got;		/* a query's */
+	char			 name[PUBSUB_RESOURCE_MAX + 1];
 };
 
 /* A client's publish the broker has not answered yet. */
@@ -223,6 +225,7 @@ lbroker_get_sent(struct lres *r, void *arg, int resume)
 	g->r = r;
 	g->arg = arg;
 	g->resume = resume;
+	strlcpy(g->name, r->name, sizeof g->name);
 	r->gets++;
 	if (resume)
 		lbroker_replays++;
@@ -237,7 +240,8 @@ lbroker_get_done(struct lget *g)
 	TAILQ_REMOVE(&lbroker_gets, g, entry);
 	if (g->resume)
 		lbroker_replays--;
-	g->r->gets--;
+	if (g->r != NULL)
+		g->r->gets--;
 	free(g);
 }
 
@@ -363,6 +367,29 @@ lbroker_resume(struct lres *r, const char *from, void *arg)
 	return (lbroker_get_sent(r, arg, 1));
 }
 
+/*
+ * Asks the broker for the current state of resource name, whether the
+ * gateway follows it or not, for arg: got says what came (a state, none,
+ * or the link lost).  NULL if the link is down or too busy now.
+ */
+struct lget *
+lbroker_query(const char *name, size_t len, lbroker_got_fn got, void *arg)
+{
+	struct lget	*g;
+
+	if (!lbroker_room() || lbroker_replays >= LBROKER_REPLAYS_MAX ||
+	    lbroker_send("get", name, len, "current", 7) == -1)
+		return (NULL);
+	g = xcalloc(1, sizeof *g);
+	g->arg = arg;
+	g->resume = 1;		/* counted with the resumes: few at once */
+	g->got = got;
+	memcpy(g->name, name, len);
+	lbroker_replays++;
+	TAILQ_INSERT_TAIL(&lbroker_gets, g, entry);
+	return (g);
+}
+
 /* The subscriber went away: the answer goes nowhere. */
 void
 lbroker_resume_cancel(struct lget *g)
@@ -417,8 +444,8 @@ lbroker_get_head(const char *name, size_t len)
 {
 	struct lget	*g = TAILQ_FIRST(&lbroker_gets);
 
-	if (g == NULL || strlen(g->r->name) != len ||
-	    memcmp(g->r->name, name, len) != 0)
+	if (g == NULL || strlen(g->name) != len ||
+	    memcmp(g->name, name, len) != 0)
 		return (NULL);
 	return (g);
 }
@@ -435,7 +462,13 @@ lbroker_got(const char *name, size_t len, const char *rest)
 	/* An answer to no get of ours is not trusted with anything. */
 	if ((g = lbroker_get_head(name, len)) == NULL)
 		return;
-	r = g->r;
+	if ((r = g->r) == NULL) {
+		/* A query's: no state came before its end. */
+		if (g->arg != NULL)
+			g->got(g->arg, NULL, NULL, 0, 0);
+		lbroker_get_done(g);
+		return;
+	}
 	if (!g->resume) {
 		lbroker_get_done(g);
 		r->getting = 0;
@@ -542,7 +575,11 @@ lbroker_line(const char *s, size_t len)
 		if (m.verb == PUBSUB_STATE &&
 		    (g = lbroker_get_head(m.resource, m.resourcelen)) !=
 		    NULL && g->resume) {
-			if (g->arg != NULL)
+			if (g->arg != NULL && g->r == NULL) {
+				/* A query's: answered by its state. */
+				g->got(g->arg, &id, m.data, m.datalen, 0);
+				g->arg = NULL;
+			} else if (g->arg != NULL)
 				lb.ops->replay(g->arg, g->r, &id, m.data,
 				    m.datalen);
 			break;
@@ -618,7 +655,9 @@ lbroker_down(const char *why)
 	while (!TAILQ_EMPTY(&lbroker_pubs))
 		lbroker_published("the broker was lost, it may not have it");
 	while ((g = TAILQ_FIRST(&lbroker_gets)) != NULL) {
-		if (g->arg != NULL)
+		if (g->arg != NULL && g->r == NULL)
+			g->got(g->arg, NULL, NULL, 0, 1);
+		else if (g->arg != NULL)
 			lb.ops->replayed(g->arg, g->r, NULL);
 		lbroker_get_done(g);
 	}

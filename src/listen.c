@@ -82,8 +82,10 @@ struct lclient {
 	struct grants		 grants;
 	long long		 exp;		/* its token expires, or 0 */
 	ev_timer		 expiry;
+	struct lget		*query;		/* a plain GET's, in flight */
 	int			 replaying;	/* a resume's get in flight */
 	int			 queued;	/* waits for a resume's turn */
+	char			 res[PUBSUB_RESOURCE_MAX + 1];	/* GET's */
 	TAILQ_ENTRY(lclient)	 wentry;
 };
 
@@ -110,6 +112,9 @@ static TAILQ_HEAD(, lclient)	listen_resumers =
 
 static void	listen_catch_up(void *);
 static void	listen_command(struct lclient *, const char *, size_t);
+static int	listen_reply(struct lclient *, const char *, const char *,
+		    size_t, const char *, size_t);
+static void	listen_error(struct lclient *, const char *);
 static int	listen_resume(struct lsub *);
 
 static int
@@ -180,6 +185,66 @@ listen_http_subscribe(struct lclient *lc, const char *res, const char *last)
 	    last != NULL ? last : "current");
 	if (n > 0 && (size_t)n < sizeof line)
 		listen_command(lc, line, n);
+}
+
+/*
+ * The answer to a plain GET's query: the state, as a subscriber with ids
+ * would get it, or "error get R no state", or the link was lost.
+ */
+static void
+listen_got(void *arg, const struct pubsub_id *id, const char *data,
+    size_t len, int lost)
+{
+	static char	 msg[PUBSUB_LINE_MAX + 2];
+	struct lclient	*lc = arg;
+	const char	*why = lost ? "broker unavailable" : "no state";
+
+	lc->query = NULL;
+	if (lc->s == NULL)
+		return;
+	if (id != NULL)
+		(void)session_send(lc->s, WS_OP_TEXT, 1, msg, pubsub_line(msg,
+		    "update", lc->res, strlen(lc->res), id, data, len));
+	else
+		(void)listen_reply(lc, "error get", lc->res, strlen(lc->res),
+		    why, strlen(why));
+	conn_kick(session_conn(lc->s));
+}
+
+/*
+ * A plain GET of res: its current state, from the cache when the gateway
+ * follows it, else from the broker.
+ */
+void
+listen_http_get(struct lclient *lc, const char *res)
+{
+	struct lres	*r;
+
+	strlcpy(lc->res, res, sizeof lc->res);
+	r = lbroker_find(res, strlen(res));
+	if (!grants_allow(&lc->grants, GRANT_SUBSCRIBE, res, strlen(res)))
+		(void)listen_reply(lc, "error get", res, strlen(res),
+		    "not allowed", 11);
+	else if (r != NULL && r->ready && r->data != NULL)
+		listen_got(lc, &r->id, r->data, r->datalen, 0);
+	else if ((lc->query = lbroker_query(res, strlen(res), listen_got,
+	    lc)) == NULL)
+		listen_got(lc, NULL, NULL, 0, 1);
+}
+
+/* A POST to res: data is its new state, under the client's grants. */
+void
+listen_http_publish(struct lclient *lc, const char *res, const char *data,
+    size_t len)
+{
+	static char	line[PUBSUB_LINE_MAX + 2];
+
+	if (len > PUBSUB_DATA_MAX) {
+		listen_error(lc, "message too long");
+		return;
+	}
+	listen_command(lc, line, pubsub_line(line, "publish", res,
+	    strlen(res), NULL, data, len));
 }
 
 /*
@@ -979,6 +1044,10 @@ listen_leave(struct lclient *lc)
 	if (lc->queued) {
 		TAILQ_REMOVE(&listen_resumers, lc, wentry);
 		lc->queued = 0;
+	}
+	if (lc->query != NULL) {
+		lbroker_resume_cancel(lc->query);
+		lc->query = NULL;
 	}
 	buf_free(&lc->msg);
 }

@@ -24,6 +24,7 @@
 
 #include "wspipe.h"
 #include "metrics.h"
+#include "rest.h"
 #include "sse.h"
 #include "deflate.h"
 #include "handshake.h"
@@ -62,7 +63,13 @@ struct session {
 	struct buf		 zin;		/* its bytes not inflated yet */
 	int			 zfin;		/* zin holds the message's end */
 	int			 inf_op;	/* its opcode */
-	int			 sse;		/* server-sent events, not frames */
+	int			 sse;		/* plain HTTP, not frames */
+	int			 once;		/* one answer (rest.c), then end */
+	int			 head;		/* ... without its body */
+	int			 late;		/* ... when time is up */
+	int			 answered;
+	const char		*method;
+	char			*inm;		/* its If-None-Match, or NULL */
 };
 
 static const struct conn_ops	session_ops;
@@ -152,6 +159,68 @@ session_sse(struct session *s)
 	ev_timer_again(EV_DEFAULT, &s->ping);
 }
 
+/*
+ * Makes s one plain HTTP request's answer (a listen resource's GET or
+ * POST): the first line of the backend's that settles it is turned into
+ * the answer (rest.c; 304 for a state If-None-Match inm names), after
+ * which the connection ends.  Until then, at
+ * most wait seconds: then the answer is status late (304 or 404 for a
+ * long poll that saw no new state, 504 for a broker that did not answer).
+ */
+void
+session_once(struct session *s, const char *method, double wait, int late,
+    const char *inm)
+{
+	s->sse = 1;
+	s->inm = inm != NULL ? xstrdup(inm) : NULL;
+	s->once = 1;
+	s->method = method;
+	s->head = strcmp(method, "HEAD") == 0;
+	s->late = late;
+	s->ping.repeat = wait;
+	ev_timer_again(EV_DEFAULT, &s->ping);
+}
+
+/* The answer is queued: the connection ends once it is written. */
+static void
+session_answered(struct session *s, int status, size_t bytes)
+{
+	s->answered = 1;
+	conn_log(s->c, LOG_LEVEL_ACCESS, "%s %s %d %zu", s->method, s->path,
+	    status, bytes);
+	metrics_http_status(status);
+	ev_timer_stop(EV_DEFAULT, &s->ping);
+	s->flags |= SESSION_CLOSE_SENT;
+	s->state = SESSION_CLOSING;
+	conn_finish(s->c);
+}
+
+/* The answer a line settles, or, at the deadline (a ping), the late one. */
+static int
+session_send_answer(struct session *s, int op, const void *data, size_t len)
+{
+	struct conn	*c = s->c;
+	size_t		 before = buf_len(&c->out);
+	int		 ret, status = s->late;
+
+	if (s->answered)
+		return (0);
+	if (op == WS_OP_PING)
+		ret = rest_late(&c->out, s->late, s->inm) == -1 ? -1 : 1;
+	else if (op == WS_OP_TEXT)
+		ret = rest_answer(&c->out, data, len, s->head, s->inm,
+		    &status);
+	else
+		return (0);
+	if (ret == -1) {
+		conn_close(c, "answer over the output cap");
+		return (-1);
+	}
+	if (ret == 1)
+		session_answered(s, status, buf_len(&c->out) - before);
+	return (0);
+}
+
 /* An event for the line a backend sent, or a heartbeat; -1: no room. */
 static int
 session_send_event(struct session *s, int op, const void *data, size_t len)
@@ -218,6 +287,8 @@ session_send(struct session *s, int op, int fin, const void *data,
 
 	if (c->flags & (CONN_SOCK_CLOSED | CONN_FINISH))
 		return (-1);
+	if (s->once)
+		return (session_send_answer(s, op, data, len));
 	if (s->sse)
 		return (session_send_event(s, op, data, len));
 	/*
@@ -277,6 +348,13 @@ session_send_close(struct session *s, int code, const char *reason)
 
 	if (s->flags & SESSION_CLOSE_SENT)
 		return;
+	/* A request not answered yet is answered now. */
+	if (s->once && !s->answered) {
+		if (rest_error(&s->c->out, 503, shutting_down ?
+		    "server shutting down" : "closed") == 0)
+			session_answered(s, 503, 0);
+		return;
+	}
 	/* A stream of events ends with its connection. */
 	if (s->sse) {
 		s->flags |= SESSION_CLOSE_SENT;
@@ -625,6 +703,12 @@ session_ping_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_stop(loop, w);
 		return;
 	}
+	/* One answer: time is up. */
+	if (s->once) {
+		(void)session_send(s, WS_OP_PING, 1, "", 0);
+		session_flush(s);
+		return;
+	}
 	/* Events: a heartbeat, never an answer to wait for. */
 	if (s->sse) {
 		if (buf_len(&c->out) == 0) {
@@ -787,16 +871,21 @@ session_free(struct conn *c)
 	char		 status[48];
 
 	s->be->status(s->bs, status, sizeof status);
-	conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d %.3fs in %llu/%lluB "
-	    "out %llu/%lluB: %s", s->path, status, s->close_code,
-	    c->end - c->start,
-	    (unsigned long long)s->msgs_in, (unsigned long long)s->bytes_in,
-	    (unsigned long long)s->msgs_out, (unsigned long long)s->bytes_out,
-	    c->why != NULL ? c->why : "closed");
-	metrics_close_code(s->close_code);
+	/* One answer was its access line; no WebSocket closed. */
+	if (!s->once) {
+		conn_log(c, LOG_LEVEL_ACCESS, "%s %s %d %.3fs in %llu/%lluB "
+		    "out %llu/%lluB: %s", s->path, status, s->close_code,
+		    c->end - c->start, (unsigned long long)s->msgs_in,
+		    (unsigned long long)s->bytes_in,
+		    (unsigned long long)s->msgs_out,
+		    (unsigned long long)s->bytes_out,
+		    c->why != NULL ? c->why : "closed");
+		metrics_close_code(s->close_code);
+	}
 	s->be->free(s->bs);
 	session_inflate_end(s);
 	free(s->path);
+	free(s->inm);
 	free(s);
 }
 

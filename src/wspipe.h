@@ -391,6 +391,8 @@ int		 session_answer(struct buf *, const char *, const char *,
 struct session	*session_start(struct conn *, const struct session_backend *,
 		    void *, const char *, int, const struct pmd *);
 void		 session_sse(struct session *);
+void		 session_once(struct session *, const char *, double, int,
+		    const char *);
 int		 session_send(struct session *, int, int, const void *, size_t);
 size_t		 session_queued(struct session *);
 void		 session_fail(struct session *, int, const char *);
@@ -420,6 +422,9 @@ void		 listen_grants_default(struct grants *);
 int		 listen_http_resource(const char *, char *, size_t);
 int		 listen_may_subscribe(struct lclient *, const char *);
 void		 listen_discard(struct lclient *);
+void		 listen_http_get(struct lclient *, const char *);
+void		 listen_http_publish(struct lclient *, const char *,
+		    const char *, size_t);
 void		 listen_http_subscribe(struct lclient *, const char *,
 		    const char *);
 
@@ -466,6 +471,10 @@ struct lbroker_ops {
 
 struct lget;
 
+/* A query's answer: a state (id), none (id NULL), or lost the link. */
+typedef void	(*lbroker_got_fn)(void *, const struct pubsub_id *,
+		    const char *, size_t, int);
+
 int		 lbroker_init(const struct lbroker_ops *);
 struct lres	*lbroker_find(const char *, size_t);
 struct lres	*lbroker_join(const char *, size_t, const char **);
@@ -473,6 +482,7 @@ void		 lbroker_leave(struct lres *);
 int		 lbroker_fetch(struct lres *);
 struct lget	*lbroker_resume(struct lres *, const char *, void *);
 void		 lbroker_resume_cancel(struct lget *);
+struct lget	*lbroker_query(const char *, size_t, lbroker_got_fn, void *);
 int		 lbroker_online(void);
 int		 lbroker_publish(struct lclient *, const char *, size_t,
 		    const char *, size_t, const char **);
