@@ -145,6 +145,38 @@ struct bop {
 	char			 name[PUBSUB_RESOURCE_MAX + 1];
 };
 
+/*
+ * A pattern some connections follow: every resource whose name begins
+ * with prefix.  Patterns are found by the prefixes of a published name,
+ * one lookup per length some pattern has, never by a scan of them all.
+ */
+struct bpat {
+	RB_ENTRY(bpat)		 node;
+	TAILQ_HEAD(, bpsub)	 subs;
+	size_t			 len;
+	char			*prefix;	/* without its "*" */
+};
+
+/*
+ * A connection's pattern.  Its snapshot (the current state of each
+ * matching resource, in name order) goes out as the connection's queue
+ * allows, cursor the last name sent; an update of a name past the cursor
+ * is left to the snapshot, which brings it.
+ */
+struct bpsub {
+	TAILQ_ENTRY(bpsub)	 pentry;	/* in its pattern's list */
+	TAILQ_ENTRY(bpsub)	 centry;	/* in its connection's list */
+	TAILQ_ENTRY(bpsub)	 oentry;	/* owed the rest of a snapshot */
+	struct bconn		*bc;
+	struct bpat		*p;
+	int			 ids;
+	int			 owed;
+	int			 snap;		/* a snapshot is under way */
+	int			 behind;	/* ... after "gap P behind" */
+	int			 started;	/* cursor holds a name */
+	char			 cursor[PUBSUB_RESOURCE_MAX + 1];
+};
+
 struct bconn {
 	TAILQ_ENTRY(bconn)	 entry;
 	TAILQ_ENTRY(bconn)	 sentry;	/* stalled */
@@ -163,6 +195,10 @@ struct bconn {
 	size_t			 pending;	/* its calls in flight */
 	size_t			 blocked;	/* its subscribes waiting */
 	int			 stalled;	/* a line waits to be read */
+	TAILQ_HEAD(, bpsub)	 pats;		/* its patterns */
+	TAILQ_HEAD(, bpsub)	 powed;		/* snapshots to go on with */
+	size_t			 npats;
+	unsigned long long	 mark;		/* the publish it last got */
 };
 
 static int	bres_cmp(struct bres *, struct bres *);
@@ -176,6 +212,15 @@ RB_PROTOTYPE(bsub_tree, bsub, centry, bsub_cmp)
 RB_GENERATE(bsub_tree, bsub, centry, bsub_cmp)
 RB_PROTOTYPE(bbudget_tree, bbudget, node, bbudget_cmp)
 RB_GENERATE(bbudget_tree, bbudget, node, bbudget_cmp)
+static int	bpat_cmp(struct bpat *, struct bpat *);
+RB_HEAD(bpat_tree, bpat);
+RB_PROTOTYPE(bpat_tree, bpat, node, bpat_cmp)
+RB_GENERATE(bpat_tree, bpat, node, bpat_cmp)
+static struct bpat_tree			 broker_pats =
+    RB_INITIALIZER(&broker_pats);
+/* How many patterns have a prefix of each length. */
+static size_t				 broker_patlens[PUBSUB_RESOURCE_MAX + 1];
+static size_t				 broker_npsubs;
 
 static struct bres_tree			 broker_res = RB_INITIALIZER(&broker_res);
 static struct bbudget_tree		 broker_guests =
@@ -236,11 +281,25 @@ static void	broker_redis_publish(struct bconn *, const struct pubsub_msg *);
 static void	broker_redis_get(struct bconn *, const struct pubsub_msg *);
 static void	broker_reap(void);
 static void	broker_input(struct bconn *);
+static void	broker_pfanout(struct bres *, struct bstate *);
+static void	broker_pcatch_up(struct bconn *);
+static void	broker_psubscribe(struct bconn *, const struct pubsub_msg *);
+static void	broker_punsubscribe(struct bconn *, const struct pubsub_msg *);
+static void	broker_pget(struct bconn *, const struct pubsub_msg *);
+static void	broker_pfree(struct bpsub *);
 
 static int
 bres_cmp(struct bres *a, struct bres *b)
 {
 	return (strcmp(a->name, b->name));
+}
+
+static int
+bpat_cmp(struct bpat *a, struct bpat *b)
+{
+	if (a->len != b->len)
+		return (a->len < b->len ? -1 : 1);
+	return (memcmp(a->prefix, b->prefix, a->len));
 }
 
 static int
@@ -613,6 +672,10 @@ broker_subscribe(struct bconn *bc, const struct pubsub_msg *m)
 	struct bsub	 key, *s;
 	struct bres	*r;
 
+	if (pubsub_pattern(m->resource, m->resourcelen)) {
+		broker_psubscribe(bc, m);
+		return;
+	}
 	if ((r = broker_find(bc, m->resource, m->resourcelen, 1)) == NULL) {
 		broker_refuse(bc, m, "too many resources");
 		return;
@@ -681,6 +744,10 @@ broker_unsubscribe(struct bconn *bc, const struct pubsub_msg *m)
 	struct bres	*r;
 	char		 name[PUBSUB_RESOURCE_MAX + 1];
 
+	if (pubsub_pattern(m->resource, m->resourcelen)) {
+		broker_punsubscribe(bc, m);
+		return;
+	}
 	memcpy(name, m->resource, m->resourcelen);
 	name[m->resourcelen] = '\0';
 	if ((r = broker_find(bc, m->resource, m->resourcelen, 0)) != NULL) {
@@ -744,6 +811,8 @@ broker_fanout(struct bres *r, struct bstate *st)
 	size_t		 plen = 0, ilen = 0;
 
 	TAILQ_FOREACH(s, &r->subs, rentry) {
+		/* A pattern of its connection's will not send it again. */
+		s->bc->mark = broker_stat.publishes;
 		/* Not served yet: it gets what it asked for when it is. */
 		if (s->waiting)
 			continue;
@@ -813,6 +882,7 @@ broker_publish(struct bconn *bc, const struct pubsub_msg *m)
 		broker_ok(bc, m, r->name);
 	st = TAILQ_LAST(&r->hist, bstate_list);
 	broker_fanout(r, st);
+	broker_pfanout(r, st);
 }
 
 /*
@@ -837,6 +907,7 @@ broker_catch_up(struct bconn *bc)
 			broker_sendf(bc, "gap", s->r->name, "behind", 6);
 		broker_send_state(bc, "update", s->r, st, s->ids);
 	}
+	broker_pcatch_up(bc);
 }
 
 /*
@@ -880,6 +951,10 @@ broker_get(struct bconn *bc, const struct pubsub_msg *m)
 	struct bres	*r;
 	char		 name[PUBSUB_RESOURCE_MAX + 1];
 
+	if (pubsub_pattern(m->resource, m->resourcelen)) {
+		broker_pget(bc, m);
+		return;
+	}
 	memcpy(name, m->resource, m->resourcelen);
 	name[m->resourcelen] = '\0';
 	r = broker_find(bc, m->resource, m->resourcelen, 0);
@@ -1411,13 +1486,295 @@ broker_stats(struct bconn *bc)
 		    status, reconnects);
 	}
 	(void)snprintf(line, sizeof line, "resources %zu states %zu "
-	    "bytes %zu connections %zu subscriptions %zu publishes %llu "
-	    "deliveries %llu publishes/s %.0f deliveries/s %.0f%s",
-	    broker_stat.resources, broker_stat.states, broker_stat.bytes,
-	    broker_stat.conns, broker_stat.subs, broker_stat.publishes,
+	    "bytes %zu connections %zu subscriptions %zu patterns %zu "
+	    "publishes %llu deliveries %llu publishes/s %.0f deliveries/s "
+	    "%.0f%s", broker_stat.resources, broker_stat.states,
+	    broker_stat.bytes, broker_stat.conns, broker_stat.subs,
+	    broker_npsubs, broker_stat.publishes,
 	    broker_stat.deliveries, broker_stat.publish_rate,
 	    broker_stat.delivery_rate, redis);
 	broker_sendf(bc, "stats", line, NULL, 0);
+}
+
+/*
+ * Patterns (a subscription to a name ending in "*"): the current state
+ * of every matching resource first, in name order (a snapshot), then
+ * each update of any of them, each naming its resource.  A connection
+ * gets a publish once, whatever subscriptions and patterns of its match
+ * it.  One that falls behind hears "gap P behind" once it has room, then
+ * a new snapshot: conflation, as for a resource.  A gateway asks for its
+ * clients' snapshots with "get P [AFTER]", whose answer comes in parts,
+ * and gets none with its subscribe.  Patterns keep the in-memory broker:
+ * with --redis they are refused.
+ */
+
+#define BROKER_PATTERNS_MAX	10000	/* a connection's */
+
+/* The pattern whose prefix is name's first len bytes, made if need be. */
+static struct bpat *
+broker_pat(const char *name, size_t len, int create)
+{
+	struct bpat	 key, *p;
+
+	key.prefix = (char *)name;
+	key.len = len;
+	if ((p = RB_FIND(bpat_tree, &broker_pats, &key)) != NULL || !create)
+		return (p);
+	p = xcalloc(1, sizeof *p);
+	p->prefix = xstrndup(name, len);
+	p->len = len;
+	TAILQ_INIT(&p->subs);
+	RB_INSERT(bpat_tree, &broker_pats, p);
+	broker_patlens[len]++;
+	return (p);
+}
+
+static void
+broker_pfree(struct bpsub *s)
+{
+	struct bpat	*p = s->p;
+	struct bconn	*bc = s->bc;
+
+	TAILQ_REMOVE(&p->subs, s, pentry);
+	TAILQ_REMOVE(&bc->pats, s, centry);
+	if (s->owed)
+		TAILQ_REMOVE(&bc->powed, s, oentry);
+	bc->npats--;
+	broker_npsubs--;
+	free(s);
+	if (TAILQ_EMPTY(&p->subs)) {
+		RB_REMOVE(bpat_tree, &broker_pats, p);
+		broker_patlens[p->len]--;
+		free(p->prefix);
+		free(p);
+	}
+}
+
+/* The first resource of p's after s's cursor (from the start if none). */
+static struct bres *
+broker_pnext(const struct bpat *p, const char *after)
+{
+	struct bres	 key, *r;
+	char		 prefix[PUBSUB_RESOURCE_MAX + 1];
+
+	if (after == NULL) {
+		memcpy(prefix, p->prefix, p->len);
+		prefix[p->len] = '\0';
+		key.name = prefix;
+	} else
+		key.name = (char *)after;
+	r = RB_NFIND(bres_tree, &broker_res, &key);
+	if (r != NULL && after != NULL && strcmp(r->name, after) == 0)
+		r = RB_NEXT(bres_tree, &broker_res, r);
+	if (r == NULL || strncmp(r->name, p->prefix, p->len) != 0)
+		return (NULL);
+	return (r);
+}
+
+/* Owes s the rest of its snapshot, sent as its connection drains. */
+static void
+broker_powe(struct bpsub *s)
+{
+	if (!s->owed) {
+		s->owed = 1;
+		TAILQ_INSERT_TAIL(&s->bc->powed, s, oentry);
+	}
+}
+
+/* Sends what fits of s's snapshot; the rest is owed. */
+static void
+broker_psnapshot(struct bpsub *s)
+{
+	struct bconn	*bc = s->bc;
+	struct bres	*r;
+	struct bstate	*st;
+
+	while ((r = broker_pnext(s->p, s->started ? s->cursor : NULL)) !=
+	    NULL) {
+		if (bc->dead || buf_len(&bc->out) >= BROKER_BEHIND) {
+			broker_powe(s);
+			return;
+		}
+		if ((st = TAILQ_LAST(&r->hist, bstate_list)) != NULL)
+			broker_send_state(bc, "update", r, st, s->ids);
+		strlcpy(s->cursor, r->name, sizeof s->cursor);
+		s->started = 1;
+	}
+	s->snap = 0;
+	s->started = 0;
+}
+
+/* bc has room again: the snapshots it is owed go on. */
+static void
+broker_pcatch_up(struct bconn *bc)
+{
+	struct bpsub	*s;
+	char		 name[PUBSUB_RESOURCE_MAX + 2];
+
+	while (!bc->dead && buf_len(&bc->out) < BROKER_BEHIND / 2 &&
+	    (s = TAILQ_FIRST(&bc->powed)) != NULL) {
+		TAILQ_REMOVE(&bc->powed, s, oentry);
+		s->owed = 0;
+		if (s->behind) {
+			s->behind = 0;
+			(void)snprintf(name, sizeof name, "%.*s*",
+			    (int)s->p->len, s->p->prefix);
+			broker_sendf(bc, "gap", name, "behind", 6);
+		}
+		broker_psnapshot(s);
+	}
+}
+
+/* r's new state st to every connection a pattern of whose matches it. */
+static void
+broker_pfanout(struct bres *r, struct bstate *st)
+{
+	static char	 plain[PUBSUB_LINE_MAX + 2];
+	static char	 withid[PUBSUB_LINE_MAX + 2];
+	struct bpat	*p;
+	struct bpsub	*s;
+	size_t		 len = strlen(r->name), k, plen = 0, ilen = 0;
+
+	for (k = 0; k <= len; k++) {
+		if (broker_patlens[k] == 0 ||
+		    (p = broker_pat(r->name, k, 0)) == NULL)
+			continue;
+		TAILQ_FOREACH(s, &p->subs, pentry) {
+			if (s->bc->mark == broker_stat.publishes)
+				continue;
+			s->bc->mark = broker_stat.publishes;
+			/* Past its snapshot's cursor: the snapshot brings it. */
+			if (s->snap && (!s->started ||
+			    strcmp(r->name, s->cursor) > 0))
+				continue;
+			if (buf_len(&s->bc->out) >= BROKER_BEHIND) {
+				s->snap = s->behind = 1;
+				s->started = 0;
+				broker_powe(s);
+				continue;
+			}
+			if (s->ids && ilen == 0)
+				ilen = broker_state_line(withid, "update", r,
+				    st, 1);
+			else if (!s->ids && plen == 0)
+				plen = broker_state_line(plain, "update", r,
+				    st, 0);
+			broker_send(s->bc, s->ids ? withid : plain,
+			    s->ids ? ilen : plen);
+			broker_stat.deliveries++;
+		}
+	}
+}
+
+static void
+broker_psubscribe(struct bconn *bc, const struct pubsub_msg *m)
+{
+	struct bpsub	*s;
+	struct bpat	*p;
+	char		 name[PUBSUB_RESOURCE_MAX + 1];
+
+	memcpy(name, m->resource, m->resourcelen);
+	name[m->resourcelen] = '\0';
+	if (broker_redis) {
+		broker_refuse(bc, m, "patterns need the in-memory broker");
+		return;
+	}
+	p = broker_pat(m->resource, m->resourcelen - 1, 0);
+	TAILQ_FOREACH(s, &bc->pats, centry)
+		if (s->p == p)
+			break;
+	if (s == NULL) {
+		if (bc->npats >= BROKER_PATTERNS_MAX) {
+			broker_refuse(bc, m, "too many patterns");
+			return;
+		}
+		p = broker_pat(m->resource, m->resourcelen - 1, 1);
+		s = xcalloc(1, sizeof *s);
+		s->bc = bc;
+		s->p = p;
+		TAILQ_INSERT_TAIL(&p->subs, s, pentry);
+		TAILQ_INSERT_TAIL(&bc->pats, s, centry);
+		bc->npats++;
+		broker_npsubs++;
+	}
+	s->ids = bc->gateway || m->from != PUBSUB_FROM_NONE;
+	broker_ok(bc, m, name);
+	/* A gateway asks for each of its clients' snapshots. */
+	if (bc->gateway)
+		return;
+	s->snap = 1;
+	s->started = 0;
+	s->behind = 0;
+	if (s->owed) {
+		TAILQ_REMOVE(&bc->powed, s, oentry);
+		s->owed = 0;
+	}
+	broker_psnapshot(s);
+}
+
+static void
+broker_punsubscribe(struct bconn *bc, const struct pubsub_msg *m)
+{
+	struct bpsub	*s;
+	struct bpat	*p;
+	char		 name[PUBSUB_RESOURCE_MAX + 1];
+
+	memcpy(name, m->resource, m->resourcelen);
+	name[m->resourcelen] = '\0';
+	if ((p = broker_pat(m->resource, m->resourcelen - 1, 0)) != NULL)
+		TAILQ_FOREACH(s, &bc->pats, centry)
+			if (s->p == p) {
+				broker_pfree(s);
+				break;
+			}
+	broker_ok(bc, m, name);
+}
+
+/*
+ * "get P [AFTER]": "state R ID DATA" for each resource P matches whose
+ * name comes after AFTER, in name order, at most BROKER_GET_MAX bytes of
+ * data (one state at least), then "ok get P LAST" if more are left after
+ * LAST, else "ok get P".
+ */
+static void
+broker_pget(struct bconn *bc, const struct pubsub_msg *m)
+{
+	struct bpat	 p;
+	struct bres	*r;
+	struct bstate	*st;
+	char		 name[PUBSUB_RESOURCE_MAX + 1];
+	char		 after[PUBSUB_RESOURCE_MAX + 1], *from = NULL;
+	char		 line[2 * PUBSUB_RESOURCE_MAX + 2];
+	size_t		 bytes = 0;
+
+	memcpy(name, m->resource, m->resourcelen);
+	name[m->resourcelen] = '\0';
+	if (broker_redis) {
+		broker_refuse(bc, m, "patterns need the in-memory broker");
+		return;
+	}
+	if (m->datalen > 0) {
+		memcpy(after, m->data, m->datalen);
+		after[m->datalen] = '\0';
+		from = after;
+	}
+	p.prefix = name;
+	p.len = m->resourcelen - 1;
+	while ((r = broker_pnext(&p, from)) != NULL) {
+		if ((st = TAILQ_LAST(&r->hist, bstate_list)) != NULL) {
+			if (bytes > 0 && bytes + st->len > BROKER_GET_MAX)
+				break;
+			broker_send_state(bc, "state", r, st, 1);
+			bytes += st->len + 1;
+		}
+		strlcpy(after, r->name, sizeof after);
+		from = after;
+	}
+	if (r != NULL)
+		(void)snprintf(line, sizeof line, "%s %s", name, after);
+	else
+		strlcpy(line, name, sizeof line);
+	broker_sendf(bc, "ok get", line, NULL, 0);
 }
 
 /* Rates over the last second, for stats. */
@@ -1490,6 +1847,8 @@ broker_close(struct bconn *bc)
 
 	while ((s = RB_ROOT(&bc->subs)) != NULL)
 		broker_unsub(s);
+	while (!TAILQ_EMPTY(&bc->pats))
+		broker_pfree(TAILQ_FIRST(&bc->pats));
 	/* Its calls in flight are answered to nobody. */
 	while ((op = TAILQ_FIRST(&bc->ops)) != NULL) {
 		TAILQ_REMOVE(&bc->ops, op, entry);
@@ -1627,6 +1986,8 @@ broker_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		RB_INIT(&bc->subs);
 		TAILQ_INIT(&bc->owed);
 		TAILQ_INIT(&bc->ops);
+		TAILQ_INIT(&bc->pats);
+		TAILQ_INIT(&bc->powed);
 		broker_stat.conns++;
 		buf_init(&bc->in, BROKER_IN_CAP);
 		buf_init(&bc->out, BROKER_QUEUE_MAX);

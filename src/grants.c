@@ -80,6 +80,26 @@ grants_allow(const struct grants *g, int kind, const char *r, size_t len)
 	return (0);
 }
 
+/*
+ * Returns 1 if a pattern of the kind covers pattern p (len bytes, ending
+ * in "*"): every resource p matches, that pattern matches too.
+ */
+int
+grants_allow_pattern(const struct grants *g, int kind, const char *p,
+    size_t len)
+{
+	size_t	i, glen;
+
+	for (i = 0; i < g->n[kind]; i++) {
+		glen = strlen(g->v[kind][i]);
+		if (glen > 0 && g->v[kind][i][glen - 1] == '*' &&
+		    glen - 1 <= len - 1 && memcmp(g->v[kind][i], p,
+		    glen - 1) == 0)
+			return (1);
+	}
+	return (0);
+}
+
 /* Adds every pattern of src to dst; -1 if one does not fit. */
 int
 grants_merge(struct grants *dst, const struct grants *src)

@@ -84,6 +84,8 @@ static TAILQ_HEAD(, lpub)	 lbroker_pubs =
 static TAILQ_HEAD(, lget)	 lbroker_gets =
     TAILQ_HEAD_INITIALIZER(lbroker_gets);
 static size_t			 lbroker_replays;	/* resumes in flight */
+/* How many followed patterns have a prefix of each length. */
+static size_t			 lbroker_patlens[PUBSUB_RESOURCE_MAX + 1];
 
 /* The broker link. */
 static struct {
@@ -104,6 +106,7 @@ static struct {
 	int		 up;
 	unsigned long	 connects;	/* times the link was made */
 	int		 dispatching;	/* a broker line is being handled */
+	struct lres	*joined;	/* "ok subscribe R" was the last line */
 } lb = { .fd = -1 };
 
 static void	lbroker_connect(void);
@@ -208,8 +211,12 @@ lbroker_gc(struct lres *r)
 		return;
 	if (r->owe != 0)
 		TAILQ_REMOVE(&lbroker_owed, r, owed);
+	if (lb.joined == r)
+		lb.joined = NULL;
 	lbroker_uncache(r);
 	RB_REMOVE(lres_tree, &lbroker_res, r);
+	if (r->pattern)
+		lbroker_patlens[strlen(r->name) - 1]--;
 	metrics_add(METRIC_RESOURCES, -1);
 	free(r->name);
 	free(r);
@@ -299,6 +306,8 @@ lbroker_join(const char *name, size_t len, const char **why)
 		r->name = xstrndup(name, len);
 		TAILQ_INIT(&r->subs);
 		RB_INSERT(lres_tree, &lbroker_res, r);
+		if ((r->pattern = pubsub_pattern(name, len)))
+			lbroker_patlens[len - 1]++;
 		metrics_add(METRIC_RESOURCES, 1);
 	}
 	/* An unsubscribe it still owes is simply not sent. */
@@ -390,6 +399,22 @@ lbroker_query(const char *name, size_t len, lbroker_got_fn got, void *arg)
 	return (g);
 }
 
+/*
+ * Asks the broker for a part of pattern r's snapshot, the states of the
+ * resources it matches after name after (NULL: from the first), for
+ * subscriber arg: they come through the snapshot hook, then the
+ * snapshotted one.  NULL if the link is down or too busy now.
+ */
+struct lget *
+lbroker_snapshot(struct lres *r, const char *after, void *arg)
+{
+	if (!lbroker_room() || lbroker_replays >= LBROKER_REPLAYS_MAX ||
+	    lbroker_send("get", r->name, strlen(r->name), after,
+	    after != NULL ? strlen(after) : 0) == -1)
+		return (NULL);
+	return (lbroker_get_sent(r, arg, 1));
+}
+
 /* The subscriber went away: the answer goes nowhere. */
 void
 lbroker_resume_cancel(struct lget *g)
@@ -473,6 +498,13 @@ lbroker_got(const char *name, size_t len, const char *rest)
 		lbroker_get_done(g);
 		r->getting = 0;
 		lb.ops->state(r);
+	} else if (r->pattern) {
+		arg = g->arg;
+		r->gets++;
+		lbroker_get_done(g);
+		if (arg != NULL)
+			lb.ops->snapshotted(arg, r, rest, 0);
+		r->gets--;
 	} else {
 		if (rest != NULL && pubsub_id_parse(rest, strlen(rest),
 		    &id) == 0)
@@ -527,6 +559,7 @@ lbroker_answer(int ok, const char *s, size_t len)
 	    r->want) {
 		if (ok) {
 			r->ready = 1;
+			lb.joined = r;
 			lb.ops->confirmed(r);
 		} else {
 			r->want = 0;
@@ -554,15 +587,44 @@ lbroker_is_answer(const char *s, size_t len)
 	return (0);
 }
 
+/*
+ * An update of resource name to the patterns we follow that match it:
+ * looked up by name's prefixes, one per length a pattern has.
+ */
+static void
+lbroker_matched(const char *name, size_t len, const struct pubsub_id *id,
+    const char *data, size_t dlen)
+{
+	struct lres	*r;
+	char		 pat[PUBSUB_RESOURCE_MAX + 2];
+	size_t		 k;
+
+	for (k = 0; k <= len && k < PUBSUB_RESOURCE_MAX; k++) {
+		if (lbroker_patlens[k] == 0)
+			continue;
+		memcpy(pat, name, k);
+		pat[k] = '*';
+		if ((r = lbroker_find(pat, k + 1)) != NULL && r->ready &&
+		    r->nsubs > 0)
+			lb.ops->matched(r, name, len, id, data, dlen);
+	}
+}
+
 static void
 lbroker_line(const char *s, size_t len)
 {
 	struct pubsub_msg	 m;
 	struct pubsub_id	 id;
-	struct lres		*r;
+	struct lres		*r, *joined;
 	struct lget		*g;
 	const char		*errstr;
 
+	/*
+	 * The line after "ok subscribe R", if an update of R, is R's state
+	 * then: not new to the patterns that match R.
+	 */
+	joined = lb.joined;
+	lb.joined = NULL;
 	if (pubsub_parse(s, len, &m, &errstr) == -1)
 		return;
 	switch (m.verb) {
@@ -572,6 +634,16 @@ lbroker_line(const char *s, size_t len)
 		if (pubsub_id_split(&m.data, &m.datalen, &id) == -1 ||
 		    m.datalen > PUBSUB_DATA_MAX)
 			break;
+		if (m.verb == PUBSUB_STATE && (g = TAILQ_FIRST(
+		    &lbroker_gets)) != NULL && g->r != NULL &&
+		    g->r->pattern) {
+			/* A snapshot's part: what the pattern matches. */
+			if (g->arg != NULL && pubsub_match(g->r->name,
+			    m.resource, m.resourcelen))
+				lb.ops->snapshot(g->arg, g->r, m.resource,
+				    m.resourcelen, &id, m.data, m.datalen);
+			break;
+		}
 		if (m.verb == PUBSUB_STATE &&
 		    (g = lbroker_get_head(m.resource, m.resourcelen)) !=
 		    NULL && g->resume) {
@@ -585,13 +657,22 @@ lbroker_line(const char *s, size_t len)
 			break;
 		}
 		r = lbroker_find(m.resource, m.resourcelen);
-		if (r == NULL || r->nsubs == 0)
+		if (m.verb == PUBSUB_UPDATE && (r == NULL || r != joined))
+			lbroker_matched(m.resource, m.resourcelen, &id, m.data,
+			    m.datalen);
+		if (r == NULL || r->nsubs == 0 || r->pattern)
 			break;
 		lbroker_cache_put(r, m.data, m.datalen, &id);
 		if (m.verb == PUBSUB_UPDATE)
 			lb.ops->fan_out(r);
 		else
 			lb.ops->state(r);
+		break;
+	case PUBSUB_GAP:
+		/* "gap P behind": a pattern's updates were conflated. */
+		r = lbroker_find(m.resource, m.resourcelen);
+		if (r != NULL && r->pattern && r->ready && r->nsubs > 0)
+			lb.ops->missed(r);
 		break;
 	case PUBSUB_OK:
 		/* "ok VERB R": m.resource is the verb. */
@@ -657,6 +738,8 @@ lbroker_down(const char *why)
 	while ((g = TAILQ_FIRST(&lbroker_gets)) != NULL) {
 		if (g->arg != NULL && g->r == NULL)
 			g->got(g->arg, NULL, NULL, 0, 1);
+		else if (g->arg != NULL && g->r->pattern)
+			lb.ops->snapshotted(g->arg, g->r, NULL, -1);
 		else if (g->arg != NULL)
 			lb.ops->replayed(g->arg, g->r, NULL);
 		lbroker_get_done(g);

@@ -46,6 +46,11 @@
 #define LSUB_OWE_REPLAY	0x40	/* the states after its client's id */
 #define LSUB_REPLAYING	0x80	/* off the list, a resume's get in flight */
 #define LSUB_REPLAY_END	0x100	/* its client fell behind: rest ignored */
+#define LSUB_PATTERN	0x200	/* a pattern's: each update names its own */
+#define LSUB_SNAP	0x400	/* its snapshot is under way (cursor) */
+#define LSUB_OWE_SNAP	0x800	/* the snapshot's next part */
+#define LSUB_SNAPPING	0x1000	/* off the list, a part's get in flight */
+#define LSUB_BEHIND	0x2000	/* missed states: "gap P behind", anew */
 
 #define LISTEN_REPLAY_AT	(16 * 1024)	/* a resume asks under this */
 
@@ -65,6 +70,8 @@ struct lsub {
 	struct lget		*get;		/* its resume's, in flight */
 	int			 got;		/* states that get brought */
 	int			 then;		/* owed after "ok": state, replay */
+	char			*cursor;	/* a pattern's: the last name sent */
+	int			 started;	/* ... in its snapshot */
 };
 
 RB_HEAD(lsub_tree, lsub);
@@ -115,6 +122,8 @@ static void	listen_command(struct lclient *, const char *, size_t);
 static int	listen_reply(struct lclient *, const char *, const char *,
 		    size_t, const char *, size_t);
 static void	listen_error(struct lclient *, const char *);
+static void	listen_pattern_behind(struct lsub *);
+static int	listen_snap(struct lsub *);
 static int	listen_resume(struct lsub *);
 
 static int
@@ -157,9 +166,11 @@ listen_http_resource(const char *path, char *res, size_t size)
 	/* "--listen=/": every path is its own resource. */
 	if (strcmp(mount, "/") == 0)
 		n = 0;
+	/* A pattern is followed over a WebSocket or the broker's socket. */
 	if (strncmp(path, mount, n) != 0 || path[n] != '/' ||
 	    strlcpy(res, path + n, size) >= size ||
-	    !pubsub_resource_valid(res, strlen(res)))
+	    !pubsub_resource_valid(res, strlen(res)) ||
+	    pubsub_pattern(res, strlen(res)))
 		return (-1);
 	return (0);
 }
@@ -429,7 +440,7 @@ listen_cancel_resume(struct lsub *s)
 		return;
 	lbroker_resume_cancel(s->get);
 	s->get = NULL;
-	s->flags &= ~LSUB_REPLAYING;
+	s->flags &= ~(LSUB_REPLAYING | LSUB_SNAPPING);
 	s->lc->replaying = 0;
 }
 
@@ -441,6 +452,7 @@ listen_sub_free(struct lsub *s)
 		s->flags &= ~LSUB_PENDING;
 		s->lc->pending--;
 	}
+	free(s->cursor);
 	if (s->r != NULL)
 		listen_detach(s);
 	if (s->flags & LSUB_OWED)
@@ -534,6 +546,8 @@ listen_pay(struct lsub *s)
 	}
 	if (s->flags & LSUB_OWE_REPLAY)
 		return (listen_resume(s));
+	if (s->flags & LSUB_PATTERN)
+		return (listen_snap(s));
 	return (0);
 }
 
@@ -687,6 +701,175 @@ listen_replayed(void *arg, struct lres *r, const struct pubsub_id *head)
 	listen_wake_resumers();
 }
 
+/*
+ * Pattern subscriptions.  A subscriber gets a snapshot first, the
+ * current state of each resource the pattern matches, a part at a time
+ * (as a resume does, while its queue is short), then each update of any
+ * of them.  While the snapshot is under way, an update of a resource
+ * past the last one sent is left to the snapshot, which brings it; the
+ * broker answers in order, so nothing falls between.  A subscriber that
+ * cannot take an update hears "gap P behind" when it has room, then a
+ * new snapshot: what it missed, conflated.
+ */
+
+/* s missed states: once it has room, "gap P behind" and a new snapshot. */
+static void
+listen_pattern_behind(struct lsub *s)
+{
+	s->flags |= LSUB_BEHIND | LSUB_SNAP;
+	s->started = 0;
+	listen_owe(s, LSUB_OWE_SNAP);
+}
+
+/* Asks for the next part of s's snapshot; returns as listen_pay does. */
+static int
+listen_snap(struct lsub *s)
+{
+	struct lclient	*lc = s->lc;
+	struct lres	*r = s->r;
+
+	if (s->flags & LSUB_SNAPPING)
+		return (1);		/* its part's end owes it again */
+	if (!(s->flags & LSUB_OWE_SNAP))
+		return (0);
+	if (s->flags & LSUB_BEHIND) {
+		if (listen_full(lc) || listen_reply(lc, "gap", r->name,
+		    strlen(r->name), "behind", 6) == -1)
+			return (-1);
+		s->flags &= ~LSUB_BEHIND;
+	}
+	if (lc->replaying || session_queued(lc->s) > LISTEN_REPLAY_AT)
+		return (-1);
+	if ((s->get = lbroker_snapshot(r, s->started ? s->cursor : NULL,
+	    s)) == NULL) {
+		if (!lbroker_online()) {
+			/* The broker's return brings a new snapshot. */
+			s->flags &= ~LSUB_OWE_SNAP;
+			return (0);
+		}
+		if (!lc->queued) {
+			lc->queued = 1;
+			TAILQ_INSERT_TAIL(&listen_resumers, lc, wentry);
+		}
+		return (-1);
+	}
+	s->flags = (s->flags & ~LSUB_OWE_SNAP) | LSUB_SNAPPING;
+	lc->replaying = 1;
+	return (1);
+}
+
+/* One update of a pattern: "update NAME [ID] DATA" to s; -1 if no room. */
+static int
+listen_send_matched(struct lsub *s, const char *msg, size_t len)
+{
+	struct lclient	*lc = s->lc;
+	size_t		 before;
+
+	if (listen_full(lc))
+		return (-1);
+	before = session_queued(lc->s);
+	if (session_send(lc->s, WS_OP_TEXT, 1, msg, len) == -1)
+		return (-1);
+	metrics_add(METRIC_DELIVERIES, 1);
+	if (session_queued(lc->s) >= LISTEN_WRITE_AT)
+		conn_write(session_conn(lc->s));
+	if (before == 0 && session_queued(lc->s) > 0)
+		conn_kick(session_conn(lc->s));
+	return (0);
+}
+
+/* A new state of resource name, which pattern r matches: to its subscribers. */
+static void
+listen_matched(struct lres *r, const char *name, size_t nlen,
+    const struct pubsub_id *id, const char *data, size_t dlen)
+{
+	static char	 plain[PUBSUB_LINE_MAX + 2], withid[PUBSUB_LINE_MAX + 2];
+	struct lsub	*s;
+	char		 n[PUBSUB_RESOURCE_MAX + 1];
+	size_t		 plen = 0, ilen = 0;
+
+	memcpy(n, name, nlen);
+	n[nlen] = '\0';
+	TAILQ_FOREACH(s, &r->subs, rentry) {
+		if ((s->flags & (LSUB_PENDING | LSUB_BEHIND)) ||
+		    ((s->flags & LSUB_SNAP) && (!s->started ||
+		    strcmp(n, s->cursor) > 0)))
+			continue;
+		if (!s->ids && plen == 0)
+			plen = pubsub_line(plain, "update", name, nlen, NULL,
+			    data, dlen);
+		else if (s->ids && ilen == 0)
+			ilen = pubsub_line(withid, "update", name, nlen, id,
+			    data, dlen);
+		if (listen_send_matched(s, s->ids ? withid : plain,
+		    s->ids ? ilen : plen) == -1)
+			listen_pattern_behind(s);
+	}
+}
+
+/* "gap P behind" from the broker: every subscriber of r missed states. */
+static void
+listen_missed(struct lres *r)
+{
+	struct lsub	*s;
+
+	TAILQ_FOREACH(s, &r->subs, rentry)
+		if (!(s->flags & LSUB_PENDING)) {
+			listen_pattern_behind(s);
+			listen_catch_up(s->lc);
+		}
+}
+
+/* One state of s's snapshot. */
+static void
+listen_snapshot(void *arg, struct lres *r, const char *name, size_t nlen,
+    const struct pubsub_id *id, const char *data, size_t dlen)
+{
+	static char	 msg[PUBSUB_LINE_MAX + 2];
+	struct lsub	*s = arg;
+
+	if (s->flags & LSUB_BEHIND)
+		return;
+	if (listen_send_matched(s, msg, pubsub_line(msg, "update", name,
+	    nlen, s->ids ? id : NULL, data, dlen)) == -1) {
+		listen_pattern_behind(s);
+		return;
+	}
+	memcpy(s->cursor, name, nlen);
+	s->cursor[nlen] = '\0';
+	s->started = 1;
+}
+
+/*
+ * A part of s's snapshot is over: more after name after, or none (NULL),
+ * or the broker was lost (-1: its return brings a new one).
+ */
+static void
+listen_snapshotted(void *arg, struct lres *r, const char *after, int lost)
+{
+	struct lsub	*s = arg;
+	struct lclient	*lc = s->lc;
+
+	s->get = NULL;
+	s->flags &= ~LSUB_SNAPPING;
+	lc->replaying = 0;
+	if (lost)
+		;
+	else if (s->flags & LSUB_BEHIND)
+		listen_owe(s, LSUB_OWE_SNAP);
+	else if (after != NULL && pubsub_resource_valid(after,
+	    strlen(after))) {
+		strlcpy(s->cursor, after, PUBSUB_RESOURCE_MAX + 1);
+		s->started = 1;
+		listen_owe(s, LSUB_OWE_SNAP);
+	} else {
+		s->flags &= ~LSUB_SNAP;
+		s->started = 0;
+	}
+	listen_catch_up(lc);
+	listen_wake_resumers();
+}
+
 /* The broker's "state" for r arrived (or its "ok get": maybe none). */
 static void
 listen_state(struct lres *r)
@@ -705,13 +888,21 @@ listen_state(struct lres *r)
 	}
 }
 
-/* The broker confirmed r: its waiting subscribers hear "ok". */
+/*
+ * The broker confirmed r: its waiting subscribers hear "ok".  Those of a
+ * pattern that were there before (the broker is back) missed states.
+ */
 static void
 listen_confirmed(struct lres *r)
 {
 	struct lsub	*s;
 
 	TAILQ_FOREACH(s, &r->subs, rentry) {
+		if (r->pattern && !(s->flags & LSUB_PENDING)) {
+			listen_pattern_behind(s);
+			listen_catch_up(s->lc);
+			continue;
+		}
 		if (!(s->flags & LSUB_PENDING))
 			continue;
 		s->flags &= ~LSUB_PENDING;
@@ -720,7 +911,8 @@ listen_confirmed(struct lres *r)
 		 * The broker's update with the current state follows; a
 		 * resume skips it, its get brings it in order.
 		 */
-		listen_owe(s, LSUB_OWE_OK | (s->then & LSUB_OWE_REPLAY));
+		listen_owe(s, LSUB_OWE_OK | (s->then & (LSUB_OWE_REPLAY |
+		    LSUB_OWE_SNAP)));
 		listen_catch_up(s->lc);
 	}
 }
@@ -738,7 +930,8 @@ listen_refused(struct lres *r, const char *why)
 		s->why = xstrdup(why);
 		listen_cancel_resume(s);
 		s->flags &= ~(LSUB_PENDING | LSUB_OWE_OK | LSUB_OWE_STATE |
-		    LSUB_WAITING | LSUB_OWE_REPLAY | LSUB_REPLAY_END);
+		    LSUB_WAITING | LSUB_OWE_REPLAY | LSUB_REPLAY_END |
+		    LSUB_SNAP | LSUB_OWE_SNAP | LSUB_BEHIND);
 		listen_detach(s);
 		listen_owe(s, LSUB_OWE_ERROR);
 		listen_catch_up(s->lc);
@@ -749,17 +942,23 @@ static void
 listen_subscribe(struct lclient *lc, const struct pubsub_msg *m)
 {
 	struct lres	*r;
-	struct lsub	*s;
+	struct lsub	*s = NULL;
 	const char	*why;
+	int		 pattern = pubsub_pattern(m->resource, m->resourcelen);
 
-	if (!grants_allow(&lc->grants, GRANT_SUBSCRIBE, m->resource,
-	    m->resourcelen)) {
+	if (!(pattern ? grants_allow_pattern : grants_allow)(&lc->grants,
+	    GRANT_SUBSCRIBE, m->resource, m->resourcelen)) {
 		(void)listen_reply(lc, "error subscribe", m->resource,
 		    m->resourcelen, "not allowed", 11);
 		return;
 	}
 	r = lbroker_find(m->resource, m->resourcelen);
-	if (r != NULL && (s = listen_sub(lc, r)) != NULL) {
+	if (r != NULL && (s = listen_sub(lc, r)) != NULL && pattern) {
+		(void)listen_reply(lc, "error subscribe", m->resource,
+		    m->resourcelen, "already subscribed", 18);
+		return;
+	}
+	if (r != NULL && s != NULL) {
 		/* With ids, a resume is made once: its state is its own. */
 		if (s->ids || m->from != PUBSUB_FROM_NONE) {
 			(void)listen_reply(lc, "error subscribe", m->resource,
@@ -804,6 +1003,12 @@ listen_subscribe(struct lclient *lc, const struct pubsub_msg *m)
 		s->last = m->id;
 	s->then = s->start || m->from == PUBSUB_FROM_ID ? LSUB_OWE_REPLAY :
 	    LSUB_OWE_STATE;
+	if (pattern) {
+		/* Its snapshot first; until it is sent, no update. */
+		s->then = LSUB_OWE_SNAP;
+		s->flags |= LSUB_PATTERN | LSUB_SNAP;
+		s->cursor = xmalloc(PUBSUB_RESOURCE_MAX + 1);
+	}
 	if (r->ready) {
 		listen_owe(s, LSUB_OWE_OK | s->then);
 		listen_catch_up(lc);
@@ -1110,7 +1315,11 @@ static const struct lbroker_ops listen_lbroker_ops = {
 	.refused = listen_refused,
 	.published = listen_published,
 	.replay = listen_replay,
-	.replayed = listen_replayed
+	.replayed = listen_replayed,
+	.matched = listen_matched,
+	.missed = listen_missed,
+	.snapshot = listen_snapshot,
+	.snapshotted = listen_snapshotted
 };
 
 /* Sets up listen mode at start-up; returns -1 with a message printed. */

@@ -161,6 +161,8 @@ pubsub_line(char *line, const char *verb, const char *name, size_t namelen,
 	return (n);
 }
 
+static int	pubsub_pattern_args(struct pubsub_msg *, const char **);
+
 /* Reads a subscribe's or get's FROM; -1 if it is not one. */
 static int
 pubsub_from(struct pubsub_msg *m)
@@ -176,6 +178,50 @@ pubsub_from(struct pubsub_msg *m)
 	else
 		return (-1);
 	return (0);
+}
+
+/*
+ * Returns 1 if resource name s is a pattern: it ends in "*", and matches
+ * every resource that begins with what comes before (pubsub_match).
+ */
+int
+pubsub_pattern(const char *s, size_t len)
+{
+	return (len > 0 && s[len - 1] == '*');
+}
+
+/*
+ * What a command may do with a pattern: subscribe, with ids ("current")
+ * or without, since a resume's id is of one resource; get, after a
+ * resource name (the part of its answer that was not sent yet, a
+ * gateway's); unsubscribe.  Nobody publishes to one.
+ */
+static int
+pubsub_pattern_args(struct pubsub_msg *m, const char **errstr)
+{
+	switch (m->verb) {
+	case PUBSUB_SUBSCRIBE:
+		if (pubsub_from(m) == -1 || m->from == PUBSUB_FROM_START ||
+		    m->from == PUBSUB_FROM_ID) {
+			*errstr = "a pattern is followed from now (nothing, "
+			    "or current)";
+			return (-1);
+		}
+		return (0);
+	case PUBSUB_GET:
+		if (m->datalen > 0 && !pubsub_resource_valid(m->data,
+		    m->datalen)) {
+			*errstr = "bad resource name (1-256 bytes, no spaces)";
+			return (-1);
+		}
+		m->from = PUBSUB_FROM_NONE;
+		return (0);
+	case PUBSUB_PUBLISH:
+		*errstr = "a pattern is not a resource (it ends in *)";
+		return (-1);
+	default:
+		return (0);
+	}
 }
 
 /* Returns 1 if s is a usable resource name. */
@@ -276,6 +322,8 @@ pubsub_parse(const char *s, size_t len, struct pubsub_msg *m,
 		*errstr = "data too long (65536 bytes at most)";
 		return (-1);
 	}
+	if (pubsub_pattern(m->resource, m->resourcelen))
+		return (pubsub_pattern_args(m, errstr));
 	if ((m->verb == PUBSUB_SUBSCRIBE || m->verb == PUBSUB_GET) &&
 	    pubsub_from(m) == -1) {
 		*errstr = "bad id (an id such as 5f3a9c1e-42, 0 or current)";

@@ -65,6 +65,7 @@ struct pubsub_msg {
 int		 pubsub_parse(const char *, size_t, struct pubsub_msg *,
 		    const char **);
 int		 pubsub_resource_valid(const char *, size_t);
+int		 pubsub_pattern(const char *, size_t);
 int		 pubsub_match(const char *, const char *, size_t);
 const char	*pubsub_verb_name(enum pubsub_verb);
 int		 pubsub_id_parse(const char *, size_t, struct pubsub_id *);

@@ -449,6 +449,7 @@ struct lres {
 	int		  getting;	/* a fetch is not answered */
 	int		  gets;		/* gets of ours it is named in */
 	int		  owe;		/* LRES_OWE_* */
+	int		  pattern;	/* its name ends in "*" */
 };
 
 /* What the link tells listen.c. */
@@ -467,6 +468,18 @@ struct lbroker_ops {
 	/* The answer ends, with r's newest id; NULL: it was lost. */
 	void		(*replayed)(void *, struct lres *,
 			    const struct pubsub_id *);
+	/* A new state of resource name, which pattern r matches. */
+	void		(*matched)(struct lres *, const char *, size_t,
+			    const struct pubsub_id *, const char *, size_t);
+	/* Pattern r's subscribers missed states ("gap P behind"). */
+	void		(*missed)(struct lres *);
+	/* One state of a snapshot's part, for the subscriber given. */
+	void		(*snapshot)(void *, struct lres *, const char *,
+			    size_t, const struct pubsub_id *, const char *,
+			    size_t);
+	/* The part ends: more after name, none (NULL), or lost (-1). */
+	void		(*snapshotted)(void *, struct lres *, const char *,
+			    int);
 };
 
 struct lget;
@@ -483,6 +496,7 @@ int		 lbroker_fetch(struct lres *);
 struct lget	*lbroker_resume(struct lres *, const char *, void *);
 void		 lbroker_resume_cancel(struct lget *);
 struct lget	*lbroker_query(const char *, size_t, lbroker_got_fn, void *);
+struct lget	*lbroker_snapshot(struct lres *, const char *, void *);
 int		 lbroker_online(void);
 int		 lbroker_publish(struct lclient *, const char *, size_t,
 		    const char *, size_t, const char **);

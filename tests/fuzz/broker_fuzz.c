@@ -40,6 +40,8 @@ fz_open(void)
 	bc->fd = sv[0];
 	RB_INIT(&bc->subs);
 	TAILQ_INIT(&bc->owed);
+	TAILQ_INIT(&bc->pats);
+	TAILQ_INIT(&bc->powed);
 	buf_init(&bc->in, BROKER_IN_CAP);
 	/* Small, so that a reader falling behind is reached. */
 	buf_init(&bc->out, 256 * 1024);
@@ -48,6 +50,45 @@ fz_open(void)
 	TAILQ_INSERT_TAIL(&broker_conns, bc, entry);
 	broker_stat.conns++;
 	return (bc);
+}
+
+/*
+ * The patterns' books: each pattern is followed, counted at its length;
+ * a connection's list holds its patterns; one owed a snapshot has one
+ * under way, its cursor a name the pattern matches.
+ */
+static void
+fz_check_patterns(void)
+{
+	struct bpat	*p;
+	struct bpsub	*s;
+	size_t		 lens[PUBSUB_RESOURCE_MAX + 1], n = 0, k;
+	int		 i;
+
+	memset(lens, 0, sizeof lens);
+	RB_FOREACH(p, bpat_tree, &broker_pats) {
+		assert(!TAILQ_EMPTY(&p->subs));
+		lens[p->len]++;
+		TAILQ_FOREACH(s, &p->subs, pentry) {
+			assert(s->p == p);
+			n++;
+		}
+	}
+	for (k = 0; k <= PUBSUB_RESOURCE_MAX; k++)
+		assert(lens[k] == broker_patlens[k]);
+	assert(n == broker_npsubs);
+	n = 0;
+	for (i = 0; i < FZ_CONNS; i++) {
+		TAILQ_FOREACH(s, &fz_conn[i]->pats, centry) {
+			assert(s->bc == fz_conn[i]);
+			assert(!s->owed || s->snap);
+			assert(!s->started || strncmp(s->cursor, s->p->prefix,
+			    s->p->len) == 0);
+			n++;
+		}
+		assert(n <= broker_npsubs);
+	}
+	assert(n == broker_npsubs);
 }
 
 /* The books of every budget agree with the states they hold. */
@@ -102,6 +143,7 @@ fz_check(void)
 	}
 	assert(names == broker_stat.resources &&
 	    names <= broker_max.resources);
+	fz_check_patterns();
 }
 
 int
@@ -156,6 +198,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < FZ_CONNS; i++)
 		broker_close(fz_conn[i]);
 	assert(broker_stat.subs == 0 && broker_stat.conns == 0);
+	assert(broker_npsubs == 0 && RB_EMPTY(&broker_pats));
 	while ((st = TAILQ_FIRST(&broker_glru)) != NULL) {
 		r = st->r;
 		broker_forget(r);

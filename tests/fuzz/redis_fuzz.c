@@ -76,6 +76,8 @@ fz_open(void)
 	bc->fd = sv[0];
 	RB_INIT(&bc->subs);
 	TAILQ_INIT(&bc->owed);
+	TAILQ_INIT(&bc->pats);
+	TAILQ_INIT(&bc->powed);
 	TAILQ_INIT(&bc->ops);
 	buf_init(&bc->in, BROKER_IN_CAP);
 	/* Small, so that a reader falling behind is reached. */
