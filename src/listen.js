@@ -9,6 +9,8 @@
  *   wspipe.publish("/chat", {name: "ann", text: "hi"});
  *   wspipe.ongap(function (uri, why) { ... });   // states were missed
  *   stop();                          // no more updates
+ *   wspipe.listen("/sensors/*", function (data, uri) { ... });
+ *                                    // every resource under /sensors/
  *
  * One WebSocket carries every subscription.  The page pings every 10 s
  * and treats 5 s of silence after a ping as a dead connection (browsers
@@ -17,7 +19,10 @@
  * it got: the states published meanwhile come, in order and once each,
  * as far as the broker's history reaches; beyond it, ongap's callbacks
  * hear "history" (or "reset" after the broker lost its states) and the
- * listeners get the current state.
+ * listeners get the current state.  A pattern (a name ending in "*")
+ * gets the current state of each resource it matches, then their new
+ * ones; after a reconnect, or "behind", the current states again: a
+ * listener is not called twice with one state.
  */
 (function (root) {
   "use strict";
@@ -31,6 +36,7 @@
   var last = {};               /* uri -> last state text received */
   var ids = {};                /* uri -> id of that state */
   var from = {};               /* uri -> "current", or "0" for history */
+  var seen = {};               /* uri -> id of the state last handed out */
   var gapFns = [];
   var queue = [];              /* lines waiting for the socket */
   var statusFns = [];
@@ -64,13 +70,27 @@
     }
   }
 
+  function isPattern(uri) {
+    return uri.charAt(uri.length - 1) === "*";
+  }
+
+  /* The listeners of uri, then those of each pattern that matches it. */
   function deliver(uri, id, text) {
-    var fns = listeners[uri], data;
-    if (!fns) return;
-    last[uri] = text;
-    ids[uri] = id;
+    var fns = [], data, k;
+    /* One state comes once per subscription that matches it. */
+    if (seen[uri] === id) return;
+    seen[uri] = id;
+    if (listeners[uri]) {
+      last[uri] = text;
+      ids[uri] = id;
+      fns = listeners[uri].slice();
+    }
+    for (k in listeners)
+      if (Object.prototype.hasOwnProperty.call(listeners, k) &&
+          isPattern(k) && uri.lastIndexOf(k.slice(0, -1), 0) === 0)
+        fns = fns.concat(listeners[k]);
+    if (fns.length === 0) return;
     data = parse(text);
-    fns = fns.slice();
     for (var i = 0; i < fns.length; i++) call(fns[i], data, uri, id);
   }
 
@@ -81,8 +101,10 @@
         [text.slice(verb.length + 1, sp), text.slice(sp + 1)];
   }
 
+  /* A pattern is followed from now: its snapshot brings the rest. */
   function subscribeLine(uri) {
-    return "subscribe " + uri + " " + (ids[uri] || from[uri] || "current");
+    return "subscribe " + uri + " " + (isPattern(uri) ? "current" :
+        ids[uri] || from[uri] || "current");
   }
 
   function onmessage(ev) {
@@ -196,9 +218,16 @@
         listeners[uri] = [];
         delete last[uri];
         delete ids[uri];
+        /* What it gets now is new to its listeners. */
+        for (var k in seen)
+          if (Object.prototype.hasOwnProperty.call(seen, k) &&
+              (k === uri || (isPattern(uri) &&
+              k.lastIndexOf(uri.slice(0, -1), 0) === 0)))
+            delete seen[k];
         from[uri] = opts && opts.history ? "0" : "current";
         send(subscribeLine(uri));
-      } else if (Object.prototype.hasOwnProperty.call(last, uri)) {
+      } else if (!isPattern(uri) &&
+          Object.prototype.hasOwnProperty.call(last, uri)) {
         /* A late listener of a shared subscription: the state we have. */
         var text = last[uri], id = ids[uri];
         setTimeout(function () {

@@ -406,6 +406,36 @@ test('listen.js: stop and listen again before the socket opens stays subscribed;
   await stopServer(g.child, g.port);
 });
 
+test('listen.js: a pattern gets the current state of each match, then their updates, each once, with its resource', async (t) => {
+  const dir = mktemp('wspipe-listen-pattern-');
+  fs.writeFileSync(path.join(dir, 'index.html'), `<!DOCTYPE html><html><body>
+<script src="/wspipe/listen.js"></script>
+<script>
+  window.got = { all: [], a: [] };
+  wspipe.listen('/sensors/*', function (d, uri) { got.all.push(uri + '=' + d); });
+  wspipe.listen('/sensors/a', function (d, uri) { got.a.push(uri + '=' + d); });
+</script></body></html>`);
+  const g = await gateway(t, dir, [`--staticdir=${dir}`]);
+  publish(g.sock, '/sensors/b', 'b1');
+  publish(g.sock, '/sensors/a', 'a1');
+  publish(g.sock, '/other', 'o1');
+  const ctx = await browser(t);
+  const page = await newPage(ctx, t);
+  await page.goto(`http://127.0.0.1:${g.port}/`);
+  await waitFor('the snapshot', () => page.evaluate(() => got.all.length >= 2 && got.a.length >= 1), 30_000);
+  publish(g.sock, '/sensors/a', 'a2');
+  publish(g.sock, '/other', 'o2');
+  publish(g.sock, '/sensors/c/d', 'c1');
+  publish(g.sock, '/sensors/zz', 'end');
+  await waitFor('the marker', () => page.evaluate(() => got.all.includes('/sensors/zz=end')), 30_000);
+  eq(await page.evaluate(() => got.all), ['/sensors/a=a1', '/sensors/b=b1', '/sensors/a=a2', '/sensors/c/d=c1', '/sensors/zz=end'],
+    'the pattern: snapshot in name order, then each update once');
+  eq(await page.evaluate(() => got.a), ['/sensors/a=a1', '/sensors/a=a2'], 'the resource listener: its states once');
+  noPageErrors(page, 'pattern page');
+  await ctx.close();
+  await stopServer(g.child, g.port);
+});
+
 test('publishers: run.sh starts the gateway and the publishers; the page shows /ticker, /clock and /stats; SIGTERM stops all', async (t) => {
   for (const cmd of ['python3', 'tclsh', 'vmstat']) if (!onPath(cmd)) throw new Skip(`${cmd} not installed`);
   const tmp = mktemp('wspipe-listen-publishers-');
