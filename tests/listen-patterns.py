@@ -361,14 +361,7 @@ def main(t):
             pub.close()
             gpub.close()
 
-            def zero():
-                r = W.fetch(gw.port, "/metrics", timeout=5 * W.SLOW)
-                text = r.body.decode()
-                return all(("%s 0" % k) in text for k in (
-                    'wspipe_connections{role="listen"}',
-                    "wspipe_listen_subscriptions",
-                    "wspipe_listen_resources"))
-            ok = W.wait_until(zero, 10 * W.SLOW)
+            ok = W.wait_until(lambda: W.listen_idle(gw.port), 10 * W.SLOW)
             okb = W.wait_until(lambda: stat(sock, "patterns") == 0 and
                                stat(gsock, "patterns") == 0, 10 * W.SLOW)
             return ok and okb, "gauges %s, broker patterns %s" % (ok, okb)

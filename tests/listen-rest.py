@@ -252,14 +252,8 @@ def main(t):
         def p_gone():
             ws.close()
 
-            def zero():
-                r = W.fetch(port, "/metrics", timeout=5 * W.SLOW)
-                text = r.body.decode()
-                return all(("%s 0" % k) in text for k in (
-                    'wspipe_connections{role="listen"}',
-                    "wspipe_listen_subscriptions",
-                    "wspipe_listen_resources"))
-            return W.wait_until(zero, 10 * W.SLOW), "gauges not back to 0"
+            return (W.wait_until(lambda: W.listen_idle(port),
+                                 10 * W.SLOW), "gauges not back to 0")
 
         W.point(t, "afterwards no listen client, subscription or resource "
                 "is left", p_gone)

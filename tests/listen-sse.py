@@ -218,14 +218,8 @@ def main(t):
         W.point(t, "50 streams at once each get a publish", p_many)
 
         def p_gone():
-            def zero():
-                r = W.fetch(gw.port, "/metrics", timeout=5 * W.SLOW)
-                text = r.body.decode()
-                return all(("%s 0" % k) in text for k in (
-                    'wspipe_connections{role="listen"}',
-                    "wspipe_listen_subscriptions",
-                    "wspipe_listen_resources"))
-            return W.wait_until(zero, 10 * W.SLOW), "gauges not back to 0"
+            return (W.wait_until(lambda: W.listen_idle(gw.port),
+                                 10 * W.SLOW), "gauges not back to 0")
 
         W.point(t, "once the streams have gone, the gateway's listen "
                 "clients, subscriptions and resources are back to 0",

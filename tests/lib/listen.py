@@ -159,6 +159,16 @@ def broker_answers(path, timeout=0.5):
         c.close()
 
 
+def listen_idle(port, metrics="/metrics"):
+    """True if the gateway on port (with --metrics=metrics) has no listen
+    client, subscription or resource left."""
+    from .http import fetch
+    text = fetch(port, metrics, timeout=5 * proc.SLOW).body.decode()
+    return all(("%s 0" % k) in text.split("\n") for k in (
+        'wspipe_connections{role="listen"}', "wspipe_listen_subscriptions",
+        "wspipe_listen_resources"))
+
+
 def subscribed(ws, sock, resource, timeout=10.0):
     """Waits until the broker delivers resource's updates to ws.
 
@@ -319,7 +329,8 @@ class Fixture:
         p.logfile = log
         self.procs.append(p)
         if wait and not wait_until(lambda: p.poll() is not None or
-                                   broker_answers(path), 5.0):
+                                   broker_answers(path),
+                                   10.0 * proc.SLOW):
             raise RuntimeError("broker at %s does not answer" % path)
         if wait and p.poll() is not None:
             raise RuntimeError("broker exited %d: %s" % (
