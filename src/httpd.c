@@ -615,6 +615,11 @@ httpd_route(struct conn *c)
 		}
 		http_request_body(r, httpd_body, hd);
 		hd->posting = 1;
+		/* curl asks before a body past 1 KiB; it may come. */
+		if (handshake_has_token(http_field(r, "Expect"),
+		    "100-continue") && http_put(&c->out,
+		    "HTTP/1.1 100 Continue\r\n\r\n") == -1)
+			conn_close(c, "answer over the output cap");
 		return;
 	}
 	else if (conf.listen && strcmp(r->decoded, "/wspipe/listen.js") == 0)

@@ -12,7 +12,8 @@
 #    ETag the first state, or 404;
 #  - POST: the body (one line end stripped) is the new state, 204; the
 #    same grants as a browser's publish (403), the same checks (400 for a
-#    newline or bad UTF-8, 413 past 65536 bytes);
+#    newline or bad UTF-8, 413 past 65536 bytes); Expect: 100-continue is
+#    answered;
 #  - an authorizer's grants decide GET as for a WebSocket (403);
 #  - the broker gone: 503, never a hang;
 #  - --listen-max-per-address counts waiting polls (429);
@@ -229,6 +230,36 @@ def main(t):
                 "UTF-8 400, past 65536 bytes 413 (chunked too); nothing "
                 "is published", p_post_refused)
 
+        def p_expect():
+            c = socket.create_connection(("127.0.0.1", port), 5 * W.SLOW)
+            c.settimeout(10 * W.SLOW)
+            try:
+                c.sendall(b"POST /live/pub/e HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Length: 2000\r\n"
+                          b"Expect: 100-continue\r\n\r\n")
+                first = b""
+                while b"\r\n\r\n" not in first:
+                    d = c.recv(4096)
+                    if not d:
+                        break
+                    first += d
+                c.sendall(b"e" * 2000)
+                rest = b""
+                while True:
+                    d = c.recv(4096)
+                    if not d:
+                        break
+                    rest += d
+            finally:
+                c.close()
+            r = get("/live/pub/e")
+            return (first == b"HTTP/1.1 100 Continue\r\n\r\n" and
+                    rest.startswith(b"HTTP/1.1 204") and
+                    r.body == b"e" * 2000), (first, rest[:40], r)
+
+        W.point(t, "POST with Expect: 100-continue: 100 before the body, "
+                "then 204", p_expect)
+
         def p_many():
             ps = [Poll(port, "/live/pub/many", ["Prefer: wait=30"])
                   for _ in range(50)]
@@ -337,4 +368,4 @@ def main(t):
                 p_broker_gone)
 
 
-W.run(main, timeout=240, plan=14)
+W.run(main, timeout=240, plan=15)
