@@ -1733,8 +1733,8 @@ broker_punsubscribe(struct bconn *bc, const struct pubsub_msg *m)
 /*
  * "get P [AFTER]": "state R ID DATA" for each resource P matches whose
  * name comes after AFTER, in name order, at most BROKER_GET_MAX bytes of
- * data (one state at least), then "ok get P LAST" if more are left after
- * LAST, else "ok get P".
+ * data (one state at least) and BROKER_LIST_MAX names looked at, then
+ * "ok get P LAST" if more are left after LAST, else "ok get P".
  */
 static void
 broker_pget(struct bconn *bc, const struct pubsub_msg *m)
@@ -1745,7 +1745,7 @@ broker_pget(struct bconn *bc, const struct pubsub_msg *m)
 	char		 name[PUBSUB_RESOURCE_MAX + 1];
 	char		 after[PUBSUB_RESOURCE_MAX + 1], *from = NULL;
 	char		 line[2 * PUBSUB_RESOURCE_MAX + 2];
-	size_t		 bytes = 0;
+	size_t		 bytes = 0, names = 0;
 
 	memcpy(name, m->resource, m->resourcelen);
 	name[m->resourcelen] = '\0';
@@ -1760,7 +1760,8 @@ broker_pget(struct bconn *bc, const struct pubsub_msg *m)
 	}
 	p.prefix = name;
 	p.len = m->resourcelen - 1;
-	while ((r = broker_pnext(&p, from)) != NULL) {
+	while ((r = broker_pnext(&p, from)) != NULL &&
+	    names++ < BROKER_LIST_MAX) {
 		if ((st = TAILQ_LAST(&r->hist, bstate_list)) != NULL) {
 			if (bytes > 0 && bytes + st->len > BROKER_GET_MAX)
 				break;

@@ -141,6 +141,28 @@ def main(t):
                 "32 KiB, in name order, none twice, none missed",
                 p_get_parts)
 
+        def p_get_names():
+            c = W.LineConn(sock, timeout=10)
+            try:
+                c.send_raw("".join("subscribe /n/%05d\n" % i for i in
+                                   range(10001)).encode())
+                c.ask(timeout=60)
+                pub.ask("publish /n/99999 last")
+                first = c.ask("get /n/*")
+                after = first[-1].split()[3] if len(
+                    first[-1].split()) > 3 else None
+                second = c.ask("get /n/* %s" % after) if after else []
+            finally:
+                c.close()
+            return (first == ["ok get /n/* /n/09999"] and
+                    second[0].startswith("state /n/99999 ") and
+                    second[0].endswith(" last") and
+                    second[-1] == "ok get /n/*"), (first, second)
+
+        W.point(t, "get P looks at 10,000 names at most: 10,001 resources "
+                "without a state before one with: a part with none, then "
+                "the rest", p_get_names)
+
         def p_too_many():
             c = W.LineConn(sock, timeout=10)
             try:
@@ -370,4 +392,4 @@ def main(t):
                 "client, subscription or resource at the gateway", p_gone)
 
 
-W.run(main, timeout=300, plan=13)
+W.run(main, timeout=300, plan=14)
