@@ -492,7 +492,8 @@ def main(t):
                 got = ask(b, "stats")
                 rx = re.compile(
                     r"^stats resources (\d+) states (\d+) bytes (\d+) "
-                    r"connections (\d+) subscriptions (\d+) publishes (\d+) "
+                    r"connections (\d+) subscriptions (\d+) patterns 0 "
+                    r"publishes (\d+) "
                     r"deliveries (\d+) publishes/s (\d+) deliveries/s "
                     r"(\d+)$")
                 m = rx.match(got[0]) if len(got) == 1 else None
@@ -513,8 +514,8 @@ def main(t):
                 a.close()
                 b.close()
         L.point(t, "stats: `stats resources 3 states 2 bytes 6 connections "
-                "2 subscriptions 3 publishes 3 deliveries 4 publishes/s N "
-                "deliveries/s N`", p_stats)
+                "2 subscriptions 3 patterns 0 publishes 3 deliveries 4 "
+                "publishes/s N deliveries/s N`", p_stats)
 
         def p_stats_after():
             # The connections above are closed: their subscriptions go.
