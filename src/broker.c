@@ -31,6 +31,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "wspipe.h"
+#include "ptable.h"
 #include "pubsub.h"
 
 #define BROKER_QUEUE_MAX	(8 * 1024 * 1024)
@@ -151,7 +152,7 @@ struct bop {
  * one lookup per length some pattern has, never by a scan of them all.
  */
 struct bpat {
-	RB_ENTRY(bpat)		 node;
+	struct pnode		 pn;		/* first: in broker_ptab */
 	TAILQ_HEAD(, bpsub)	 subs;
 	size_t			 len;
 	char			*prefix;	/* without its "*" */
@@ -173,8 +174,7 @@ struct bpsub {
 	int			 owed;
 	int			 snap;		/* a snapshot is under way */
 	int			 behind;	/* ... after "gap P behind" */
-	int			 started;	/* cursor holds a name */
-	char			 cursor[PUBSUB_RESOURCE_MAX + 1];
+	char			*cursor;	/* while one is, the last name */
 };
 
 struct bconn {
@@ -212,14 +212,7 @@ RB_PROTOTYPE(bsub_tree, bsub, centry, bsub_cmp)
 RB_GENERATE(bsub_tree, bsub, centry, bsub_cmp)
 RB_PROTOTYPE(bbudget_tree, bbudget, node, bbudget_cmp)
 RB_GENERATE(bbudget_tree, bbudget, node, bbudget_cmp)
-static int	bpat_cmp(struct bpat *, struct bpat *);
-RB_HEAD(bpat_tree, bpat);
-RB_PROTOTYPE(bpat_tree, bpat, node, bpat_cmp)
-RB_GENERATE(bpat_tree, bpat, node, bpat_cmp)
-static struct bpat_tree			 broker_pats =
-    RB_INITIALIZER(&broker_pats);
-/* How many patterns have a prefix of each length. */
-static size_t				 broker_patlens[PUBSUB_RESOURCE_MAX + 1];
+static struct ptable			 broker_ptab;	/* the patterns */
 static size_t				 broker_npsubs;
 
 static struct bres_tree			 broker_res = RB_INITIALIZER(&broker_res);
@@ -292,14 +285,6 @@ static int
 bres_cmp(struct bres *a, struct bres *b)
 {
 	return (strcmp(a->name, b->name));
-}
-
-static int
-bpat_cmp(struct bpat *a, struct bpat *b)
-{
-	if (a->len != b->len)
-		return (a->len < b->len ? -1 : 1);
-	return (memcmp(a->prefix, b->prefix, a->len));
 }
 
 static int
@@ -1514,18 +1499,16 @@ broker_stats(struct bconn *bc)
 static struct bpat *
 broker_pat(const char *name, size_t len, int create)
 {
-	struct bpat	 key, *p;
+	struct bpat	*p;
 
-	key.prefix = (char *)name;
-	key.len = len;
-	if ((p = RB_FIND(bpat_tree, &broker_pats, &key)) != NULL || !create)
+	if ((p = (struct bpat *)ptable_find(&broker_ptab, name, len)) !=
+	    NULL || !create)
 		return (p);
 	p = xcalloc(1, sizeof *p);
 	p->prefix = xstrndup(name, len);
 	p->len = len;
 	TAILQ_INIT(&p->subs);
-	RB_INSERT(bpat_tree, &broker_pats, p);
-	broker_patlens[len]++;
+	ptable_add(&broker_ptab, &p->pn, p->prefix, len);
 	return (p);
 }
 
@@ -1541,10 +1524,10 @@ broker_pfree(struct bpsub *s)
 		TAILQ_REMOVE(&bc->powed, s, oentry);
 	bc->npats--;
 	broker_npsubs--;
+	free(s->cursor);
 	free(s);
 	if (TAILQ_EMPTY(&p->subs)) {
-		RB_REMOVE(bpat_tree, &broker_pats, p);
-		broker_patlens[p->len]--;
+		ptable_del(&broker_ptab, &p->pn);
 		free(p->prefix);
 		free(p);
 	}
@@ -1589,19 +1572,20 @@ broker_psnapshot(struct bpsub *s)
 	struct bres	*r;
 	struct bstate	*st;
 
-	while ((r = broker_pnext(s->p, s->started ? s->cursor : NULL)) !=
-	    NULL) {
+	while ((r = broker_pnext(s->p, s->cursor)) != NULL) {
 		if (bc->dead || buf_len(&bc->out) >= BROKER_BEHIND) {
 			broker_powe(s);
 			return;
 		}
 		if ((st = TAILQ_LAST(&r->hist, bstate_list)) != NULL)
 			broker_send_state(bc, "update", r, st, s->ids);
-		strlcpy(s->cursor, r->name, sizeof s->cursor);
-		s->started = 1;
+		if (s->cursor == NULL)
+			s->cursor = xmalloc(PUBSUB_RESOURCE_MAX + 1);
+		strlcpy(s->cursor, r->name, PUBSUB_RESOURCE_MAX + 1);
 	}
 	s->snap = 0;
-	s->started = 0;
+	free(s->cursor);
+	s->cursor = NULL;
 }
 
 /* bc has room again: the snapshots it is owed go on. */
@@ -1625,45 +1609,66 @@ broker_pcatch_up(struct bconn *bc)
 	}
 }
 
+/* A publish on its way to the patterns that match it. */
+struct bpfan {
+	struct bres	*r;
+	struct bstate	*st;
+	size_t		 plen, ilen;	/* each line made once, if at all */
+};
+
+/* s's snapshot starts again, from the first name. */
+static void
+broker_prestart(struct bpsub *s)
+{
+	s->snap = 1;
+	free(s->cursor);
+	s->cursor = NULL;
+}
+
+/* A pattern that matches the publish: to each of its connections. */
+static void
+broker_pdeliver(struct pnode *pn, void *arg)
+{
+	static char	 plain[PUBSUB_LINE_MAX + 2];
+	static char	 withid[PUBSUB_LINE_MAX + 2];
+	struct bpfan	*f = arg;
+	struct bpat	*p = (struct bpat *)pn;
+	struct bpsub	*s;
+
+	TAILQ_FOREACH(s, &p->subs, pentry) {
+		if (s->bc->mark == broker_stat.publishes)
+			continue;
+		s->bc->mark = broker_stat.publishes;
+		/* Past its snapshot's cursor: the snapshot brings it. */
+		if (s->snap && (s->cursor == NULL ||
+		    strcmp(f->r->name, s->cursor) > 0))
+			continue;
+		if (buf_len(&s->bc->out) >= BROKER_BEHIND) {
+			broker_prestart(s);
+			s->behind = 1;
+			broker_powe(s);
+			continue;
+		}
+		if (s->ids && f->ilen == 0)
+			f->ilen = broker_state_line(withid, "update", f->r,
+			    f->st, 1);
+		else if (!s->ids && f->plen == 0)
+			f->plen = broker_state_line(plain, "update", f->r,
+			    f->st, 0);
+		broker_send(s->bc, s->ids ? withid : plain,
+		    s->ids ? f->ilen : f->plen);
+		broker_stat.deliveries++;
+	}
+}
+
 /* r's new state st to every connection a pattern of whose matches it. */
 static void
 broker_pfanout(struct bres *r, struct bstate *st)
 {
-	static char	 plain[PUBSUB_LINE_MAX + 2];
-	static char	 withid[PUBSUB_LINE_MAX + 2];
-	struct bpat	*p;
-	struct bpsub	*s;
-	size_t		 len = strlen(r->name), k, plen = 0, ilen = 0;
+	struct bpfan	f = { r, st, 0, 0 };
 
-	for (k = 0; k <= len; k++) {
-		if (broker_patlens[k] == 0 ||
-		    (p = broker_pat(r->name, k, 0)) == NULL)
-			continue;
-		TAILQ_FOREACH(s, &p->subs, pentry) {
-			if (s->bc->mark == broker_stat.publishes)
-				continue;
-			s->bc->mark = broker_stat.publishes;
-			/* Past its snapshot's cursor: the snapshot brings it. */
-			if (s->snap && (!s->started ||
-			    strcmp(r->name, s->cursor) > 0))
-				continue;
-			if (buf_len(&s->bc->out) >= BROKER_BEHIND) {
-				s->snap = s->behind = 1;
-				s->started = 0;
-				broker_powe(s);
-				continue;
-			}
-			if (s->ids && ilen == 0)
-				ilen = broker_state_line(withid, "update", r,
-				    st, 1);
-			else if (!s->ids && plen == 0)
-				plen = broker_state_line(plain, "update", r,
-				    st, 0);
-			broker_send(s->bc, s->ids ? withid : plain,
-			    s->ids ? ilen : plen);
-			broker_stat.deliveries++;
-		}
-	}
+	ptable_prefixes(&broker_ptab, r->name, strlen(r->name),
+	    broker_pdeliver, &f);
 }
 
 static void
@@ -1702,8 +1707,7 @@ broker_psubscribe(struct bconn *bc, const struct pubsub_msg *m)
 	/* A gateway asks for each of its clients' snapshots. */
 	if (bc->gateway)
 		return;
-	s->snap = 1;
-	s->started = 0;
+	broker_prestart(s);
 	s->behind = 0;
 	if (s->owed) {
 		TAILQ_REMOVE(&bc->powed, s, oentry);

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 
 #include "wspipe.h"
 #include "metrics.h"
+#include "ptable.h"
 #include "pubsub.h"
 
 #define LISTEN_BROKER_QUEUE	(4 * 1024 * 1024)
@@ -84,8 +86,7 @@ static TAILQ_HEAD(, lpub)	 lbroker_pubs =
 static TAILQ_HEAD(, lget)	 lbroker_gets =
     TAILQ_HEAD_INITIALIZER(lbroker_gets);
 static size_t			 lbroker_replays;	/* resumes in flight */
-/* How many followed patterns have a prefix of each length. */
-static size_t			 lbroker_patlens[PUBSUB_RESOURCE_MAX + 1];
+static struct ptable		 lbroker_ptab;	/* followed patterns */
 
 /* The broker link. */
 static struct {
@@ -216,7 +217,7 @@ lbroker_gc(struct lres *r)
 	lbroker_uncache(r);
 	RB_REMOVE(lres_tree, &lbroker_res, r);
 	if (r->pattern)
-		lbroker_patlens[strlen(r->name) - 1]--;
+		ptable_del(&lbroker_ptab, &r->pn);
 	metrics_add(METRIC_RESOURCES, -1);
 	free(r->name);
 	free(r);
@@ -307,7 +308,7 @@ lbroker_join(const char *name, size_t len, const char **why)
 		TAILQ_INIT(&r->subs);
 		RB_INSERT(lres_tree, &lbroker_res, r);
 		if ((r->pattern = pubsub_pattern(name, len)))
-			lbroker_patlens[len - 1]++;
+			ptable_add(&lbroker_ptab, &r->pn, r->name, len - 1);
 		metrics_add(METRIC_RESOURCES, 1);
 	}
 	/* An unsubscribe it still owes is simply not sent. */
@@ -587,27 +588,35 @@ lbroker_is_answer(const char *s, size_t len)
 	return (0);
 }
 
+/* An update on its way to the patterns we follow that match it. */
+struct lmatch {
+	const char		*name, *data;
+	size_t			 len, dlen;
+	const struct pubsub_id	*id;
+};
+
+static void
+lbroker_match_cb(struct pnode *pn, void *arg)
+{
+	struct lmatch	*m = arg;
+	struct lres	*r = (struct lres *)((char *)pn -
+			    offsetof(struct lres, pn));
+
+	if (r->ready && r->nsubs > 0)
+		lb.ops->matched(r, m->name, m->len, m->id, m->data, m->dlen);
+}
+
 /*
- * An update of resource name to the patterns we follow that match it:
- * looked up by name's prefixes, one per length a pattern has.
+ * An update of resource name to the patterns we follow that match it,
+ * found in one walk along the name (ptable.c).
  */
 static void
 lbroker_matched(const char *name, size_t len, const struct pubsub_id *id,
     const char *data, size_t dlen)
 {
-	struct lres	*r;
-	char		 pat[PUBSUB_RESOURCE_MAX + 2];
-	size_t		 k;
+	struct lmatch	m = { name, data, len, dlen, id };
 
-	for (k = 0; k <= len && k < PUBSUB_RESOURCE_MAX; k++) {
-		if (lbroker_patlens[k] == 0)
-			continue;
-		memcpy(pat, name, k);
-		pat[k] = '*';
-		if ((r = lbroker_find(pat, k + 1)) != NULL && r->ready &&
-		    r->nsubs > 0)
-			lb.ops->matched(r, name, len, id, data, dlen);
-	}
+	ptable_prefixes(&lbroker_ptab, name, len, lbroker_match_cb, &m);
 }
 
 static void

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "grants.h"
 #include "http.h"
+#include "ptable.h"
 #include "pubsub.h"
 #include "log.h"
 #include "line.h"
@@ -450,6 +451,7 @@ struct lres {
 	int		  gets;		/* gets of ours it is named in */
 	int		  owe;		/* LRES_OWE_* */
 	int		  pattern;	/* its name ends in "*" */
+	struct pnode	  pn;		/* a pattern's, in the link's table */
 };
 
 /* What the link tells listen.c. */

@@ -60,33 +60,38 @@ fz_open(void)
 static void
 fz_check_patterns(void)
 {
+	struct pnode	*pn;
 	struct bpat	*p;
 	struct bpsub	*s;
-	size_t		 lens[PUBSUB_RESOURCE_MAX + 1], n = 0, k;
+	size_t		 lens[PTABLE_KEY_MAX + 1], n = 0, pats = 0, k;
 	int		 i;
 
 	memset(lens, 0, sizeof lens);
-	RB_FOREACH(p, bpat_tree, &broker_pats) {
-		assert(!TAILQ_EMPTY(&p->subs));
-		lens[p->len]++;
-		TAILQ_FOREACH(s, &p->subs, pentry) {
-			assert(s->p == p);
-			n++;
+	for (k = 0; broker_ptab.b != NULL && k <= broker_ptab.mask; k++)
+		for (pn = broker_ptab.b[k]; pn != NULL; pn = pn->next) {
+			p = (struct bpat *)pn;
+			assert(!TAILQ_EMPTY(&p->subs) && pn->len == p->len);
+			assert(ptable_find(&broker_ptab, p->prefix, p->len) ==
+			    pn);
+			lens[p->len]++;
+			pats++;
+			TAILQ_FOREACH(s, &p->subs, pentry) {
+				assert(s->p == p);
+				n++;
+			}
 		}
-	}
-	for (k = 0; k <= PUBSUB_RESOURCE_MAX; k++)
-		assert(lens[k] == broker_patlens[k]);
-	assert(n == broker_npsubs);
+	for (k = 0; k <= PTABLE_KEY_MAX; k++)
+		assert(lens[k] == broker_ptab.lens[k]);
+	assert(pats == broker_ptab.n && n == broker_npsubs);
 	n = 0;
 	for (i = 0; i < FZ_CONNS; i++) {
 		TAILQ_FOREACH(s, &fz_conn[i]->pats, centry) {
 			assert(s->bc == fz_conn[i]);
 			assert(!s->owed || s->snap);
-			assert(!s->started || strncmp(s->cursor, s->p->prefix,
-			    s->p->len) == 0);
+			assert(s->cursor == NULL || (s->snap &&
+			    strncmp(s->cursor, s->p->prefix, s->p->len) == 0));
 			n++;
 		}
-		assert(n <= broker_npsubs);
 	}
 	assert(n == broker_npsubs);
 }
@@ -198,7 +203,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < FZ_CONNS; i++)
 		broker_close(fz_conn[i]);
 	assert(broker_stat.subs == 0 && broker_stat.conns == 0);
-	assert(broker_npsubs == 0 && RB_EMPTY(&broker_pats));
+	assert(broker_npsubs == 0 && broker_ptab.n == 0);
 	while ((st = TAILQ_FIRST(&broker_glru)) != NULL) {
 		r = st->r;
 		broker_forget(r);
