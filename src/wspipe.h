@@ -270,6 +270,7 @@ struct child {
 #define CHILD_DISCARD		0x080	/* the owner is gone: drop stdout */
 #define CHILD_HELPER		0x100	/* one of ours: /dev/null, no limit */
 #define CHILD_GONE		0x200	/* the owner was told */
+#define CHILD_TIED		0x400	/* SIGKILL if we die */
 
 extern int	 nchildren;
 int		 child_spawn(struct child *, const struct child_cb *, void *,
