@@ -104,6 +104,8 @@ struct config {
 	char		 *redis;		/* our broker's --redis */
 	char		 *metrics;		/* --metrics: its path */
 	char		 *redis_timeout;	/* and --redis-timeout */
+	char		 *publishers;		/* our broker's, resolved */
+	char		 *publisher_grace;	/* and its grace */
 	struct strlist	  jwt_keys;		/* files */
 	char		 *authorizer;		/* resolved path */
 	char		 *self;		/* our own binary, for the broker */
