@@ -347,17 +347,11 @@ publisher_exited_cb(void *arg)
 		;
 	publisher_lines(p, 1);
 	publisher_flush(p);
-	if (p->stopped)
-		log_msg(LOG_LEVEL_INFO, p->tag, "pid %ld stopped",
-		    (long)p->ch.pid);
-	else if (WIFSIGNALED(status))
-		log_msg(LOG_LEVEL_INFO, p->tag, "pid %ld killed by signal %d "
-		    "after %.1f s", (long)p->ch.pid, WTERMSIG(status),
-		    ev_now(EV_DEFAULT) - p->started);
-	else
-		log_msg(LOG_LEVEL_INFO, p->tag, "pid %ld exited %d after "
-		    "%.1f s", (long)p->ch.pid, WEXITSTATUS(status),
-		    ev_now(EV_DEFAULT) - p->started);
+	log_msg(LOG_LEVEL_INFO, p->tag, "pid %ld %s %d after %.1f s%s",
+	    (long)p->ch.pid, WIFSIGNALED(status) ? "killed by signal" :
+	    "exited", WIFSIGNALED(status) ? WTERMSIG(status) :
+	    WEXITSTATUS(status), ev_now(EV_DEFAULT) - p->started,
+	    p->stopped ? " (stopped)" : "");
 	ev_timer_stop(EV_DEFAULT, &p->grace);
 	/* The group first, so that it is gone before child.c says so. */
 	p->ending = 1;
