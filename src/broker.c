@@ -1813,7 +1813,8 @@ broker_usage(int status)
 	    "                     [--logformat=text|json] [--redis=url] "
 	    "[--redis-timeout=seconds]\n"
 	    "                     [--publishers=dir] "
-	    "[--publisher-grace=seconds] [--closems=ms]\n");
+	    "[--publisher-grace=seconds] [--max-publishers=n]\n"
+	    "                     [--closems=ms]\n");
 	exit(status);
 }
 
@@ -1876,12 +1877,14 @@ broker_main(int argc, char **argv)
 		{ "redis-timeout", required_argument, NULL, 't' },
 		{ "publishers", required_argument, NULL, 'P' },
 		{ "publisher-grace", required_argument, NULL, 'W' },
+		{ "max-publishers", required_argument, NULL, 'N' },
 		{ "closems", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char	*group = NULL, *redis = NULL, *errstr;
 	double		 timeout = 2.0, grace = PUBLISHER_GRACE;
+	size_t		 maxpub = PUBLISHER_MAX;
 	char		*publishers = NULL;
 	int		 ch, level = LOG_LEVEL_ACCESS;
 
@@ -1947,6 +1950,9 @@ broker_main(int argc, char **argv)
 			grace = broker_seconds(optarg, "publisher-grace", 0,
 			    86400);
 			break;
+		case 'N':
+			maxpub = broker_number(optarg, "max-publishers", 1);
+			break;
 		case 'C':
 			conf.closems = broker_number(optarg, "closems", 0);
 			if (conf.closems > 3600 * 1000) {
@@ -1982,7 +1988,7 @@ broker_main(int argc, char **argv)
 		}
 	}
 	if (publishers != NULL) {
-		publisher_init(publishers, grace, broker_path);
+		publisher_init(publishers, grace, maxpub, broker_path);
 		free(publishers);
 	}
 	ev_io_init(&broker_accept, broker_accept_cb, broker_lfd, EV_READ);

@@ -138,7 +138,7 @@ usage(int status)
 "                     [--history=n] [--loglevel=level] [--logformat=format]\n"
 "                     [--redis=url] [--redis-timeout=seconds]\n"
 "                     [--publishers=dir] [--publisher-grace=seconds]\n"
-"                     [--closems=ms]\n"
+"                     [--max-publishers=n] [--closems=ms]\n"
 "       wspipe publish [--socket=path] resource [data]\n"
 "       wspipe subscribe [--socket=path] resource\n"
 "       wspipe --help | --version | --license\n"

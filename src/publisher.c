@@ -77,6 +77,8 @@ RB_GENERATE(publisher_tree, publisher, node, publisher_cmp)
 
 static struct publisher_tree	 publishers = RB_INITIALIZER(&publishers);
 static size_t			 npublishers;
+static size_t			 publisher_max;		/* --max-publishers */
+static ev_tstamp		 publisher_refused;	/* logged when */
 static char			*publisher_dir;		/* NULL: off */
 static double			 publisher_grace;
 static const char		*publisher_socket;	/* WSPIPE_BROKER */
@@ -617,6 +619,15 @@ publisher_subscribers(const char *name, size_t n)
 		if (n != 1 || publisher_lookup(name, path, sizeof path,
 		    &used) == -1)
 			return;
+		/* Subscribers cannot make us run more than this. */
+		if (npublishers >= publisher_max) {
+			if (ev_now(EV_DEFAULT) - publisher_refused >= 1.0)
+				log_warnx("publisher %s: not started, %zu "
+				    "already (--max-publishers)", name,
+				    npublishers);
+			publisher_refused = ev_now(EV_DEFAULT);
+			return;
+		}
 		p = xcalloc(1, sizeof *p);
 		p->name = xstrdup(name);
 		(void)snprintf(p->tag, sizeof p->tag, "publisher %s", name);
@@ -653,17 +664,19 @@ publisher_subscribers(const char *name, size_t n)
 }
 
 /*
- * --publishers=DIR (resolved) with --publisher-grace=SECONDS; socket is
- * the broker's, for WSPIPE_BROKER.  Orphans of the publishers become our
- * children, so that libev reaps them.
+ * --publishers=DIR (resolved) with --publisher-grace=SECONDS, and at most
+ * max publishers at once; socket is the broker's, for WSPIPE_BROKER.
+ * Orphans of the publishers become our children, so that libev reaps
+ * them.
  */
 void
-publisher_init(const char *dir, double grace, const char *socket)
+publisher_init(const char *dir, double grace, size_t max, const char *socket)
 {
 	const char	*path = getenv("PATH");
 
 	publisher_dir = xstrdup(dir);
 	publisher_grace = grace;
+	publisher_max = max;
 	publisher_socket = socket;
 	xasprintf(&publisher_path, "PATH=%s", path != NULL && *path != '\0' ?
 	    path : PUBLISHER_DEFAULT_PATH);

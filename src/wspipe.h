@@ -544,7 +544,8 @@ void		 broker_adopt(int);
 
 /* publisher.c: the broker's on-demand publishers (--publishers). */
 #define PUBLISHER_GRACE		5.0	/* --publisher-grace's default */
-void		 publisher_init(const char *, double, const char *);
+#define PUBLISHER_MAX		256	/* --max-publishers's */
+void		 publisher_init(const char *, double, size_t, const char *);
 void		 publisher_subscribers(const char *, size_t);
 void		 publisher_shutdown(void (*)(void));
 

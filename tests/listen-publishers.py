@@ -27,6 +27,7 @@
 #    before the newline dropped, as for a script's publish;
 #  - a program flooding lines: the broker keeps answering, its memory is
 #    bounded, and the flood stops after the grace;
+#  - --max-publishers: subscribers cannot start more programs than that;
 #  - SIGTERM to a gateway with its own broker (--publishers), and to the
 #    stand-alone broker: exit 0, and no publisher, nor its fork, is left.
 
@@ -493,6 +494,33 @@ def main(t):
                     "VmRSS grew %d kB" % (peak - rss0))
         L.point(t, "a line flood: the broker answers at once, its memory "
                 "stays bounded, the flood stops after the grace", p_flood)
+
+        def p_max():
+            S2 = fx.path("b2.sock")
+            b2 = fx.broker(S2, "--publishers=" + D, "--max-publishers=1")
+            c = L.LineConn(S2)
+            n = len(lines_of(ST + "/other.starts"))
+            c.ask("subscribe /other", "subscribe /params/x",
+                  "subscribe /params/y")
+            # Programs start as the subscribe is handled: all have by now.
+            kids = [k for k in L.children_of(b2.pid) if not L.dead(k)]
+            starts = wait_lines(ST + "/other.starts", n + 1)
+            if len(kids) != 1 or len(starts) != n + 1:
+                return False, "children %r, /other starts %r" % (kids,
+                                                                 starts)
+            ok, why = wait_blog(b2, "publisher /params/x: not started, 1 "
+                                "already (--max-publishers)")
+            if not ok:
+                return ok, why
+            L.wspipe_run(["publish", "--socket=" + S2, "/params/y", "plain"])
+            got = c.readline(3.0 * L.SLOW)
+            c.close()
+            b2.send_signal(signal.SIGTERM)
+            st = b2.wait(10 * L.SLOW)
+            return (got == "update /params/y plain" and st == 0 and
+                    gone(kids, 1), "update %r, exit %r" % (got, st))
+        L.point(t, "--max-publishers=1: a second resource's program is not "
+                "started (logged), the resource works without it", p_max)
 
         def p_gateway_shutdown():
             g3 = fx.gateway(["--listen", "--publishers=" + D,
