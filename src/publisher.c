@@ -335,9 +335,8 @@ publisher_writable_cb(void *arg)
 }
 
 /*
- * Reaped.  What it printed before it exited is published; a process it
- * left in its group is ended with the group, and what that prints is
- * dropped.
+ * Reaped.  A process it left in its group is ended with the group, and
+ * what that prints is dropped; what it printed itself is published.
  */
 static void
 publisher_exited_cb(void *arg)
@@ -345,6 +344,13 @@ publisher_exited_cb(void *arg)
 	struct publisher	*p = arg;
 	int			 status = p->ch.status, i;
 
+	ev_timer_stop(EV_DEFAULT, &p->grace);
+	/*
+	 * The group first: child.c then reports it gone only once the group
+	 * is, even if the end of its output is read below.
+	 */
+	p->ending = 1;
+	child_terminate(&p->ch);
 	for (i = 0; i < 64 && publisher_read(p) == 1; i++)
 		;
 	publisher_lines(p, 1);
@@ -354,10 +360,6 @@ publisher_exited_cb(void *arg)
 	    "exited", WIFSIGNALED(status) ? WTERMSIG(status) :
 	    WEXITSTATUS(status), ev_now(EV_DEFAULT) - p->started,
 	    p->stopped ? " (stopped)" : "");
-	ev_timer_stop(EV_DEFAULT, &p->grace);
-	/* The group first, so that it is gone before child.c says so. */
-	p->ending = 1;
-	child_terminate(&p->ch);
 	child_discard(&p->ch);
 }
 

@@ -20,7 +20,8 @@
 #  - grace: stopped no sooner than --publisher-grace after the last
 #    subscriber left, and not at all if one came back within it;
 #  - a program that exits at once is started again after 1 s, then 2 s;
-#    one that closes its stdout is ended and started again;
+#    one that closes its stdout is ended and started again; one that
+#    exits leaving a child behind: the child is ended;
 #  - a program that ignores SIGINT, SIGTERM and SIGHUP, and its forked
 #    child, are killed;
 #  - a 10 MB line is refused and logged, a non-UTF-8 line refused, a CR
@@ -180,6 +181,10 @@ def main(t):
                'echo crashing\nexit 3\n' % ST)
         script(D, "closer", 'echo "$$" >> %s/closer.starts\n'
                'echo closing\nexec >&- <&-\nexec sleep 100000\n' % ST)
+        script(D, "leaver",
+               'sleep 100000 >/dev/null 2>&1 </dev/null &\n'
+               'echo "$! $$" >> %s/leaver.pids\n'
+               'echo leaving\nexit 0\n' % ST)
         script(D, "stubborn",
                "trap '' TERM INT HUP\n"
                'sleep 100000 &\n'
@@ -415,6 +420,17 @@ def main(t):
                              "ending it")
         L.point(t, "closes its stdout and keeps running: ended, and "
                 "started again", p_closer)
+
+        def p_leaver():
+            lc.ask("subscribe /leaver")
+            pids = wait_lines(ST + "/leaver.pids", 2, 10)
+            lc.ask("unsubscribe /leaver")
+            if len(pids) < 2:
+                return False, "started %r" % pids
+            left = int(pids[0].split()[0])
+            return gone([left], 5), "its child %d still runs" % left
+        L.point(t, "exits leaving a child (stdout elsewhere) in its group: "
+                "the child is ended, and it starts again", p_leaver)
 
         def p_stubborn():
             lc.ask("subscribe /stubborn")
