@@ -675,6 +675,7 @@ broker_subscribe(struct bconn *bc, const struct pubsub_msg *m)
 		r->nsubs++;
 		bc->nsubs++;
 		broker_stat.subs++;
+		publisher_subscribers(r->name, r->nsubs);
 	}
 	s->ids = bc->gateway || m->from != PUBSUB_FROM_NONE;
 	s->from = m->from;
@@ -719,6 +720,7 @@ broker_unsub(struct bsub *s)
 		bc->blocked--;
 	broker_stat.subs--;
 	free(s);
+	publisher_subscribers(r->name, r->nsubs);
 	broker_gc(r);
 }
 
@@ -1978,29 +1980,36 @@ broker_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	broker_reap();
 }
 
+/* A connection on fd (non-blocking), accepted or a publisher's link. */
+void
+broker_adopt(int fd)
+{
+	struct bconn	*bc;
+
+	bc = xcalloc(1, sizeof *bc);
+	bc->fd = fd;
+	RB_INIT(&bc->subs);
+	TAILQ_INIT(&bc->owed);
+	TAILQ_INIT(&bc->ops);
+	TAILQ_INIT(&bc->pats);
+	TAILQ_INIT(&bc->powed);
+	broker_stat.conns++;
+	buf_init(&bc->in, BROKER_IN_CAP);
+	buf_init(&bc->out, BROKER_QUEUE_MAX);
+	ev_io_init(&bc->io, broker_io_cb, fd, EV_READ);
+	bc->io.data = bc;
+	ev_io_start(EV_DEFAULT, &bc->io);
+	TAILQ_INSERT_TAIL(&broker_conns, bc, entry);
+}
+
 static void
 broker_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct bconn	*bc;
-	int		 fd;
+	int	fd;
 
 	while ((fd = accept4(broker_lfd, NULL, NULL, SOCK_NONBLOCK |
-	    SOCK_CLOEXEC)) != -1) {
-		bc = xcalloc(1, sizeof *bc);
-		bc->fd = fd;
-		RB_INIT(&bc->subs);
-		TAILQ_INIT(&bc->owed);
-		TAILQ_INIT(&bc->ops);
-		TAILQ_INIT(&bc->pats);
-		TAILQ_INIT(&bc->powed);
-		broker_stat.conns++;
-		buf_init(&bc->in, BROKER_IN_CAP);
-		buf_init(&bc->out, BROKER_QUEUE_MAX);
-		ev_io_init(&bc->io, broker_io_cb, fd, EV_READ);
-		bc->io.data = bc;
-		ev_io_start(loop, &bc->io);
-		TAILQ_INSERT_TAIL(&broker_conns, bc, entry);
-	}
+	    SOCK_CLOEXEC)) != -1)
+		broker_adopt(fd);
 	/* Out of fds: pause accepting for a second rather than spin. */
 	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 	    errno == ENOMEM) {
@@ -2018,11 +2027,19 @@ broker_backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static void
+broker_stopped(void)
+{
+	ev_break(EV_DEFAULT, EVBREAK_ALL);
+}
+
+/* The socket goes at once; the loop once the publishers are gone. */
+static void
 broker_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)sd_notify(0, "STOPPING=1");
 	unlink(broker_path);
-	ev_break(loop, EVBREAK_ALL);
+	ev_io_stop(loop, &broker_accept);
+	publisher_shutdown(broker_stopped);
 }
 
 /*
@@ -2160,8 +2177,35 @@ broker_usage(int status)
 	    "                     [--guest-states=n] [--history=n] "
 	    "[--loglevel=level]\n"
 	    "                     [--logformat=text|json] [--redis=url] "
-	    "[--redis-timeout=seconds]\n");
+	    "[--redis-timeout=seconds]\n"
+	    "                     [--publishers=dir] "
+	    "[--publisher-grace=seconds] [--max-publishers=n]\n"
+	    "                     [--closems=ms]\n");
 	exit(status);
+}
+
+/* Seconds from min to max, or exit 1 with a message. */
+static double
+broker_seconds(const char *arg, const char *name, double min, double max)
+{
+	char	*end;
+	double	 d;
+
+	d = strtod(arg, &end);
+	if (*arg == '\0' || *end != '\0' || !(d >= min && d <= max)) {
+		fprintf(stderr, "wspipe broker: --%s=%s: give seconds, %g to "
+		    "%g\n", name, arg, min, max);
+		exit(EXIT_CONFIG);
+	}
+	return (d);
+}
+
+static int
+broker_is_dir(const char *path)
+{
+	struct stat	st;
+
+	return (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
 }
 
 /* A limit's value: at least min, or exit 1 with a message. */
@@ -2197,12 +2241,17 @@ broker_main(int argc, char **argv)
 		{ "logformat", required_argument, NULL, 'F' },
 		{ "redis", required_argument, NULL, 'r' },
 		{ "redis-timeout", required_argument, NULL, 't' },
+		{ "publishers", required_argument, NULL, 'P' },
+		{ "publisher-grace", required_argument, NULL, 'W' },
+		{ "max-publishers", required_argument, NULL, 'N' },
+		{ "closems", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char	*group = NULL, *redis = NULL, *errstr;
-	double		 timeout = 2.0;
-	char		*end;
+	double		 timeout = 2.0, grace = PUBLISHER_GRACE;
+	size_t		 maxpub = PUBLISHER_MAX;
+	char		*publishers = NULL;
 	int		 ch, level = LOG_LEVEL_ACCESS;
 
 	broker_path = getenv("WSPIPE_BROKER");
@@ -2251,12 +2300,30 @@ broker_main(int argc, char **argv)
 			redis = optarg;
 			break;
 		case 't':
-			timeout = strtod(optarg, &end);
-			if (*optarg == '\0' || *end != '\0' || !(timeout >=
-			    0.1 && timeout <= 3600)) {
-				fprintf(stderr, "wspipe broker: "
-				    "--redis-timeout=%s: give seconds, 0.1 to "
-				    "3600\n", optarg);
+			timeout = broker_seconds(optarg, "redis-timeout", 0.1,
+			    3600);
+			break;
+		case 'P':
+			free(publishers);
+			if ((publishers = realpath(optarg, NULL)) == NULL ||
+			    !broker_is_dir(publishers)) {
+				fprintf(stderr, "wspipe broker: --publishers="
+				    "%s: not a directory\n", optarg);
+				exit(EXIT_CONFIG);
+			}
+			break;
+		case 'W':
+			grace = broker_seconds(optarg, "publisher-grace", 0,
+			    86400);
+			break;
+		case 'N':
+			maxpub = broker_number(optarg, "max-publishers", 1);
+			break;
+		case 'C':
+			conf.closems = broker_number(optarg, "closems", 0);
+			if (conf.closems > 3600 * 1000) {
+				fprintf(stderr, "wspipe broker: --closems=%s: "
+				    "at most 3600000\n", optarg);
 				exit(EXIT_CONFIG);
 			}
 			break;
@@ -2285,6 +2352,10 @@ broker_main(int argc, char **argv)
 			unlink(broker_path);
 			exit(EXIT_CONFIG);
 		}
+	}
+	if (publishers != NULL) {
+		publisher_init(publishers, grace, maxpub, broker_path);
+		free(publishers);
 	}
 	ev_io_init(&broker_accept, broker_accept_cb, broker_lfd, EV_READ);
 	ev_io_start(EV_DEFAULT, &broker_accept);

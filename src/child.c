@@ -52,6 +52,12 @@ static const struct {
 /* A helper is asked with SIGTERM at once; this is where it starts. */
 #define CHILD_HELPER_STEP	1
 
+/*
+ * Then it has this long (plus --closems) before SIGKILL: the broker ends
+ * its own programs first (publisher.c gives them less).
+ */
+#define CHILD_HELPER_WAIT	3.0
+
 /* Polls after SIGKILL before a survivor is reported. */
 #define CHILD_KILL_POLLS	20
 
@@ -98,7 +104,7 @@ child_exec(const char *path, char **argv, int io, int errfd, char **env,
 	for (sig = 1; sig < NSIG; sig++)
 		(void)syscall(SYS_rt_sigaction, sig, dfl, NULL, NSIG / 8);
 	sigemptyset(&none);
-	/* A helper of ours (the broker) must not outlive us. */
+	/* A helper of ours (the broker), or a tied program, dies with us. */
 	if (pdeathsig != 0)
 		(void)prctl(PR_SET_PDEATHSIG, pdeathsig);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) == 0 &&
@@ -152,8 +158,9 @@ child_fork(const char *path, char **argv, int io, int errfd, char **env,
  * Starts a program for an owner that hears of it through cb and arg;
  * tag starts its log lines.  CHILD_HELPER in flags: one of our own (the
  * broker), with stdin and stdout on /dev/null and our stderr, sent
- * SIGTERM if we die, not counted against --maxforks.  Returns -1 with
- * errno set on failure, having logged nothing.
+ * SIGTERM if we die, not counted against --maxforks.  CHILD_TIED: a
+ * program that is sent SIGKILL if we die (the broker's publishers).
+ * Returns -1 with errno set on failure, having logged nothing.
  */
 int
 child_spawn(struct child *ch, const struct child_cb *cb, void *arg,
@@ -187,7 +194,8 @@ child_spawn(struct child *ch, const struct child_cb *cb, void *arg,
 			errno = saved;
 			return (-1);
 		}
-		pid = child_fork(path, argv, sv[1], ep[1], env, 0);
+		pid = child_fork(path, argv, sv[1], ep[1], env,
+		    (flags & CHILD_TIED) ? SIGKILL : 0);
 		saved = errno;
 		close(sv[1]);
 		close(ep[1]);
@@ -533,8 +541,12 @@ child_group_alive(struct child *ch)
 static void
 child_arm(struct child *ch)
 {
-	ch->term.repeat = child_steps[ch->term_step].delay +
-	    conf.closems / 1000.0;
+	double	delay = child_steps[ch->term_step].delay;
+
+	if ((ch->flags & CHILD_HELPER) &&
+	    child_steps[ch->term_step].sig == SIGKILL)
+		delay = CHILD_HELPER_WAIT;
+	ch->term.repeat = delay + conf.closems / 1000.0;
 	ev_timer_again(EV_DEFAULT, &ch->term);
 }
 

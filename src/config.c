@@ -31,6 +31,7 @@ enum {
 	OPT_SSLCERT, OPT_SSLKEY, OPT_LISTEN, OPT_LISTEN_PUBLISH, OPT_BROKER,
 	OPT_BROKER_SOCKET, OPT_LISTEN_MAX_CLIENTS, OPT_LISTEN_MAX_PER_ADDRESS,
 	OPT_LISTEN_MAX_SUBS, OPT_LISTEN_CACHE, OPT_LISTEN_HISTORY, OPT_REDIS, OPT_REDIS_TIMEOUT, OPT_METRICS, OPT_JWT_KEY, OPT_AUTHORIZER,
+	OPT_PUBLISHERS, OPT_PUBLISHER_GRACE,
 	OPT_STATICDIR, OPT_CGIDIR, OPT_DIR, OPT_DEVCONSOLE, OPT_TRUST_PROXY,
 	OPT_PINGMS, OPT_LICENSE, OPT_UNIXSOCKET, OPT_UNIXSOCKET_MODE,
 	OPT_REDIRPORT, OPT_SSLCA, OPT_PASSSTDERR, OPT_REVERSELOOKUP
@@ -75,6 +76,8 @@ static const struct option config_options[] = {
 	{ "listen-history",	required_argument, NULL, OPT_LISTEN_HISTORY },
 	{ "redis",		required_argument, NULL, OPT_REDIS },
 	{ "redis-timeout",	required_argument, NULL, OPT_REDIS_TIMEOUT },
+	{ "publishers",		required_argument, NULL, OPT_PUBLISHERS },
+	{ "publisher-grace",	required_argument, NULL, OPT_PUBLISHER_GRACE },
 	{ "metrics",		required_argument, NULL, OPT_METRICS },
 	{ "jwt-key",		required_argument, NULL, OPT_JWT_KEY },
 	{ "authorizer",		required_argument, NULL, OPT_AUTHORIZER },
@@ -125,6 +128,7 @@ usage(int status)
 "              [--listen-max-per-address=n] [--listen-max-subs=n]\n"
 "              [--listen-cache=bytes] [--listen-history=n]\n"
 "              [--redis=url] [--redis-timeout=seconds]\n"
+"              [--publishers=dir] [--publisher-grace=seconds]\n"
 "              [--metrics=path] [--jwt-key=file] [--authorizer=program]\n"
 "              command [arg ...]\n"
 "       wspipe [options] --dir=dir\n"
@@ -134,6 +138,8 @@ usage(int status)
 "                     [--guest-retained=bytes] [--guest-states=n]\n"
 "                     [--history=n] [--loglevel=level] [--logformat=format]\n"
 "                     [--redis=url] [--redis-timeout=seconds]\n"
+"                     [--publishers=dir] [--publisher-grace=seconds]\n"
+"                     [--max-publishers=n] [--closems=ms]\n"
 "       wspipe publish [--socket=path] resource [data]\n"
 "       wspipe subscribe [--socket=path] resource\n"
 "       wspipe --help | --version | --license\n"
@@ -199,6 +205,10 @@ usage(int status)
 "                      password from WSPIPE_REDIS_PASSWORD\n"
 "  --redis-timeout=SECONDS  Redis not answering this long is given up\n"
 "                      and connected again (default 2)\n"
+"  --publishers=DIR    our own broker runs DIR/x/y while resource /x/y\n"
+"                      has subscribers; each line it prints is a state\n"
+"  --publisher-grace=SECONDS  a publisher nobody follows ends after\n"
+"                      this long (default 5)\n"
 "  --jwt-key=FILE      listen clients need a token signed with this key\n"
 "                      (HMAC secret or PEM public key), repeatable\n"
 "  --authorizer=PROGRAM  run at each upgrade: exit 0 admits (its output\n"
@@ -324,6 +334,19 @@ config_loglevel(const char *s)
 			return (i);
 	config_die(EXIT_CONFIG, "--loglevel=%s: expected debug, trace, access, "
 	    "info, error, fatal or none", s);
+}
+
+/* Checks seconds from min to max (the broker reads them again). */
+static void
+config_seconds(const char *name, const char *s, double min, double max)
+{
+	char	*end;
+	double	 d;
+
+	d = strtod(s, &end);
+	if (*s == '\0' || *end != '\0' || !(d >= min && d <= max))
+		config_die(EXIT_CONFIG, "--%s=%s: give seconds, %g to %g",
+		    name, s, min, max);
 }
 
 /* A directory option: resolved now, so that later checks compare paths. */
@@ -541,6 +564,15 @@ config_parse(int argc, char **argv)
 			free(conf.redis_timeout);
 			conf.redis_timeout = xstrdup(optarg);
 			break;
+		case OPT_PUBLISHERS:
+			free(conf.publishers);
+			conf.publishers = config_dir("publishers", optarg);
+			break;
+		case OPT_PUBLISHER_GRACE:
+			config_seconds("publisher-grace", optarg, 0, 86400);
+			free(conf.publisher_grace);
+			conf.publisher_grace = xstrdup(optarg);
+			break;
 		case OPT_BROKER_SOCKET:
 			free(conf.broker_socket);
 			conf.broker_socket = xstrdup(optarg);
@@ -622,10 +654,17 @@ config_parse(int argc, char **argv)
 	if ((conf.broker != NULL || conf.broker_socket != NULL ||
 	    conf.listen_publish != NULL || conf.jwt_keys.n > 0 ||
 	    conf.listen_history > 1 || conf.redis != NULL ||
-	    conf.redis_timeout != NULL) && !conf.listen)
+	    conf.redis_timeout != NULL || conf.publishers != NULL ||
+	    conf.publisher_grace != NULL) && !conf.listen)
 		config_die(EXIT_CONFIG, "--broker, --broker-socket, "
-		    "--listen-publish, --listen-history, --redis and --jwt-key "
-		    "go with --listen");
+		    "--listen-publish, --listen-history, --redis, --publishers "
+		    "and --jwt-key go with --listen");
+	if (conf.broker != NULL && conf.publishers != NULL)
+		config_die(EXIT_CONFIG, "--publishers is for our own broker; "
+		    "give a running one --publishers");
+	if (conf.publisher_grace != NULL && conf.publishers == NULL)
+		config_die(EXIT_CONFIG, "--publisher-grace goes with "
+		    "--publishers");
 	if (conf.broker != NULL && (conf.redis != NULL ||
 	    conf.redis_timeout != NULL))
 		config_die(EXIT_CONFIG, "--redis is for our own broker; give a "

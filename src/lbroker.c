@@ -919,7 +919,7 @@ lbroker_start(void)
 	static char	 json[] = "--logformat=json";
 	static const char *pass[] = { "WSPIPE_REDIS_PASSWORD",
 	    "WSPIPE_REDIS_USER" };
-	char		*argv[10], *env[4], *value;
+	char		*argv[16], *env[6], *value;
 	int		 r, argc = 0, envc = 0;
 	size_t		 i;
 
@@ -935,8 +935,22 @@ lbroker_start(void)
 	if (conf.redis_timeout != NULL)
 		xasprintf(&argv[argc++], "--redis-timeout=%s",
 		    conf.redis_timeout);
+	if (conf.publishers != NULL) {
+		xasprintf(&argv[argc++], "--publishers=%s", conf.publishers);
+		if (conf.publisher_grace != NULL)
+			xasprintf(&argv[argc++], "--publisher-grace=%s",
+			    conf.publisher_grace);
+		/* Its programs end as ours do. */
+		xasprintf(&argv[argc++], "--closems=%u", conf.closems);
+	}
 	argv[argc] = NULL;
 	xasprintf(&env[envc++], "WSPIPE_BROKER=%s", lb.path);
+	/* Publishers get the PATH our programs get. */
+	for (i = 0; conf.publishers != NULL && i < conf.passenv_vars.n; i++)
+		if (strncmp(conf.passenv_vars.v[i], "PATH=", 5) == 0) {
+			env[envc++] = xstrdup(conf.passenv_vars.v[i]);
+			break;
+		}
 	/* Redis's credentials reach our broker, and no program. */
 	for (i = 0; i < sizeof pass / sizeof pass[0]; i++)
 		if ((value = getenv(pass[i])) != NULL)
@@ -947,7 +961,9 @@ lbroker_start(void)
 	for (i = 0; i < (size_t)argc; i++)
 		if (strncmp(argv[i], "--socket=", 9) == 0 ||
 		    strncmp(argv[i], "--history=", 10) == 0 ||
-		    strncmp(argv[i], "--redis", 7) == 0)
+		    strncmp(argv[i], "--redis", 7) == 0 ||
+		    strncmp(argv[i], "--publisher", 11) == 0 ||
+		    strncmp(argv[i], "--closems=", 10) == 0)
 			free(argv[i]);
 	for (i = 0; i < (size_t)envc; i++)
 		free(env[i]);

@@ -105,6 +105,8 @@ struct config {
 	char		 *redis;		/* our broker's --redis */
 	char		 *metrics;		/* --metrics: its path */
 	char		 *redis_timeout;	/* and --redis-timeout */
+	char		 *publishers;		/* our broker's, resolved */
+	char		 *publisher_grace;	/* and its grace */
 	struct strlist	  jwt_keys;		/* files */
 	char		 *authorizer;		/* resolved path */
 	char		 *self;		/* our own binary, for the broker */
@@ -271,6 +273,7 @@ struct child {
 #define CHILD_DISCARD		0x080	/* the owner is gone: drop stdout */
 #define CHILD_HELPER		0x100	/* one of ours: /dev/null, no limit */
 #define CHILD_GONE		0x200	/* the owner was told */
+#define CHILD_TIED		0x400	/* SIGKILL if we die */
 
 extern int	 nchildren;
 int		 child_spawn(struct child *, const struct child_cb *, void *,
@@ -563,6 +566,14 @@ int		 redis_read(const char *, int, unsigned long long,
 /* broker.c */
 int		 broker_main(int, char **);
 int		 broker_socket_safe(const char *, int, const char **);
+void		 broker_adopt(int);
+
+/* publisher.c: the broker's on-demand publishers (--publishers). */
+#define PUBLISHER_GRACE		5.0	/* --publisher-grace's default */
+#define PUBLISHER_MAX		256	/* --max-publishers's */
+void		 publisher_init(const char *, double, size_t, const char *);
+void		 publisher_subscribers(const char *, size_t);
+void		 publisher_shutdown(void (*)(void));
 
 /* client.c */
 int		 client_main(int, char **);
