@@ -10,6 +10,7 @@
  *            [--phases=steady:RATE,max] [--secs=3] [--warmup=0.5]
  *            [--window=W] [--gwpid=PID[,PID...]] [--gwpid2=PID]
  *            [--extrapid=PID] [--inflight=200] [--ids] [--port2=P2]
+ *            [--transport=ws|sse] [--mount=/wspipe/live]
  *   fanbench --mode=chat   --port=P --subs=N [same options]
  *   fanbench --mode=nats   --port=WSPORT --natsport=P --subs=N [same options]
  *   fanbench --scenario=freeport
@@ -25,6 +26,16 @@
  *   within an epoch misses the states between), "gap <res> WHY" lines are
  *   counted (gap_lines), and the payload's seq is only a cross-check
  *   (seq_skipped).  Without --ids, skipped comes from the payload's seq.
+ *   With --transport=sse the subscribers are server-sent event streams
+ *   instead of WebSockets: each sends "GET <mount><res> HTTP/1.1" with
+ *   "Accept: text/event-stream" (--mount: the listen path, /live for
+ *   --listen=/live; /wspipe/live, the default, for a bare --listen), counts
+ *   as subscribed at the 200 answer, and parses the stream incrementally
+ *   (lines ending in LF, CR or CRLF; id:, data:, event: fields; comments
+ *   and the heartbeat ignored).  An update is "id: EPOCH-SEQ" and
+ *   "data: <seq> <send-ns>"; the ids are checked as with --ids (which
+ *   this implies), event "gap" counts as a gap line and event "refused"
+ *   as an error.
  *   With --port2=P2 (any mode), the subscribers alternate between two
  *   gateways: even-numbered ones connect to --port, odd-numbered ones to
  *   --port2 (e.g. two gateways whose brokers share resources through
@@ -70,8 +81,10 @@
  * process and of all its descendants (the wspipe broker, websocketd's nc
  * processes); --extrapid: one more process counted in memory and CPU
  * (the chat server, redis-server).  *_hwm_kb is VmHWM, the peak RSS since
- * the process started.  --gwpid takes a comma-separated list of up to 8
- * gateways (--gwpid2=PID adds one more): the gw_* keys are then the sums
+ * the process started; gw_anon*_kb is RssAnon, the gateway's RSS without
+ * its file-backed pages (library code a first connection touches, such as
+ * libcrypto's for the WebSocket handshake).  --gwpid takes a
+ * comma-separated list of up to 8 gateways (--gwpid2=PID adds one more): the gw_* keys are then the sums
  * over all those gateway processes, the desc_* and broker_* keys over all
  * their descendants, and total_* / extra_* are as before (all gateways,
  * their descendants and --extrapid).  One key=value result line per phase
@@ -94,6 +107,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -128,9 +142,12 @@ static long opt_inflight = 200;
 static double opt_timeout = 60.0;
 static double opt_drain = 15.0;
 static int opt_ids;
+static const char *opt_transport = "ws";
+static const char *opt_mount = "/wspipe/live";
 
 static int chat_mode;
 static int nats_mode;
+static int sse_mode;	/* --transport=sse */
 
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
@@ -419,6 +436,7 @@ struct mem_snap {
 	long gw_rss, gw_pss, desc_rss, desc_pss, broker_rss, broker_pss,
 		extra_rss, extra_pss, nalive;
 	long gw_hwm, desc_hwm, broker_hwm, extra_hwm; /* VmHWM: peak RSS */
+	long gw_anon;   /* RssAnon: the gateways' RSS less file-backed pages */
 };
 
 static void mem_snap(struct mem_snap *m)
@@ -428,6 +446,7 @@ static void mem_snap(struct mem_snap *m)
 		add_kb(&m->gw_rss, proc_kb(opt_gwpid[i], "status", "VmRSS:"));
 		add_kb(&m->gw_pss, proc_kb(opt_gwpid[i], "smaps_rollup", "Pss:"));
 		add_kb(&m->gw_hwm, proc_kb(opt_gwpid[i], "status", "VmHWM:"));
+		add_kb(&m->gw_anon, proc_kb(opt_gwpid[i], "status", "RssAnon:"));
 	}
 	for (size_t i = 0; i < ndesc; i++) {
 		long r = proc_kb(desc[i], "status", "VmRSS:");
@@ -531,7 +550,16 @@ struct conn {
 	uint64_t max_gap_ns; /* its longest gap between deliveries in it */
 	int have_id;         /* --ids: the last id it got, EPOCH-SEQ */
 	uint64_t id_epoch, id_seq;
+	/* --transport=sse: the event being read */
+	int sse_cr;          /* the last line ended in a CR: skip a LF next */
+	int ev_kind;         /* SSE_MESSAGE, SSE_GAP, SSE_REFUSED, SSE_OTHER */
+	int ev_ndata;        /* data lines */
+	int ev_data;         /* 1: the last data line was "<seq> <ns>" */
+	int ev_id;           /* 0 none, 1 EPOCH-SEQ, -1 another value */
+	uint64_t ev_epoch, ev_seq, ev_dseq, ev_dts;
 };
+
+enum { SSE_MESSAGE, SSE_GAP, SSE_REFUSED, SSE_OTHER };
 
 static int epfd;
 static struct conn *subs;
@@ -643,6 +671,23 @@ static int conn_flush(struct conn *c)
 	return 0;
 }
 
+static const char *res_name(int k, char *buf, size_t sz);
+
+/* the request of an event stream for c's resource */
+static int sse_request(char *out, size_t cap, int port, int res)
+{
+	char rn[64];
+	int n = snprintf(out, cap,
+			 "GET %s%s HTTP/1.1\r\n"
+			 "Host: 127.0.0.1:%d\r\n"
+			 "Accept: text/event-stream\r\n"
+			 "Cache-Control: no-cache\r\n"
+			 "\r\n",
+			 strcmp(opt_mount, "/") ? opt_mount : "",
+			 res_name(res, rn, sizeof rn), port);
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
 static void sub_start(struct conn *c)
 {
 	/* --port2: odd-numbered subscribers go to the second gateway */
@@ -654,12 +699,18 @@ static void sub_start(struct conn *c)
 	c->fd = fd;
 	c->state = C_CONNECTING;
 	char req[512];
-	int n = wsc_request(req, sizeof req, "127.0.0.1", two ? opt_port2 : opt_port, opt_path);
-	if (n < 0)
+	int n;
+	if (sse_mode && !c->is_pub) {
+		if ((n = sse_request(req, sizeof req, two ? opt_port2 : opt_port, c->res)) < 0)
+			die("--mount too long");
+	} else if ((n = wsc_request(req, sizeof req, "127.0.0.1", two ? opt_port2 : opt_port,
+				    opt_path)) < 0) {
 		die("--path too long");
+	}
 	out_append(c, req, (size_t)n);
 	/* nats-server puts all it has for a client into one frame */
-	wsc_rx_init(&c->rx, nats_mode ? 0 : MSG_MAX, 1);
+	if (!sse_mode)
+		wsc_rx_init(&c->rx, nats_mode ? 0 : MSG_MAX, 1);
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		die("epoll_ctl ADD: %s", strerror(errno));
@@ -814,6 +865,26 @@ static void id_error(const char *what, const unsigned char *p, size_t n)
 		snprintf(first_error, sizeof first_error, "%s: %.*s", what, (int)(n > 120 ? 120 : n), p);
 }
 
+/* --ids, SSE: c's next id is EPOCH-SEQ; counts the states the ids say
+ * were skipped; 0 if it is a state c already had (not a delivery), else 1.
+ * p[0..n) is the message, for the error text. */
+static int id_next(struct conn *c, uint64_t epoch, uint64_t idseq, const unsigned char *p, size_t n)
+{
+	if (c->have_id && epoch != c->id_epoch) {
+		g_resets++;
+		id_error("the id's epoch changed", p, n);
+	} else if (c->have_id && idseq <= c->id_seq) {
+		id_error("an id not after the last", p, n);
+		return 0;
+	} else if (c->have_id && idseq > c->id_seq + 1) {
+		g_skipped += idseq - c->id_seq - 1;
+	}
+	c->have_id = 1;
+	c->id_epoch = epoch;
+	c->id_seq = idseq;
+	return 1;
+}
+
 /* --ids: "update <res> <EPOCH-SEQ> <seq> <ns>"; counts the states the ids
  * say were skipped, then the delivery as without ids */
 static void on_update_id(struct conn *c, const unsigned char *p, size_t n, uint64_t tnow)
@@ -827,19 +898,175 @@ static void on_update_id(struct conn *c, const unsigned char *p, size_t n, uint6
 		id_error("update without a valid id", p, n);
 		return;
 	}
-	if (c->have_id && epoch != c->id_epoch) {
-		g_resets++;
-		id_error("the id's epoch changed", p, n);
-	} else if (c->have_id && idseq <= c->id_seq) {
-		id_error("an id not after the last", p, n);
-		return; /* a state again: not a delivery */
-	} else if (c->have_id && idseq > c->id_seq + 1) {
-		g_skipped += idseq - c->id_seq - 1;
+	if (id_next(c, epoch, idseq, p, n))
+		deliver(c, seq, ts, tnow);
+}
+
+/* ---- server-sent events (--transport=sse) ---- */
+
+/* length of a complete "200" answer of type text/event-stream, with no
+ * transfer coding (the stream is the body as it is), 0 while it is
+ * incomplete, -1 (with *err) if it is anything else */
+static long sse_response(const char *b, size_t n, const char **err)
+{
+	static char why[160];
+	const char *end = memmem(b, n, "\r\n\r\n", 4);
+	int typed = 0;
+	if (!end)
+		return 0;
+	const char *l = memchr(b, '\n', n), *e;
+	if (n < 13 || memcmp(b, "HTTP/1.1 200 ", 13)) {
+		size_t sl = l ? (size_t)(l - b) : n;
+		if (sl && b[sl - 1] == '\r')
+			sl--;
+		snprintf(why, sizeof why, "answer %.*s", (int)(sl > 100 ? 100 : sl), b);
+		*err = why;
+		return -1;
 	}
-	c->have_id = 1;
-	c->id_epoch = epoch;
-	c->id_seq = idseq;
-	deliver(c, seq, ts, tnow);
+	for (l = l + 1; l < end; l = e + 2) {
+		e = memmem(l, (size_t)(end + 2 - l), "\r\n", 2);
+		size_t ll = (size_t)(e - l);
+		if (ll >= 13 && !strncasecmp(l, "content-type:", 13)) {
+			const char *v = l + 13;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			typed = e - v >= 17 && !strncasecmp(v, "text/event-stream", 17);
+		} else if (ll >= 18 && !strncasecmp(l, "transfer-encoding:", 18)) {
+			*err = "a transfer coding (not supported here)";
+			return -1;
+		} else if (ll >= 15 && !strncasecmp(l, "content-length:", 15)) {
+			*err = "a stream with a length";
+			return -1;
+		}
+	}
+	if (!typed) {
+		*err = "not text/event-stream";
+		return -1;
+	}
+	return (long)(end + 4 - b);
+}
+
+/* "EPOCH-SEQ" and nothing else (EPOCH hex, SEQ decimal) */
+static int sse_id(const unsigned char *p, size_t n, uint64_t *epoch, uint64_t *seq)
+{
+	unsigned char t[48];
+	if (n == 0 || n + 1 > sizeof t)
+		return -1;
+	memcpy(t, p, n);
+	t[n] = ' '; /* parse_id's end */
+	return parse_id(t, n + 1, epoch, seq) == n + 1 ? 0 : -1;
+}
+
+static void sse_reset(struct conn *c)
+{
+	c->ev_kind = SSE_MESSAGE;
+	c->ev_ndata = c->ev_data = c->ev_id = 0;
+}
+
+/* the blank line: the event is complete (WHATWG HTML 9.2.6: an event
+ * with no data line is not dispatched, e.g. the ":" heartbeat) */
+static void sse_dispatch(struct conn *c, uint64_t tnow)
+{
+	char idt[64];
+	int n;
+	if (!c->ev_ndata) {
+		sse_reset(c);
+		return;
+	}
+	switch (c->ev_kind) {
+	case SSE_GAP:
+		g_gaplines++;
+		break;
+	case SSE_REFUSED:
+		g_errors++; /* first_error was set by its data line */
+		break;
+	case SSE_OTHER:
+		g_badmsg++;
+		break;
+	default:
+		if (c->ev_data != 1 || c->ev_id != 1) {
+			g_badmsg++;
+			n = snprintf(idt, sizeof idt, "id %s, data %s",
+				     c->ev_id == 1 ? "EPOCH-SEQ" : c->ev_id ? "not EPOCH-SEQ" : "none",
+				     c->ev_data == 1 ? "<seq> <ns>" : "not <seq> <ns>");
+			if (c->ev_id != 1)
+				id_error("update without a valid id", (const unsigned char *)idt, (size_t)n);
+			break;
+		}
+		/* the text is for id_next's complaints only */
+		n = 0;
+		if (c->have_id && (c->ev_epoch != c->id_epoch || c->ev_seq <= c->id_seq))
+			n = snprintf(idt, sizeof idt, "id: %" PRIx64 "-%" PRIu64, c->ev_epoch, c->ev_seq);
+		if (id_next(c, c->ev_epoch, c->ev_seq, (const unsigned char *)idt, (size_t)n))
+			deliver(c, c->ev_dseq, c->ev_dts, tnow);
+		break;
+	}
+	sse_reset(c);
+}
+
+/* one line of the stream, without its end */
+static void sse_line(struct conn *c, const unsigned char *l, size_t n, uint64_t tnow)
+{
+	if (n == 0) {
+		sse_dispatch(c, tnow);
+		return;
+	}
+	if (l[0] == ':')
+		return; /* a comment */
+	const unsigned char *colon = memchr(l, ':', n), *v;
+	size_t fl = colon ? (size_t)(colon - l) : n, vl;
+	v = colon ? colon + 1 : l + n;
+	vl = (size_t)(l + n - v);
+	if (vl && *v == ' ') {
+		v++;
+		vl--;
+	}
+	if (fl == 4 && !memcmp(l, "data", 4)) {
+		c->ev_ndata++;
+		c->ev_data = parse_tail(v, vl, &c->ev_dseq, &c->ev_dts) == 0;
+		if (c->ev_kind == SSE_REFUSED && !first_error[0])
+			snprintf(first_error, sizeof first_error, "refused: %.*s", (int)(vl > 150 ? 150 : vl), v);
+	} else if (fl == 2 && !memcmp(l, "id", 2)) {
+		c->ev_id = sse_id(v, vl, &c->ev_epoch, &c->ev_seq) == 0 ? 1 : -1;
+	} else if (fl == 5 && !memcmp(l, "event", 5)) {
+		if (vl == 7 && !memcmp(v, "message", 7))
+			c->ev_kind = SSE_MESSAGE;
+		else if (vl == 3 && !memcmp(v, "gap", 3))
+			c->ev_kind = SSE_GAP;
+		else if (vl == 7 && !memcmp(v, "refused", 7))
+			c->ev_kind = SSE_REFUSED;
+		else
+			c->ev_kind = SSE_OTHER;
+	} else if (!(fl == 5 && !memcmp(l, "retry", 5))) {
+		g_badmsg++; /* a field the gateway has no reason to send */
+	}
+}
+
+/* every complete line in p[0..n); returns the bytes used (a partial last
+ * line stays for the next read) */
+static size_t sse_parse(struct conn *c, const unsigned char *p, size_t n, uint64_t tnow)
+{
+	size_t off = 0, i;
+	if (n && c->sse_cr) {
+		c->sse_cr = 0;
+		if (p[0] == '\n')
+			off = 1; /* CRLF across two reads */
+	}
+	while (off < n) {
+		for (i = off; i < n && p[i] != '\n' && p[i] != '\r'; i++)
+			;
+		if (i == n)
+			break;
+		sse_line(c, p + off, i - off, tnow);
+		if (p[i] == '\r') {
+			if (i + 1 == n)
+				c->sse_cr = 1;
+			else if (p[i + 1] == '\n')
+				i++;
+		}
+		off = i + 1;
+	}
+	return off;
 }
 
 /* ---- NATS client protocol (a byte stream) ---- */
@@ -1053,6 +1280,28 @@ static void handle_read(struct conn *c)
 							 (int)(i - off > 150 ? 150 : i - off), rbuf + off);
 					off = i + 1;
 				}
+		} else if (sse_mode) {
+			if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
+				const char *err = "refused";
+				long hl = sse_response((char *)rbuf, tot, &err);
+				if (hl == 0) {
+					if (tot > PART_MAX)
+						conn_dead(c, "answer too long");
+					else
+						goto keep;
+					return;
+				}
+				if (hl < 0) {
+					conn_dead(c, err);
+					return;
+				}
+				off = (size_t)hl;
+				c->state = C_SUBSCRIBED;
+				n_open++;
+				n_subscribed++;
+				sse_reset(c);
+			}
+			off += sse_parse(c, rbuf + off, tot - off, tnow);
 		} else {
 			if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
 				const char *err;
@@ -1384,7 +1633,7 @@ static void run_phase(const char *spec)
 	double first_all = ph_all_ns && ph_pub_ns ? (double)(ph_all_ns - ph_pub_ns) / 1e3 : -1;
 	double interval = is_max ? 0 : (double)opt_res / rate * 1e6;
 	long total_pss = (mem.gw_pss > 0 ? mem.gw_pss : 0) + mem.desc_pss + (mem.extra_pss > 0 ? mem.extra_pss : 0);
-	printf("scenario=fanout mode=%s phase=%s subs=%ld resources=%ld window=%ld secs=%.3f"
+	printf("scenario=fanout mode=%s transport=%s phase=%s subs=%ld resources=%ld window=%ld secs=%.3f"
 	       " publishes=%" PRIu64 " pub_per_sec=%.1f deliveries=%" PRIu64 " deliveries_per_sec=%.0f"
 	       " lat_p50_us=%" PRIu64 " lat_p99_us=%" PRIu64 " lat_max_us=%" PRIu64
 	       " behind=%" PRIu64 " skipped=%" PRIu64 " missing=%" PRIu64 " dups=%" PRIu64
@@ -1393,11 +1642,11 @@ static void run_phase(const char *spec)
 	       " total_cpu_us_per_delivery=%.3f lg_cpu_ms=%.0f other_cpu_pct=%.0f"
 	       " gw_rss_kb=%ld broker_rss_kb=%ld desc_rss_kb=%ld ndesc=%ld extra_rss_kb=%ld"
 	       " total_rss_kb=%ld total_pss_kb=%ld"
-	       " gw_hwm_kb=%ld broker_hwm_kb=%ld total_hwm_kb=%ld gw_cpu_stat_ms=%.0f"
+	       " gw_hwm_kb=%ld broker_hwm_kb=%ld total_hwm_kb=%ld gw_cpu_stat_ms=%.0f gw_anon_kb=%ld"
 	       " first_any_us=%.0f first_all_us=%.0f gap_max_us=%.0f gap_p50_us=%.0f gap_p99_us=%.0f"
 	       " interval_us=%.0f ids=%d seq_skipped=%" PRIu64 " gap_lines=%" PRIu64
 	       " id_errors=%" PRIu64 " id_resets=%" PRIu64 "\n",
-	       opt_mode, is_max ? "max" : "steady", opt_subs, opt_res, is_max ? cap : 0, win,
+	       opt_mode, opt_transport, is_max ? "max" : "steady", opt_subs, opt_res, is_max ? cap : 0, win,
 	       seq_we - seq_ws, (double)(seq_we - seq_ws) / win, deliv, (double)deliv / win,
 	       h_pct(0.50), h_pct(0.99), hist_max,
 	       behind, g_skipped - skipped0, missing, g_dups - dups0,
@@ -1407,7 +1656,7 @@ static void run_phase(const char *spec)
 	       other_ms / 10.0 / win,
 	       mem.gw_rss, mem.broker_rss, mem.desc_rss, mem.nalive, mem.extra_rss,
 	       total_rss, total_pss,
-	       mem.gw_hwm, mem.broker_hwm, total_hwm, gw_stat_ms,
+	       mem.gw_hwm, mem.broker_hwm, total_hwm, gw_stat_ms, mem.gw_anon,
 	       first_any, first_all, gap_max, gap_p50, gap_p99, interval, opt_ids,
 	       g_seqskip - seqskip0, g_gaplines - gaplines0, g_iderr - iderr0, g_resets - resets0);
 	fflush(stdout);
@@ -1463,6 +1712,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "timeout")) opt_timeout = atof(v);
 		else if (!strcmp(a, "drain")) opt_drain = atof(v);
 		else if (!strcmp(a, "ids")) opt_ids = atoi(v) != 0;
+		else if (!strcmp(a, "transport")) opt_transport = v;
+		else if (!strcmp(a, "mount")) opt_mount = v;
 		else die("unknown option --%s", a);
 	}
 	if (!strcmp(opt_scenario, "freeport"))
@@ -1480,6 +1731,16 @@ int main(int argc, char **argv)
 		die("wspipe mode needs --broker=SOCKET");
 	if (opt_ids && (chat_mode || nats_mode))
 		die("--ids is for --mode=wspipe");
+	sse_mode = !strcmp(opt_transport, "sse");
+	if (!sse_mode && strcmp(opt_transport, "ws"))
+		die("--transport=ws|sse");
+	if (sse_mode && (chat_mode || nats_mode))
+		die("--transport=sse is for --mode=wspipe");
+	if (opt_mount[0] != '/')
+		die("--mount must start with /");
+	/* an event stream's updates always carry their id */
+	if (sse_mode)
+		opt_ids = 1;
 	if (nats_mode && !opt_natsport)
 		die("nats mode needs --natsport=PORT (the client port; --port is the websocket port)");
 	struct rlimit rl;
@@ -1520,8 +1781,8 @@ int main(int argc, char **argv)
 		if (ready >= target_ready)
 			break;
 		if (n_dead > 0 || now_s() > dl) {
-			printf("scenario=fanout mode=%s phase=setup error=1 started=%ld open=%ld subscribed=%ld dead=%ld first_error=\"%s\"\n",
-			       opt_mode, n_started, n_open, n_subscribed, n_dead, first_error);
+			printf("scenario=fanout mode=%s transport=%s phase=setup error=1 started=%ld open=%ld subscribed=%ld dead=%ld first_error=\"%s\"\n",
+			       opt_mode, opt_transport, n_started, n_open, n_subscribed, n_dead, first_error);
 			return 1;
 		}
 		poll_once(10);
@@ -1551,8 +1812,8 @@ int main(int argc, char **argv)
 	double t1 = now_s(), last_sync = 0;
 	while (n_synced < opt_subs - (long)n_dead) {
 		if (now_s() > dl) {
-			printf("scenario=fanout mode=%s phase=setup error=1 synced=%ld of %ld dead=%ld first_error=\"%s\"\n",
-			       opt_mode, n_synced, opt_subs, n_dead, first_error);
+			printf("scenario=fanout mode=%s transport=%s phase=setup error=1 synced=%ld of %ld dead=%ld first_error=\"%s\"\n",
+			       opt_mode, opt_transport, n_synced, opt_subs, n_dead, first_error);
 			return 1;
 		}
 		if (now_s() - last_sync > 0.1) {
@@ -1569,15 +1830,16 @@ int main(int argc, char **argv)
 	find_descendants();
 	struct mem_snap m1;
 	mem_snap(&m1);
-	printf("scenario=fanout mode=%s phase=setup subs=%ld resources=%ld connect_secs=%.2f sync_secs=%.2f"
+	printf("scenario=fanout mode=%s transport=%s phase=setup subs=%ld resources=%ld connect_secs=%.2f sync_secs=%.2f"
 	       " gw_rss0_kb=%ld gw_rss_idle_kb=%ld broker_rss_idle_kb=%ld desc_rss_idle_kb=%ld ndesc=%zu extra_rss_idle_kb=%ld"
 	       " gw_hwm_idle_kb=%ld cold_first_us=%.0f cold_all_us=%.0f errors=%" PRIu64 " badmsg=%" PRIu64
-	       " ids=%d skipped=%" PRIu64 " gap_lines=%" PRIu64 " id_errors=%" PRIu64 "\n",
-	       opt_mode, opt_subs, opt_res, t_conn, t_sync, m0.gw_rss, m1.gw_rss, m1.broker_rss,
+	       " ids=%d skipped=%" PRIu64 " gap_lines=%" PRIu64 " id_errors=%" PRIu64
+	       " gw_anon0_kb=%ld gw_anon_idle_kb=%ld\n",
+	       opt_mode, opt_transport, opt_subs, opt_res, t_conn, t_sync, m0.gw_rss, m1.gw_rss, m1.broker_rss,
 	       m1.desc_rss, ndesc, m1.extra_rss, m1.gw_hwm,
 	       cold_first_ns ? (double)(cold_first_ns - sync_pub_ns) / 1e3 : -1,
 	       cold_last_ns ? (double)(cold_last_ns - sync_pub_ns) / 1e3 : -1, g_errors, g_badmsg,
-	       opt_ids, g_skipped, g_gaplines, g_iderr);
+	       opt_ids, g_skipped, g_gaplines, g_iderr, m0.gw_anon, m1.gw_anon);
 	fflush(stdout);
 
 	char *phases = strdup(opt_phases), *save = NULL;
