@@ -49,8 +49,7 @@ size_t
 sse_event(char *out, const char *line, size_t len)
 {
 	struct pubsub_id	 id;
-	const char		*sp, *rest;
-	char			 idtext[PUBSUB_ID_MAX];
+	const char		*sp, *rest, *idp;
 	size_t			 n = 0, restlen, vlen;
 
 	if (len > PUBSUB_LINE_MAX || (sp = memchr(line, ' ', len)) == NULL)
@@ -75,10 +74,12 @@ sse_event(char *out, const char *line, size_t len)
 	}
 	if (vlen != 6 || memcmp(line, "update", 6) != 0)
 		return (0);
+	/* The id's text, as listen.c made it: checked, not printed again. */
+	idp = rest;
 	if (pubsub_id_split(&rest, &restlen, &id) == 0) {
 		n = sse_put(out, n, "id: ", 4);
-		n = sse_put(out, n, idtext, pubsub_id_format(&id, idtext,
-		    sizeof idtext));
+		n = sse_put(out, n, idp, memchr(idp, ' ', rest - idp) != NULL ?
+		    (size_t)(rest - idp - 1) : (size_t)(rest - idp));
 		n = sse_put(out, n, "\n", 1);
 	}
 	n = sse_data(out, n, rest, restlen);
