@@ -821,7 +821,11 @@ session_update(struct conn *c)
 	s->be->update(s->bs);
 	if (c->flags & CONN_SOCK_CLOSED)
 		return (0);
-	if (s->state == SESSION_DRAIN)
+	/*
+	 * Plain HTTP (events, one answer): what comes is dropped, but read,
+	 * so that a client that leaves is seen to, not when a write fails.
+	 */
+	if (s->state == SESSION_DRAIN || s->sse)
 		read = 1;
 	else
 		read = buf_len(&c->in) == 0 && session_room(s);

@@ -280,6 +280,24 @@ def main(t):
                 "--listen-max-per-address gets 429), each gets the "
                 "publish; then 150 GETs", p_many)
 
+        def p_vanish():
+            ps = [Poll(port, "/live/pub/v", ["Prefer: wait=60"])
+                  for _ in range(20)]
+            if not W.wait_until(lambda: gauge(
+                    port, "wspipe_listen_subscriptions") == 21,
+                    20 * W.SLOW):
+                return False, "the polls never all subscribed"
+            for p in ps[:10]:
+                p.c.close(rst=True)
+            for p in ps[10:]:
+                p.c.close()
+            return (W.wait_until(lambda: gauge(
+                port, "wspipe_listen_subscriptions") == 1, 20 * W.SLOW),
+                "their subscriptions stayed")
+
+        W.point(t, "20 long polls whose clients vanish (10 reset, 10 "
+                "closed) leave no subscription behind", p_vanish)
+
         def p_gone():
             ws.close()
 
@@ -368,4 +386,4 @@ def main(t):
                 p_broker_gone)
 
 
-W.run(main, timeout=240, plan=15)
+W.run(main, timeout=240, plan=16)

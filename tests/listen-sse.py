@@ -232,7 +232,7 @@ def main(t):
         os.chmod(auth, 0o755)
         sock2 = fx.path("b2.sock")
         g2 = fx.gateway(["--listen", "--authorizer=" + auth,
-                         "--broker-socket=" + sock2])
+                         "--broker-socket=" + sock2, "--metrics=/metrics"])
         W.wait_until(lambda: W.broker_answers(sock2), 10 * W.SLOW)
 
         def p_grants():
@@ -251,4 +251,26 @@ def main(t):
                 "decide, 403 before any event", p_grants)
 
 
-W.run(main, timeout=120, plan=9)
+        def p_vanish():
+            ss = [Stream(g2.port, "/wspipe/live/ok/v") for _ in range(10)]
+
+            def subscribed():
+                r = W.fetch(g2.port, "/metrics", timeout=5 * W.SLOW)
+                return "wspipe_listen_subscriptions 10" in \
+                    r.body.decode().split("\n")
+            if not W.wait_until(subscribed, 10 * W.SLOW):
+                return False, "the streams never all subscribed"
+            for i, st in enumerate(ss):
+                if i % 2:
+                    st.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                st.close()
+            # The heartbeat is 30 s away: only reading sees them go.
+            return (W.wait_until(lambda: W.listen_idle(g2.port),
+                                 10 * W.SLOW), "streams still counted")
+
+        W.point(t, "streams whose clients leave (closed or reset) are gone "
+                "at once, not at the next heartbeat", p_vanish)
+
+
+W.run(main, timeout=120, plan=10)
