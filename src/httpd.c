@@ -381,7 +381,7 @@ httpd_plain(struct conn *c)
 	}
 	conn_log(c, LOG_LEVEL_INFO, "events %s", hd->res);
 	session_sse(session_start(c, &listen_backend, lc, hd->req->path, 1,
-	    NULL));
+	    NULL), pubsub_pattern(hd->res, strlen(hd->res)));
 	listen_http_subscribe(lc, hd->res, last);
 	metrics_http_status(200);
 	httpd_upgraded(c, hd);
@@ -588,7 +588,7 @@ httpd_route(struct conn *c)
 	struct http_request	*r = hd->req;
 	const char		*why = "not found";
 	char			 script[PATH_MAX];
-	int			 status;
+	int			 status, pattern;
 
 	/* --redirport answers everything, upgrades included, with a 301. */
 	if (hd->redirect)
@@ -598,12 +598,21 @@ httpd_route(struct conn *c)
 		status = httpd_check_upgrade(r, &why);
 	else if (conf.metrics != NULL && strcmp(r->decoded, conf.metrics) == 0)
 		status = static_metrics(&c->out, r, &hd->a, &why);
-	/* A resource's URI: a stream of events, its state, a publish. */
+	/*
+	 * A resource's URI: a stream of events, its state, a publish; a
+	 * pattern's: a stream only.
+	 */
 	else if ((r->get || r->head || strcmp(r->method, "POST") == 0) &&
-	    listen_http_resource(r->decoded, hd->res, sizeof hd->res) == 0) {
+	    (pattern = listen_http_resource(r->decoded, hd->res,
+	    sizeof hd->res)) != -1) {
 		hd->sse = r->get && handshake_has_token(http_field(r,
 		    "Accept"), "text/event-stream");
 		hd->rest = !hd->sse;
+		if (pattern && hd->rest) {
+			httpd_error(c, 400, "a pattern has no one state: follow "
+			    "it as a stream of events or over a WebSocket");
+			return;
+		}
 		if (r->get || r->head) {
 			httpd_upgrade(c);
 			return;

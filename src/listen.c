@@ -151,8 +151,8 @@ listen_match(const char *path)
  * The resource a plain HTTP request's path names, into res: under the
  * listen path ("--listen=/live": /live/x is resource /x), or under
  * /wspipe/live/ with a bare --listen, whose every path is a WebSocket
- * endpoint and whose plain requests are --staticdir's.  0, or -1 if the
- * path names none.
+ * endpoint and whose plain requests are --staticdir's.  0, 1 if it is a
+ * pattern, or -1 if the path names none.
  */
 int
 listen_http_resource(const char *path, char *res, size_t size)
@@ -166,20 +166,19 @@ listen_http_resource(const char *path, char *res, size_t size)
 	/* "--listen=/": every path is its own resource. */
 	if (strcmp(mount, "/") == 0)
 		n = 0;
-	/* A pattern is followed over a WebSocket or the broker's socket. */
 	if (strncmp(path, mount, n) != 0 || path[n] != '/' ||
 	    strlcpy(res, path + n, size) >= size ||
-	    !pubsub_resource_valid(res, strlen(res)) ||
-	    pubsub_pattern(res, strlen(res)))
+	    !pubsub_resource_valid(res, strlen(res)))
 		return (-1);
-	return (0);
+	return (pubsub_pattern(res, strlen(res)));
 }
 
 /* May lc follow resource res?  A stream checks before it starts. */
 int
 listen_may_subscribe(struct lclient *lc, const char *res)
 {
-	return (grants_allow(&lc->grants, GRANT_SUBSCRIBE, res, strlen(res)));
+	return ((pubsub_pattern(res, strlen(res)) ? grants_allow_pattern :
+	    grants_allow)(&lc->grants, GRANT_SUBSCRIBE, res, strlen(res)));
 }
 
 /*
@@ -192,6 +191,9 @@ listen_http_subscribe(struct lclient *lc, const char *res, const char *last)
 	char	 line[PUBSUB_RESOURCE_MAX + PUBSUB_ID_MAX + 32];
 	int	 n;
 
+	/* A pattern's ids are its resources': it is followed from now. */
+	if (pubsub_pattern(res, strlen(res)))
+		last = NULL;
 	n = snprintf(line, sizeof line, "subscribe %s %s", res,
 	    last != NULL ? last : "current");
 	if (n > 0 && (size_t)n < sizeof line)

@@ -64,6 +64,7 @@ struct session {
 	int			 zfin;		/* zin holds the message's end */
 	int			 inf_op;	/* its opcode */
 	int			 sse;		/* plain HTTP, not frames */
+	int			 names;		/* events name their resource */
 	int			 once;		/* one answer (rest.c), then end */
 	int			 head;		/* ... without its body */
 	int			 late;		/* ... when time is up */
@@ -145,15 +146,17 @@ session_start(struct conn *c, const struct session_backend *be, void *bs,
 
 /*
  * Makes s a stream of server-sent events (a listen client over plain
- * HTTP): each text message goes out as an event (sse.c), a ping as a
+ * HTTP; names: a pattern's, each event naming its resource): each text
+ * message goes out as an event (sse.c), a ping as a
  * comment that keeps proxies from closing the stream, and a close as the
  * end of the connection.  Nothing the client sends is read: it has said
  * everything in its request.
  */
 void
-session_sse(struct session *s)
+session_sse(struct session *s, int names)
 {
 	s->sse = 1;
+	s->names = names;
 	s->ping.repeat = conf.ping_interval > 0 ? conf.ping_interval :
 	    SSE_HEARTBEAT;
 	ev_timer_again(EV_DEFAULT, &s->ping);
@@ -232,7 +235,8 @@ session_send_event(struct session *s, int op, const void *data, size_t len)
 	if (op == WS_OP_PING)
 		return (buf_room(&c->out) < 3 ? -1 :
 		    buf_append(&c->out, ":\n\n", 3));
-	if (op != WS_OP_TEXT || (n = sse_event(event, data, len)) == 0)
+	if (op != WS_OP_TEXT || (n = sse_event(event, data, len,
+	    s->names)) == 0)
 		return (0);
 	if (buf_room(&c->out) < n)
 		return (-1);

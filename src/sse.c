@@ -8,6 +8,8 @@
  * the rest ("ok ...", "pong") says nothing a stream needs.  A CR in a
  * state would end its line for the client (and could forge an "id:"
  * field), so each CR starts a new data line: the client sees a LF there.
+ * A pattern's stream names each state's resource in a data line of its
+ * own, first: the event's data is "RESOURCE\nSTATE".
  */
 
 #include <string.h>
@@ -42,15 +44,15 @@ sse_data(char *out, size_t n, const char *data, size_t len)
 
 /*
  * The event for one line (a message listen.c sends) into out, which has
- * room for SSE_EVENT_MAX bytes; its length, 0 if the line says nothing
- * a stream needs.
+ * room for SSE_EVENT_MAX bytes, names: with its resource (a pattern's
+ * stream); its length, 0 if the line says nothing a stream needs.
  */
 size_t
-sse_event(char *out, const char *line, size_t len)
+sse_event(char *out, const char *line, size_t len, int names)
 {
 	struct pubsub_id	 id;
-	const char		*sp, *rest, *idp;
-	size_t			 n = 0, restlen, vlen;
+	const char		*sp, *rest, *idp, *name;
+	size_t			 n = 0, restlen, vlen, namelen;
 
 	if (len > PUBSUB_LINE_MAX || (sp = memchr(line, ' ', len)) == NULL)
 		return (0);
@@ -62,9 +64,11 @@ sse_event(char *out, const char *line, size_t len)
 		n = sse_data(out, n, rest, restlen);
 		return (sse_put(out, n, "\n", 1));
 	}
-	/* The others name their resource next: the stream's own. */
+	/* The others name their resource next: the stream's, or a match. */
 	if ((sp = memchr(rest, ' ', restlen)) == NULL)
 		return (0);
+	name = rest;
+	namelen = sp - rest;
 	restlen -= sp + 1 - rest;
 	rest = sp + 1;
 	if (vlen == 3 && memcmp(line, "gap", 3) == 0) {
@@ -80,6 +84,11 @@ sse_event(char *out, const char *line, size_t len)
 		n = sse_put(out, n, "id: ", 4);
 		n = sse_put(out, n, idp, memchr(idp, ' ', rest - idp) != NULL ?
 		    (size_t)(rest - idp - 1) : (size_t)(rest - idp));
+		n = sse_put(out, n, "\n", 1);
+	}
+	if (names) {
+		n = sse_put(out, n, "data: ", 6);
+		n = sse_put(out, n, name, namelen);
 		n = sse_put(out, n, "\n", 1);
 	}
 	n = sse_data(out, n, rest, restlen);

@@ -12,9 +12,9 @@
 
 #include "pubsub.h"
 
-/* Room for the event of any line. */
-#define SSE_EVENT_MAX	(7 * PUBSUB_LINE_MAX + 64)	/* each CR: 7 bytes */
+/* Room for the event of any line, its resource's line too. */
+#define SSE_EVENT_MAX	(7 * PUBSUB_LINE_MAX + PUBSUB_RESOURCE_MAX + 64)
 
-size_t	sse_event(char *, const char *, size_t);
+size_t	sse_event(char *, const char *, size_t, int);
 
 #endif

@@ -394,7 +394,7 @@ int		 session_answer(struct buf *, const char *, const char *,
 		    const char *);
 struct session	*session_start(struct conn *, const struct session_backend *,
 		    void *, const char *, int, const struct pmd *);
-void		 session_sse(struct session *);
+void		 session_sse(struct session *, int);
 void		 session_once(struct session *, const char *, double, int,
 		    const char *);
 int		 session_send(struct session *, int, int, const void *, size_t);

@@ -162,6 +162,28 @@ def main(t):
                 "none (the current state)",
                 p_reset)
 
+        def p_pattern():
+            publish(sock, "/p/b 2", "/p/a 1", "/q/c 3")
+            s = Stream(gw.port, "/live/p/*", ["Last-Event-ID: 1234abcd-1"])
+            try:
+                snap = s.events(2)
+                publish(sock, "/q/x 4", "/p/new 5")
+                upd = s.events(1)
+            finally:
+                s.close()
+            plain = W.fetch(gw.port, "/live/p/*", timeout=5 * W.SLOW)
+            got = [e[1:] for e in snap + upd]
+            return (s.status == 200 and
+                    got == [["data: /p/a", "data: 1"],
+                            ["data: /p/b", "data: 2"],
+                            ["data: /p/new", "data: 5"]] and
+                    all(e[0].startswith("id: ") for e in snap + upd) and
+                    plain.status == 400), (s.status, snap, upd, plain)
+
+        W.point(t, "a pattern's stream: the snapshot, then each update, "
+                "each event's data its resource's line then the state; "
+                "Last-Event-ID ignored; a plain GET of it 400", p_pattern)
+
         def p_cr():
             s = Stream(gw.port, "/live/x")
             try:
@@ -238,6 +260,10 @@ def main(t):
         def p_grants():
             no = Stream(g2.port, "/wspipe/live/no")
             no.close()
+            nopat = Stream(g2.port, "/wspipe/live/o*")
+            nopat.close()
+            pat = Stream(g2.port, "/wspipe/live/ok/*")
+            pat.close()
             yes = Stream(g2.port, "/wspipe/live/ok/x")
             try:
                 publish(sock2, "/ok/x granted")
@@ -245,10 +271,13 @@ def main(t):
             finally:
                 yes.close()
             return (no.status == 403 and yes.status == 200 and
-                    e[-1] == "data: granted"), (no.status, yes.status, e)
+                    e[-1] == "data: granted" and nopat.status == 403 and
+                    pat.status == 200), (no.status, yes.status, e,
+                                         nopat.status, pat.status)
 
         W.point(t, "bare --listen: /wspipe/live/R; an authorizer's grants "
-                "decide, 403 before any event", p_grants)
+                "decide, 403 before any event (a pattern needs a pattern "
+                "grant)", p_grants)
 
 
         def p_vanish():
@@ -273,4 +302,4 @@ def main(t):
                 "at once, not at the next heartbeat", p_vanish)
 
 
-W.run(main, timeout=120, plan=10)
+W.run(main, timeout=120, plan=11)

@@ -469,7 +469,7 @@ test('publishers: run.sh starts the gateway and the publishers; the page shows /
   eq(fs.readdirSync(tmp).filter((n) => n.startsWith('publishers.')), [], 'run.sh left its temp dir');
 });
 
-test('listen-sensors: one pattern shows every sensor; a sensor posting over plain HTTP appears by itself', async (t) => {
+test('listen-sensors: one pattern shows every sensor; a sensor posting over plain HTTP appears by itself; EventSource follows the pattern too', async (t) => {
   if (!onPath('curl')) throw new Skip('curl not installed');
   const tmp = mktemp('wspipe-listen-sensors-');
   const port = await freePort();
@@ -498,6 +498,16 @@ test('listen-sensors: one pattern shows every sensor; a sensor posting over plai
   }, `http://127.0.0.1:${port}/wspipe/live/sensors/new`);
   const id = (await rows()).find((r) => r[0] === 'new')[2];
   eq(got, [200, `"${id}"`, '{"celsius": 99.5}'], 'GET: the state, its id as the ETag the page saw');
+  // The same pattern as a stream of events: each names its resource.
+  const streamed = await page.evaluate(() => new Promise((resolve) => {
+    const seen = {}, es = new EventSource('/wspipe/live/sensors/*');
+    es.onmessage = (e) => {
+      const i = e.data.indexOf('\n');
+      seen[e.data.slice(0, i)] = [e.lastEventId, e.data.slice(i + 1)];
+      if (seen['/sensors/new']) { es.close(); resolve(seen); }
+    };
+  }));
+  eq(streamed['/sensors/new'], [id, '{"celsius": 99.5}'], 'EventSource on the pattern: the new sensor, its id');
   noPageErrors(page, 'sensors page');
   await ctx.close();
   await stop(child);
