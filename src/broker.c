@@ -1981,7 +1981,7 @@ broker_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* A connection on fd (non-blocking), accepted or a publisher's link. */
-void
+static void
 broker_adopt(int fd)
 {
 	struct bconn	*bc;
@@ -2354,7 +2354,8 @@ broker_main(int argc, char **argv)
 		}
 	}
 	if (publishers != NULL) {
-		publisher_init(publishers, grace, maxpub, broker_path);
+		publisher_init(publishers, grace, maxpub, broker_path,
+		    broker_adopt);
 		free(publishers);
 	}
 	ev_io_init(&broker_accept, broker_accept_cb, broker_lfd, EV_READ);

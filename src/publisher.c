@@ -8,12 +8,12 @@
  * subscriber left it is ended as a connection's program is (child.c).
  * One that ends while subscribers remain is started again after a
  * backoff.  Its lines reach the broker as a script's "publish R DATA"
- * lines, on a connection of the broker's own (a socketpair handed to
- * broker_adopt), so that budgets, checks and --redis apply unchanged and
- * a broker that cannot take them stops us reading the program; the
- * broker's refusals come back on it and are logged.  The broker tells us
- * each change of a resource's subscriber count, and we tell the program,
- * one "subscribers N" line on its stdin.
+ * lines, on a connection of the broker's own (a socketpair handed to the
+ * adopt hook publisher_init was given), so that budgets, checks and
+ * --redis apply unchanged and a broker that cannot take them stops us
+ * reading the program; the broker's refusals come back on it and are
+ * logged.  The broker tells us each change of a resource's subscriber
+ * count, and we tell the program, one "subscribers N" line on its stdin.
  */
 
 #include <sys/prctl.h>
@@ -78,6 +78,8 @@ RB_GENERATE(publisher_tree, publisher, node, publisher_cmp)
 static struct publisher_tree	 publishers = RB_INITIALIZER(&publishers);
 static size_t			 npublishers;
 static size_t			 publisher_max;		/* --max-publishers */
+/* The broker's hook: one end of a socketpair becomes its connection. */
+static void			(*publisher_adopt)(int);
 static ev_tstamp		 publisher_refused;	/* logged when */
 static char			*publisher_dir;		/* NULL: off */
 static double			 publisher_grace;
@@ -501,7 +503,7 @@ publisher_link(struct publisher *p)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 	    sv) == -1)
 		return (-1);
-	broker_adopt(sv[1]);
+	publisher_adopt(sv[1]);
 	p->fd = sv[0];
 	ev_io_init(&p->io, publisher_io_cb, p->fd, EV_READ);
 	p->io.data = p;
@@ -667,15 +669,17 @@ publisher_subscribers(const char *name, size_t n)
 
 /*
  * --publishers=DIR (resolved) with --publisher-grace=SECONDS, and at most
- * max publishers at once; socket is the broker's, for WSPIPE_BROKER.
- * Orphans of the publishers become our children, so that libev reaps
+ * max publishers at once; socket is the broker's, for WSPIPE_BROKER;
+ * adopt makes a socketpair's end a connection of the broker's.  Orphans of the publishers become our children, so that libev reaps
  * them.
  */
 void
-publisher_init(const char *dir, double grace, size_t max, const char *socket)
+publisher_init(const char *dir, double grace, size_t max, const char *socket,
+    void (*adopt)(int))
 {
 	const char	*path = getenv("PATH");
 
+	publisher_adopt = adopt;
 	publisher_dir = xstrdup(dir);
 	publisher_grace = grace;
 	publisher_max = max;

@@ -566,12 +566,12 @@ int		 redis_read(const char *, int, unsigned long long,
 /* broker.c */
 int		 broker_main(int, char **);
 int		 broker_socket_safe(const char *, int, const char **);
-void		 broker_adopt(int);
 
 /* publisher.c: the broker's on-demand publishers (--publishers). */
 #define PUBLISHER_GRACE		5.0	/* --publisher-grace's default */
 #define PUBLISHER_MAX		256	/* --max-publishers's */
-void		 publisher_init(const char *, double, size_t, const char *);
+void		 publisher_init(const char *, double, size_t, const char *,
+		    void (*)(int));
 void		 publisher_subscribers(const char *, size_t);
 void		 publisher_shutdown(void (*)(void));
 
