@@ -108,7 +108,7 @@ class Gateway:
 
     alive = running
 
-    def stop(self, timeout=8.0, sig=signal.SIGTERM):
+    def stop(self, timeout=20.0, sig=signal.SIGTERM):
         """Signal the gateway, wait for it; SIGKILL it (and what it started)
         after timeout.  Returns its exit status (negative: killed by that
         signal; None: had to be killed after the timeout).  Its programs
