@@ -490,9 +490,15 @@ httpd_upgrade(struct conn *c)
 	char			 path[PATH_MAX], *argv[2], ext[PMD_RESPONSE_MAX];
 	int			 status, ret, listen;
 
-	/* A resource over plain HTTP: authorized as a listen client. */
+	/*
+	 * A resource over plain HTTP: authorized as a listen client, under
+	 * the WebSocket's origin policy (a page elsewhere cannot POST).
+	 */
 	if (hd->sse || hd->rest) {
-		if (httpd_authorize(c, 1, "") == 0)
+		if (!handshake_origin_allowed(http_field(r, "Origin"),
+		    http_field(r, "Host"), conf.origin, conf.sameorigin))
+			httpd_error(c, 403, "origin not allowed");
+		else if (httpd_authorize(c, 1, "") == 0)
 			httpd_plain(c);
 		return;
 	}

@@ -386,4 +386,28 @@ def main(t):
                 p_broker_gone)
 
 
-W.run(main, timeout=240, plan=16)
+        # The WebSocket's origin policy holds for plain HTTP too.
+        g4 = fx.gateway(["--listen", "--sameorigin", "--listen-publish=/",
+                         "--broker-socket=" + fx.path("b4.sock")])
+
+        def p_origin():
+            W.wait_until(lambda: W.fetch(
+                g4.port, "/wspipe/live/o", timeout=10 * W.SLOW).status != 503,
+                10 * W.SLOW)
+            mine = "Origin: http://127.0.0.1:%d" % g4.port
+            rs = [W.fetch(g4.port, "/wspipe/live/o", method="POST",
+                          headers=[o, "Content-Length: 1"], body=b"v",
+                          timeout=10 * W.SLOW)
+                  for o in ("Origin: http://evil.example", mine)]
+            ev = W.fetch(g4.port, "/wspipe/live/o", headers=[
+                "Origin: http://evil.example", "Accept: text/event-stream"],
+                timeout=10 * W.SLOW)
+            got = W.fetch(g4.port, "/wspipe/live/o", timeout=10 * W.SLOW)
+            return ([r.status for r in rs] == [403, 204] and
+                    ev.status == 403 and got.body == b"v"), (rs, ev, got)
+
+        W.point(t, "--sameorigin: a POST or a stream from another origin "
+                "is 403, from the gateway's own origin it goes", p_origin)
+
+
+W.run(main, timeout=240, plan=17)
