@@ -525,6 +525,14 @@ broker_sendf(struct bconn *bc, const char *verb, const char *a,
 	broker_send(bc, line, n);
 }
 
+/* m's resource as a string, into name (PUBSUB_RESOURCE_MAX + 1 bytes). */
+static void
+broker_name(const struct pubsub_msg *m, char *name)
+{
+	memcpy(name, m->resource, m->resourcelen);
+	name[m->resourcelen] = '\0';
+}
+
 /* "error VERB RESOURCE REASON": a command that was not carried out. */
 static void
 broker_refuse(struct bconn *bc, const struct pubsub_msg *m, const char *why)
@@ -735,8 +743,7 @@ broker_unsubscribe(struct bconn *bc, const struct pubsub_msg *m)
 		broker_punsubscribe(bc, m);
 		return;
 	}
-	memcpy(name, m->resource, m->resourcelen);
-	name[m->resourcelen] = '\0';
+	broker_name(m, name);
 	if ((r = broker_find(bc, m->resource, m->resourcelen, 0)) != NULL) {
 		key.r = r;
 		if ((s = RB_FIND(bsub_tree, &bc->subs, &key)) != NULL)
@@ -942,8 +949,7 @@ broker_get(struct bconn *bc, const struct pubsub_msg *m)
 		broker_pget(bc, m);
 		return;
 	}
-	memcpy(name, m->resource, m->resourcelen);
-	name[m->resourcelen] = '\0';
+	broker_name(m, name);
 	r = broker_find(bc, m->resource, m->resourcelen, 0);
 	/* With --redis, what is not followed here is read from Redis. */
 	if (broker_redis && (r == NULL || r->rstate != BRES_LIVE)) {
@@ -1680,8 +1686,7 @@ broker_psubscribe(struct bconn *bc, const struct pubsub_msg *m)
 	struct bpat	*p;
 	char		 name[PUBSUB_RESOURCE_MAX + 1];
 
-	memcpy(name, m->resource, m->resourcelen);
-	name[m->resourcelen] = '\0';
+	broker_name(m, name);
 	if (broker_redis) {
 		broker_refuse(bc, m, "patterns need the in-memory broker");
 		return;
@@ -1725,8 +1730,7 @@ broker_punsubscribe(struct bconn *bc, const struct pubsub_msg *m)
 	struct bpat	*p;
 	char		 name[PUBSUB_RESOURCE_MAX + 1];
 
-	memcpy(name, m->resource, m->resourcelen);
-	name[m->resourcelen] = '\0';
+	broker_name(m, name);
 	if ((p = broker_pat(m->resource, m->resourcelen - 1, 0)) != NULL)
 		TAILQ_FOREACH(s, &bc->pats, centry)
 			if (s->p == p) {
@@ -1753,8 +1757,7 @@ broker_pget(struct bconn *bc, const struct pubsub_msg *m)
 	char		 line[2 * PUBSUB_RESOURCE_MAX + 2];
 	size_t		 bytes = 0, names = 0;
 
-	memcpy(name, m->resource, m->resourcelen);
-	name[m->resourcelen] = '\0';
+	broker_name(m, name);
 	if (broker_redis) {
 		broker_refuse(bc, m, "patterns need the in-memory broker");
 		return;

@@ -68,33 +68,24 @@ grants_line(struct grants *g, const char *s, size_t len,
 	return (-1);
 }
 
-/* Returns 1 if a pattern of the kind matches the resource. */
+/*
+ * Returns 1 if a pattern of the kind covers r (len bytes): a resource it
+ * matches, or, r being a pattern itself (ending in "*"), every resource
+ * r matches.
+ */
 int
 grants_allow(const struct grants *g, int kind, const char *r, size_t len)
 {
-	size_t	i;
-
-	for (i = 0; i < g->n[kind]; i++)
-		if (pubsub_match(g->v[kind][i], r, len))
-			return (1);
-	return (0);
-}
-
-/*
- * Returns 1 if a pattern of the kind covers pattern p (len bytes, ending
- * in "*"): every resource p matches, that pattern matches too.
- */
-int
-grants_allow_pattern(const struct grants *g, int kind, const char *p,
-    size_t len)
-{
-	size_t	i, glen;
+	const char	*v;
+	size_t		 i, vlen;
+	int		 pattern = pubsub_pattern(r, len);
 
 	for (i = 0; i < g->n[kind]; i++) {
-		glen = strlen(g->v[kind][i]);
-		if (glen > 0 && g->v[kind][i][glen - 1] == '*' &&
-		    glen - 1 <= len - 1 && memcmp(g->v[kind][i], p,
-		    glen - 1) == 0)
+		v = g->v[kind][i];
+		vlen = strlen(v);
+		if (!pattern ? pubsub_match(v, r, len) : vlen > 0 &&
+		    v[vlen - 1] == '*' && vlen <= len &&
+		    memcmp(v, r, vlen - 1) == 0)
 			return (1);
 	}
 	return (0);

@@ -23,8 +23,6 @@ int	 grants_add(struct grants *, int, const char *, size_t);
 int	 grants_line(struct grants *, const char *, size_t, const char **);
 int	 grants_merge(struct grants *, const struct grants *);
 int	 grants_allow(const struct grants *, int, const char *, size_t);
-int	 grants_allow_pattern(const struct grants *, int, const char *,
-	    size_t);
 void	 grants_free(struct grants *);
 
 #endif

@@ -244,36 +244,51 @@ httpd_deflate(const struct http_request *r, struct pmd *pmd, char *ext,
 		memset(pmd, 0, sizeof *pmd);
 }
 
-static void
-httpd_listen(struct conn *c, const char *path, const char *protocol)
+/*
+ * The listen client an authorized request makes, with the grants of the
+ * defaults, its token and its authorizer; NULL once refused (the budgets
+ * are checked again: others may have come while an authorizer ran).
+ */
+static struct lclient *
+httpd_listen_client(struct conn *c)
 {
 	struct httpd	*hd = c->role;
-	struct lclient	*lc;
 	struct grants	 g;
-	struct pmd	 pmd;
 	const char	*why;
-	char		 addr[64], ext[PMD_RESPONSE_MAX];
+	char		 addr[64];
 	int		 status;
 
-	/* Checked again: others may have come while an authorizer ran. */
 	env_client_addr(c, hd->req, addr, sizeof addr);
 	if ((status = listen_admit(addr, &why)) != 0) {
 		httpd_error(c, status, why);
-		return;
-	}
-	httpd_deflate(hd->req, &pmd, ext, sizeof ext);
-	if (session_answer(&c->out, http_field(hd->req, "Sec-WebSocket-Key"),
-	    protocol, pmd.on ? ext : NULL) == -1) {
-		conn_close(c, "answer over the output cap");
-		return;
+		return (NULL);
 	}
 	memset(&g, 0, sizeof g);
 	listen_grants_default(&g);
 	(void)grants_merge(&g, &hd->grants);
 	if (hd->auth != NULL)
 		(void)grants_merge(&g, &hd->auth->grants);
+	return (listen_new(addr, &g, hd->exp));
+}
+
+static void
+httpd_listen(struct conn *c, const char *path, const char *protocol)
+{
+	struct httpd	*hd = c->role;
+	struct lclient	*lc;
+	struct pmd	 pmd;
+	char		 ext[PMD_RESPONSE_MAX];
+
+	if ((lc = httpd_listen_client(c)) == NULL)
+		return;
+	httpd_deflate(hd->req, &pmd, ext, sizeof ext);
+	if (session_answer(&c->out, http_field(hd->req, "Sec-WebSocket-Key"),
+	    protocol, pmd.on ? ext : NULL) == -1) {
+		listen_discard(lc);
+		conn_close(c, "answer over the output cap");
+		return;
+	}
 	conn_log(c, LOG_LEVEL_INFO, "listen %s", path);
-	lc = listen_new(addr, &g, hd->exp);
 	(void)session_start(c, &listen_backend, lc, path, 1, &pmd);
 	httpd_upgraded(c, hd);
 }
@@ -337,23 +352,11 @@ httpd_plain(struct conn *c)
 {
 	struct httpd	*hd = c->role;
 	struct lclient	*lc;
-	struct grants	 g;
 	struct pubsub_id id;
-	const char	*why, *last;
-	char		 addr[64];
-	int		 status;
+	const char	*last;
 
-	env_client_addr(c, hd->req, addr, sizeof addr);
-	if ((status = listen_admit(addr, &why)) != 0) {
-		httpd_error(c, status, why);
+	if ((lc = httpd_listen_client(c)) == NULL)
 		return;
-	}
-	memset(&g, 0, sizeof g);
-	listen_grants_default(&g);
-	(void)grants_merge(&g, &hd->grants);
-	if (hd->auth != NULL)
-		(void)grants_merge(&g, &hd->auth->grants);
-	lc = listen_new(addr, &g, hd->exp);
 	if (hd->rest) {
 		httpd_rest(c, lc);
 		return;

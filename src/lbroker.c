@@ -223,9 +223,13 @@ lbroker_gc(struct lres *r)
 	free(r);
 }
 
-/* A get was queued: its answer comes after those of the gets before it. */
+/*
+ * A get of name (r's, or a query's with r NULL) was queued: its answer
+ * comes after those of the gets before it.
+ */
 static struct lget *
-lbroker_get_sent(struct lres *r, void *arg, int resume)
+lbroker_get_sent(struct lres *r, const char *name, size_t len, void *arg,
+    int resume)
 {
 	struct lget	*g;
 
@@ -233,8 +237,9 @@ lbroker_get_sent(struct lres *r, void *arg, int resume)
 	g->r = r;
 	g->arg = arg;
 	g->resume = resume;
-	strlcpy(g->name, r->name, sizeof g->name);
-	r->gets++;
+	memcpy(g->name, name, len);
+	if (r != NULL)
+		r->gets++;
 	if (resume)
 		lbroker_replays++;
 	TAILQ_INSERT_TAIL(&lbroker_gets, g, entry);
@@ -271,7 +276,7 @@ lbroker_pay(struct lres *r)
 	    strlen(r->name), NULL, 0) == 0) {
 		r->owe &= ~LRES_OWE_GET;
 		r->getting = 1;
-		lbroker_get_sent(r, NULL, 0);
+		lbroker_get_sent(r, r->name, strlen(r->name), NULL, 0);
 	}
 	if (r->owe == 0)
 		TAILQ_REMOVE(&lbroker_owed, r, owed);
@@ -362,19 +367,32 @@ lbroker_fetch(struct lres *r)
 }
 
 /*
- * Asks the broker for r's states after from (an id, or "0"), for a
- * resuming subscriber, arg; they come through the replay hook, then the
- * replayed hook.  NULL if the link is down or too busy now.  Gets in
+ * "get NAME [FROM]" for arg, r being what we follow that NAME names (NULL
+ * for a query's); NULL if the link is down or too busy now.  Such gets in
  * flight are few, so that their answers never fill the broker's queue.
+ */
+static struct lget *
+lbroker_ask(struct lres *r, const char *name, size_t len, const char *from,
+    void *arg)
+{
+	if (!lbroker_room() || lbroker_replays >= LBROKER_REPLAYS_MAX ||
+	    lbroker_send("get", name, len, from, from != NULL ? strlen(from) :
+	    0) == -1)
+		return (NULL);
+	return (lbroker_get_sent(r, name, len, arg, 1));
+}
+
+/*
+ * Asks the broker, for subscriber arg, for r's states after from (an id,
+ * or "0"): they come through the replay hook, then the replayed hook.  r
+ * a pattern: a part of its snapshot, the states of the resources it
+ * matches after name from (NULL: from the first), through the snapshot
+ * hook, then the snapshotted one.  NULL if it cannot be asked now.
  */
 struct lget *
 lbroker_resume(struct lres *r, const char *from, void *arg)
 {
-	if (!lbroker_room() || lbroker_replays >= LBROKER_REPLAYS_MAX ||
-	    lbroker_send("get", r->name, strlen(r->name), from,
-	    strlen(from)) == -1)
-		return (NULL);
-	return (lbroker_get_sent(r, arg, 1));
+	return (lbroker_ask(r, r->name, strlen(r->name), from, arg));
 }
 
 /*
@@ -387,33 +405,9 @@ lbroker_query(const char *name, size_t len, lbroker_got_fn got, void *arg)
 {
 	struct lget	*g;
 
-	if (!lbroker_room() || lbroker_replays >= LBROKER_REPLAYS_MAX ||
-	    lbroker_send("get", name, len, "current", 7) == -1)
-		return (NULL);
-	g = xcalloc(1, sizeof *g);
-	g->arg = arg;
-	g->resume = 1;		/* counted with the resumes: few at once */
-	g->got = got;
-	memcpy(g->name, name, len);
-	lbroker_replays++;
-	TAILQ_INSERT_TAIL(&lbroker_gets, g, entry);
+	if ((g = lbroker_ask(NULL, name, len, "current", arg)) != NULL)
+		g->got = got;
 	return (g);
-}
-
-/*
- * Asks the broker for a part of pattern r's snapshot, the states of the
- * resources it matches after name after (NULL: from the first), for
- * subscriber arg: they come through the snapshot hook, then the
- * snapshotted one.  NULL if the link is down or too busy now.
- */
-struct lget *
-lbroker_snapshot(struct lres *r, const char *after, void *arg)
-{
-	if (!lbroker_room() || lbroker_replays >= LBROKER_REPLAYS_MAX ||
-	    lbroker_send("get", r->name, strlen(r->name), after,
-	    after != NULL ? strlen(after) : 0) == -1)
-		return (NULL);
-	return (lbroker_get_sent(r, arg, 1));
 }
 
 /* The subscriber went away: the answer goes nowhere. */

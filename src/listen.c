@@ -70,8 +70,8 @@ struct lsub {
 	struct lget		*get;		/* its resume's, in flight */
 	int			 got;		/* states that get brought */
 	int			 then;		/* owed after "ok": state, replay */
-	char			*cursor;	/* a pattern's: the last name sent */
-	int			 started;	/* ... in its snapshot */
+	char			*cursor;	/* a pattern's: the last name its
+						   snapshot sent, or "" */
 };
 
 RB_HEAD(lsub_tree, lsub);
@@ -177,8 +177,7 @@ listen_http_resource(const char *path, char *res, size_t size)
 int
 listen_may_subscribe(struct lclient *lc, const char *res)
 {
-	return ((pubsub_pattern(res, strlen(res)) ? grants_allow_pattern :
-	    grants_allow)(&lc->grants, GRANT_SUBSCRIBE, res, strlen(res)));
+	return (grants_allow(&lc->grants, GRANT_SUBSCRIBE, res, strlen(res)));
 }
 
 /*
@@ -235,7 +234,7 @@ listen_http_get(struct lclient *lc, const char *res)
 
 	strlcpy(lc->res, res, sizeof lc->res);
 	r = lbroker_find(res, strlen(res));
-	if (!grants_allow(&lc->grants, GRANT_SUBSCRIBE, res, strlen(res)))
+	if (!listen_may_subscribe(lc, res))
 		(void)listen_reply(lc, "error get", res, strlen(res),
 		    "not allowed", 11);
 	else if (r != NULL && r->ready && r->data != NULL)
@@ -377,12 +376,24 @@ listen_owe(struct lsub *s, int what)
 }
 
 /*
- * Sends the resource's state to one subscriber, or owes it.  The client's
- * queue is written to the socket as it passes LISTEN_WRITE_AT, not only
- * after the whole fan-out: one read from the broker may hold hundreds of
+ * A delivery was queued for lc, whose queue held before bytes.  The queue
+ * is written to the socket as it passes LISTEN_WRITE_AT, not only after
+ * the whole fan-out: one read from the broker may hold hundreds of
  * updates, and a client that keeps up must not see its queue reach
  * HIGH_WATER (and its states conflated) within one read.
  */
+static void
+listen_sent(struct lclient *lc, size_t before)
+{
+	metrics_add(METRIC_DELIVERIES, 1);
+	if (session_queued(lc->s) >= LISTEN_WRITE_AT)
+		conn_write(session_conn(lc->s));
+	/* Its own callback writes the rest, once per client. */
+	if (before == 0 && session_queued(lc->s) > 0)
+		conn_kick(session_conn(lc->s));
+}
+
+/* Sends the resource's state to one subscriber, or owes it. */
 static void
 listen_deliver(struct lsub *s, const char *msg, size_t len)
 {
@@ -402,12 +413,7 @@ listen_deliver(struct lsub *s, const char *msg, size_t len)
 	}
 	if (msg != NULL && s->ids)
 		s->last = r->id;
-	metrics_add(METRIC_DELIVERIES, 1);
-	if (session_queued(s->lc->s) >= LISTEN_WRITE_AT)
-		conn_write(session_conn(s->lc->s));
-	/* Its own callback writes the rest, once per client. */
-	if (before == 0 && session_queued(s->lc->s) > 0)
-		conn_kick(session_conn(s->lc->s));
+	listen_sent(s->lc, before);
 }
 
 /* Takes s out of its resource and its client's tree. */
@@ -465,6 +471,16 @@ listen_sub_free(struct lsub *s)
 	free(s);
 }
 
+/* lc's get waits for the gateway's gets in flight to drop below their cap. */
+static void
+listen_wait_turn(struct lclient *lc)
+{
+	if (!lc->queued) {
+		lc->queued = 1;
+		TAILQ_INSERT_TAIL(&listen_resumers, lc, wentry);
+	}
+}
+
 /*
  * Starts or goes on with s's resume: the states after the last id its
  * client has, fetched from the broker's history a get at a time, each
@@ -498,10 +514,7 @@ listen_resume(struct lsub *s)
 			s->flags &= ~LSUB_OWE_REPLAY;
 			return (0);
 		}
-		if (!lc->queued) {
-			lc->queued = 1;
-			TAILQ_INSERT_TAIL(&listen_resumers, lc, wentry);
-		}
+		listen_wait_turn(lc);
 		return (-1);
 	}
 	s->flags = (s->flags & ~(LSUB_OWE_REPLAY | LSUB_REPLAY_END)) |
@@ -719,7 +732,7 @@ static void
 listen_pattern_behind(struct lsub *s)
 {
 	s->flags |= LSUB_BEHIND | LSUB_SNAP;
-	s->started = 0;
+	s->cursor[0] = '\0';
 	listen_owe(s, LSUB_OWE_SNAP);
 }
 
@@ -742,17 +755,14 @@ listen_snap(struct lsub *s)
 	}
 	if (lc->replaying || session_queued(lc->s) > LISTEN_REPLAY_AT)
 		return (-1);
-	if ((s->get = lbroker_snapshot(r, s->started ? s->cursor : NULL,
-	    s)) == NULL) {
+	if ((s->get = lbroker_resume(r, s->cursor[0] != '\0' ? s->cursor :
+	    NULL, s)) == NULL) {
 		if (!lbroker_online()) {
 			/* The broker's return brings a new snapshot. */
 			s->flags &= ~LSUB_OWE_SNAP;
 			return (0);
 		}
-		if (!lc->queued) {
-			lc->queued = 1;
-			TAILQ_INSERT_TAIL(&listen_resumers, lc, wentry);
-		}
+		listen_wait_turn(lc);
 		return (-1);
 	}
 	s->flags = (s->flags & ~LSUB_OWE_SNAP) | LSUB_SNAPPING;
@@ -772,11 +782,7 @@ listen_send_matched(struct lsub *s, const char *msg, size_t len)
 	before = session_queued(lc->s);
 	if (session_send(lc->s, WS_OP_TEXT, 1, msg, len) == -1)
 		return (-1);
-	metrics_add(METRIC_DELIVERIES, 1);
-	if (session_queued(lc->s) >= LISTEN_WRITE_AT)
-		conn_write(session_conn(lc->s));
-	if (before == 0 && session_queued(lc->s) > 0)
-		conn_kick(session_conn(lc->s));
+	listen_sent(lc, before);
 	return (0);
 }
 
@@ -794,7 +800,7 @@ listen_matched(struct lres *r, const char *name, size_t nlen,
 	n[nlen] = '\0';
 	TAILQ_FOREACH(s, &r->subs, rentry) {
 		if ((s->flags & (LSUB_PENDING | LSUB_BEHIND)) ||
-		    ((s->flags & LSUB_SNAP) && (!s->started ||
+		    ((s->flags & LSUB_SNAP) && (s->cursor[0] == '\0' ||
 		    strcmp(n, s->cursor) > 0)))
 			continue;
 		if (!s->ids && plen == 0)
@@ -839,7 +845,6 @@ listen_snapshot(void *arg, struct lres *r, const char *name, size_t nlen,
 	}
 	memcpy(s->cursor, name, nlen);
 	s->cursor[nlen] = '\0';
-	s->started = 1;
 }
 
 /*
@@ -862,11 +867,10 @@ listen_snapshotted(void *arg, struct lres *r, const char *after, int lost)
 	else if (after != NULL && pubsub_resource_valid(after,
 	    strlen(after))) {
 		strlcpy(s->cursor, after, PUBSUB_RESOURCE_MAX + 1);
-		s->started = 1;
 		listen_owe(s, LSUB_OWE_SNAP);
 	} else {
 		s->flags &= ~LSUB_SNAP;
-		s->started = 0;
+		s->cursor[0] = '\0';
 	}
 	listen_catch_up(lc);
 	listen_wake_resumers();
@@ -948,8 +952,8 @@ listen_subscribe(struct lclient *lc, const struct pubsub_msg *m)
 	const char	*why;
 	int		 pattern = pubsub_pattern(m->resource, m->resourcelen);
 
-	if (!(pattern ? grants_allow_pattern : grants_allow)(&lc->grants,
-	    GRANT_SUBSCRIBE, m->resource, m->resourcelen)) {
+	if (!grants_allow(&lc->grants, GRANT_SUBSCRIBE, m->resource,
+	    m->resourcelen)) {
 		(void)listen_reply(lc, "error subscribe", m->resource,
 		    m->resourcelen, "not allowed", 11);
 		return;
@@ -1009,7 +1013,7 @@ listen_subscribe(struct lclient *lc, const struct pubsub_msg *m)
 		/* Its snapshot first; until it is sent, no update. */
 		s->then = LSUB_OWE_SNAP;
 		s->flags |= LSUB_PATTERN | LSUB_SNAP;
-		s->cursor = xmalloc(PUBSUB_RESOURCE_MAX + 1);
+		s->cursor = xcalloc(1, PUBSUB_RESOURCE_MAX + 1);
 	}
 	if (r->ready) {
 		listen_owe(s, LSUB_OWE_OK | s->then);

@@ -239,6 +239,22 @@ publisher_lines(struct publisher *p, int eof)
 	}
 }
 
+/*
+ * The link to the broker failed (why): the program cannot publish, so it
+ * ends, and starts again.
+ */
+static void
+publisher_unlink(struct publisher *p, const char *why)
+{
+	log_msg(LOG_LEVEL_ERROR, p->tag, "the broker link failed: %s", why);
+	ev_io_stop(EV_DEFAULT, &p->io);
+	close(p->fd);
+	p->fd = -1;
+	buf_free(&p->out);
+	buf_free(&p->answer);
+	publisher_end(p);
+}
+
 /* Writes what waits for the broker; a link that failed is dropped. */
 static void
 publisher_flush(struct publisher *p)
@@ -250,14 +266,7 @@ publisher_flush(struct publisher *p)
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n == -1) {
-			log_msg(LOG_LEVEL_ERROR, p->tag, "the broker link "
-			    "failed: %s", strerror(errno));
-			ev_io_stop(EV_DEFAULT, &p->io);
-			close(p->fd);
-			p->fd = -1;
-			buf_free(&p->out);
-			/* It cannot publish: it ends, and starts again. */
-			publisher_end(p);
+			publisher_unlink(p, strerror(errno));
 			return;
 		}
 		buf_drain(&p->out, n);
@@ -450,13 +459,7 @@ publisher_answers(struct publisher *p)
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		log_msg(LOG_LEVEL_ERROR, p->tag, "the broker closed its link");
-		ev_io_stop(EV_DEFAULT, &p->io);
-		close(p->fd);
-		p->fd = -1;
-		buf_free(&p->out);
-		buf_free(&p->answer);
-		publisher_end(p);
+		publisher_unlink(p, "the broker closed it");
 		return;
 	}
 	for (s = (const char *)publisher_scratch; n > 0; s = nl + 1) {

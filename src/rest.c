@@ -55,13 +55,6 @@ rest_is_verb(const char *s, size_t len)
 	return (0);
 }
 
-/* A whole answer with a plain-text body: the reason, never request data. */
-int
-rest_error(struct buf *out, int status, const char *why)
-{
-	return (http_put_error(out, status, why, NULL));
-}
-
 /*
  * The answer when the wait is over: 304 for a long poll whose client has
  * the newest state (the ETag its If-None-Match inm names), 404 for one
@@ -75,8 +68,9 @@ rest_late(struct buf *out, int status, const char *inm)
 	if (status == 304 && rest_etag(inm, &id) == 0)
 		return (rest_state(out, 304, &id, NULL, 0, 1));
 	if (status == 404)
-		return (rest_error(out, 404, "no state"));
-	return (rest_error(out, 504, "the broker did not answer in time"));
+		return (http_put_error(out, 404, "no state", NULL));
+	return (http_put_error(out, 504,
+	    "the broker did not answer in time", NULL));
 }
 
 /*
@@ -156,7 +150,8 @@ rest_answer(struct buf *out, const char *line, size_t len, int head,
 			*status = rest_status(why, whylen);
 		}
 		(void)snprintf(text, sizeof text, "%.*s", (int)whylen, why);
-		return (rest_error(out, *status, text) == -1 ? -1 : 1);
+		return (http_put_error(out, *status, text, NULL) == -1 ? -1 :
+		    1);
 	default:
 		return (0);
 	}

@@ -20,7 +20,6 @@
 
 int	rest_answer(struct buf *, const char *, size_t, int, const char *,
 	    int *);
-int	rest_error(struct buf *, int, const char *);
 int	rest_late(struct buf *, int, const char *);
 int	rest_etag_match(const char *, const struct pubsub_id *);
 int	rest_etag(const char *, struct pubsub_id *);

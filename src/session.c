@@ -224,6 +224,18 @@ session_send_answer(struct session *s, int op, const void *data, size_t len)
 	return (0);
 }
 
+/* len bytes of data went out, ending a message if end: counted. */
+static void
+session_sent(struct session *s, size_t len, int end)
+{
+	s->bytes_out += len;
+	metrics_add(METRIC_BYTES_OUT, len);
+	if (end) {
+		s->msgs_out++;
+		metrics_add(METRIC_MSGS_OUT, 1);
+	}
+}
+
 /* An event for the line a backend sent, or a heartbeat; -1: no room. */
 static int
 session_send_event(struct session *s, int op, const void *data, size_t len)
@@ -241,10 +253,7 @@ session_send_event(struct session *s, int op, const void *data, size_t len)
 	if (buf_room(&c->out) < n)
 		return (-1);
 	(void)buf_append(&c->out, event, n);
-	s->bytes_out += n;
-	s->msgs_out++;
-	metrics_add(METRIC_BYTES_OUT, n);
-	metrics_add(METRIC_MSGS_OUT, 1);
+	session_sent(s, n, 1);
 	return (0);
 }
 
@@ -291,10 +300,10 @@ session_send(struct session *s, int op, int fin, const void *data,
 
 	if (c->flags & (CONN_SOCK_CLOSED | CONN_FINISH))
 		return (-1);
-	if (s->once)
-		return (session_send_answer(s, op, data, len));
+	/* Plain HTTP: events, or one answer. */
 	if (s->sse)
-		return (session_send_event(s, op, data, len));
+		return (s->once ? session_send_answer(s, op, data, len) :
+		    session_send_event(s, op, data, len));
 	/*
 	 * permessage-deflate: a whole data message from --deflate-min bytes
 	 * up goes compressed, with RSV1, when that makes it smaller; a
@@ -308,10 +317,7 @@ session_send(struct session *s, int op, int fin, const void *data,
 			return (-1);
 		(void)buf_append(&c->out, hdr, hlen);
 		(void)buf_append(&c->out, z, zlen);
-		s->bytes_out += len;
-		s->msgs_out++;
-		metrics_add(METRIC_BYTES_OUT, len);
-		metrics_add(METRIC_MSGS_OUT, 1);
+		session_sent(s, len, 1);
 		return (0);
 	}
 	hlen = ws_header(hdr, op, fin, len, NULL);
@@ -319,14 +325,8 @@ session_send(struct session *s, int op, int fin, const void *data,
 		return (-1);
 	(void)buf_append(&c->out, hdr, hlen);
 	(void)buf_append(&c->out, data, len);
-	if (op == WS_OP_TEXT || op == WS_OP_BINARY || op == WS_OP_CONT) {
-		s->bytes_out += len;
-		metrics_add(METRIC_BYTES_OUT, len);
-		if (fin) {
-			s->msgs_out++;
-			metrics_add(METRIC_MSGS_OUT, 1);
-		}
-	}
+	if (op == WS_OP_TEXT || op == WS_OP_BINARY || op == WS_OP_CONT)
+		session_sent(s, len, fin);
 	return (0);
 }
 
@@ -354,8 +354,8 @@ session_send_close(struct session *s, int code, const char *reason)
 		return;
 	/* A request not answered yet is answered now. */
 	if (s->once && !s->answered) {
-		if (rest_error(&s->c->out, 503, shutting_down ?
-		    "server shutting down" : "closed") == 0)
+		if (http_put_error(&s->c->out, 503, shutting_down ?
+		    "server shutting down" : "closed", NULL) == 0)
 			session_answered(s, 503, 0);
 		return;
 	}

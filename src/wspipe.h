@@ -501,7 +501,6 @@ int		 lbroker_fetch(struct lres *);
 struct lget	*lbroker_resume(struct lres *, const char *, void *);
 void		 lbroker_resume_cancel(struct lget *);
 struct lget	*lbroker_query(const char *, size_t, lbroker_got_fn, void *);
-struct lget	*lbroker_snapshot(struct lres *, const char *, void *);
 int		 lbroker_online(void);
 int		 lbroker_publish(struct lclient *, const char *, size_t,
 		    const char *, size_t, const char **);
